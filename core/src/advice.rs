@@ -1,0 +1,220 @@
+//! Advice text: what a verdict means for the person holding the product, in their language.
+//!
+//! The verdict's fields are for machines; `message` is for people. Channels with room (kiosk,
+//! web, CLI) show it whole; SMS and IVR compose shorter forms from the same fields. Chinese is the
+//! default, English on request.
+
+use chrono::{FixedOffset, TimeZone};
+use serde::{Deserialize, Serialize};
+
+use crate::verdict::{Authenticity, Warning};
+use crate::verify::Verdict;
+
+/// The language of the answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lang {
+    #[default]
+    Zh,
+    En,
+}
+
+impl Lang {
+    pub fn parse(s: &str) -> Option<Lang> {
+        match s.to_ascii_lowercase().as_str() {
+            "zh" | "zh-cn" | "cn" => Some(Lang::Zh),
+            "en" | "en-us" | "en-gb" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    pub fn is_en(self) -> bool {
+        self == Lang::En
+    }
+}
+
+/// Time shown to consumers: China Standard Time, minutes.
+pub fn local_time(ms: i64) -> String {
+    let cst = FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!("valid offset"));
+    match cst.timestamp_millis_opt(ms).single() {
+        Some(t) => t.format("%Y-%m-%d %H:%M").to_string(),
+        None => String::from("?"),
+    }
+}
+
+/// One line per warning.
+pub fn warning_text(w: Warning, v: &Verdict, lang: Lang) -> String {
+    let en = lang.is_en();
+    let notice_advice = |kind: &str| {
+        v.notices.iter().find(|n| n.kind == kind).and_then(|n| {
+            if en {
+                n.advice_en.clone()
+            } else {
+                n.advice_zh.clone()
+            }
+        })
+    };
+    let expiry = v
+        .batch
+        .as_ref()
+        .and_then(|b| b.expiry_date.clone())
+        .unwrap_or_default();
+    match (w, en) {
+        (Warning::RepeatQuery, false) => {
+            let place = v.first_queried_city.clone().unwrap_or_else(|| "未知地点".into());
+            let at = v.first_queried_at.map(local_time).unwrap_or_default();
+            format!(
+                "此码已被查询{}次，首次查询于{}（{}）。如非本人查询，请谨慎。",
+                v.query_count, at, place
+            )
+        }
+        (Warning::RepeatQuery, true) => {
+            let place = v
+                .first_queried_city
+                .clone()
+                .unwrap_or_else(|| "an unknown place".into());
+            let at = v.first_queried_at.map(local_time).unwrap_or_default();
+            format!(
+                "This code has been checked {} times, first on {} in {}. If that was not you, beware.",
+                v.query_count, at, place
+            )
+        }
+        (Warning::ExcessiveQueries, false) => {
+            format!("此码已被查询{}次，远超正常次数，疑似被复制。", v.query_count)
+        }
+        (Warning::ExcessiveQueries, true) => format!(
+            "This code has been checked {} times, far more than a genuine item is; it may have been copied.",
+            v.query_count
+        ),
+        (Warning::CloneSuspected, false) => "此码在多个地点被查询，疑似被复制。".into(),
+        (Warning::CloneSuspected, true) => {
+            "This code has been checked in several places; it may have been copied.".into()
+        }
+        (Warning::NotActivated, false) => "此码尚未激活，正规渠道的商品不应出现此码。".into(),
+        (Warning::NotActivated, true) => {
+            "This code was never activated: no genuine item carrying it has shipped.".into()
+        }
+        (Warning::Cancelled, false) => "此码已被注销。".into(),
+        (Warning::Cancelled, true) => "This code has been cancelled.".into(),
+        (Warning::BatchMismatch, false) => "包装上的批号与登记的批号不符。".into(),
+        (Warning::BatchMismatch, true) => {
+            "The lot number on the pack does not match the registered batch.".into()
+        }
+        (Warning::ExpiryMismatch, false) => "包装上的有效期与登记的不符。".into(),
+        (Warning::ExpiryMismatch, true) => {
+            "The expiry date on the pack does not match the registered batch.".into()
+        }
+        (Warning::Expired, false) => format!("该商品已过有效期（{expiry}），请勿使用。"),
+        (Warning::Expired, true) => format!("This item expired on {expiry}; do not use it."),
+        (Warning::Recalled, false) => notice_advice("recall")
+            .map(|a| format!("该批次已被召回：{a}"))
+            .unwrap_or_else(|| "该批次已被召回，请立即停止使用。".into()),
+        (Warning::Recalled, true) => notice_advice("recall")
+            .map(|a| format!("This batch has been recalled: {a}"))
+            .unwrap_or_else(|| "This batch has been recalled; stop using it now.".into()),
+        (Warning::SpotCheckFailed, false) => "该产品在监督抽查中不合格。".into(),
+        (Warning::SpotCheckFailed, true) => {
+            "This product failed an official quality spot check.".into()
+        }
+        (Warning::CertificateInvalid, false) => "该产品的CCC认证证书已失效（撤销、暂停或注销）。".into(),
+        (Warning::CertificateInvalid, true) => {
+            "This product's CCC certificate is no longer valid (revoked, suspended or cancelled).".into()
+        }
+        (Warning::LicenceInvalid, false) => "该产品的许可证已失效。".into(),
+        (Warning::LicenceInvalid, true) => "This product's licence is no longer valid.".into(),
+        (Warning::EnterpriseBlacklisted, false) => "生产企业已被列入严重违法失信名单。".into(),
+        (Warning::EnterpriseBlacklisted, true) => {
+            "The manufacturer is on the serious-violator list.".into()
+        }
+        (Warning::PrefixInvalid, false) => "该商品的厂商识别代码已失效或未注册。".into(),
+        (Warning::PrefixInvalid, true) => {
+            "The manufacturer's barcode prefix is expired, cancelled or unregistered.".into()
+        }
+    }
+}
+
+/// The whole advice text for a verdict.
+pub fn message(v: &Verdict, lang: Lang) -> String {
+    let en = lang.is_en();
+    let product = v.product.as_ref().map(|p| {
+        if en {
+            p.name_en.clone().unwrap_or_else(|| p.name.clone())
+        } else {
+            p.name.clone()
+        }
+    });
+    let enterprise = v.enterprise.as_ref().map(|e| {
+        if en {
+            e.name_en.clone().unwrap_or_else(|| e.name.clone())
+        } else {
+            e.name.clone()
+        }
+    });
+    let mut parts: Vec<String> = Vec::new();
+    match v.authenticity {
+        Authenticity::NotACode => {
+            let reason = v.error.as_ref().map(|e| e.message.clone()).unwrap_or_default();
+            parts.push(if en {
+                format!("This is not a code we can check ({reason}). The anti-counterfeit code has 20 digits.")
+            } else {
+                format!("无法识别的号码（{reason}）。防伪码为20位数字。")
+            });
+        }
+        Authenticity::Unknown if v.family == Some(crate::codes::Family::Gtin) => {
+            parts.push(match (&product, en) {
+                (Some(p), false) => format!("这是商品条码（{p}），不能证明单件商品真伪。请输入标签上的防伪码。"),
+                (Some(p), true) => format!("This is a product barcode ({p}); it cannot prove an item genuine. Enter the anti-counterfeit code from the label."),
+                (None, false) => "这是商品条码，不能证明单件商品真伪。请输入标签上的防伪码。".into(),
+                (None, true) => "This is a product barcode; it cannot prove an item genuine. Enter the anti-counterfeit code from the label.".into(),
+            });
+        }
+        Authenticity::Unknown if v.recheck => parts.push(if en {
+            "We could not find this code. Please check it and enter it again.".into()
+        } else {
+            "未查到此码，请核对后重新输入。".into()
+        }),
+        Authenticity::Unknown => parts.push(if en {
+            "This code was not issued by us: the product may be counterfeit. Keep the product and your receipt; you can report it or call 12315.".into()
+        } else {
+            "此码不是本系统发放的防伪码，商品疑似假冒。请保留商品和购物凭证，可举报或拨打12315。".into()
+        }),
+        Authenticity::Genuine => {
+            let who = match (&product, &enterprise) {
+                (Some(p), Some(e)) if en => format!("{p} by {}", e.trim_end_matches('.')),
+                (Some(p), Some(e)) => format!("{e} {p}"),
+                (Some(p), None) => p.clone(),
+                _ => String::new(),
+            };
+            parts.push(match (v.first_query, en) {
+                (true, false) => format!("正品：{who}。首次查询。"),
+                (true, true) => format!("Genuine: {who}. First check of this code."),
+                (false, false) => format!("正品：{who}。"),
+                (false, true) => format!("Genuine: {who}."),
+            });
+        }
+        Authenticity::Suspect => parts.push(match (&product, en) {
+            (Some(p), false) => format!("疑似假冒（{p}）。"),
+            (Some(p), true) => format!("Suspected counterfeit ({p})."),
+            (None, false) => "疑似假冒。".into(),
+            (None, true) => "Suspected counterfeit.".into(),
+        }),
+    }
+    for w in &v.warnings {
+        parts.push(warning_text(*w, v, lang));
+    }
+    if v.authenticity == Authenticity::Suspect {
+        parts.push(if en {
+            "Keep the product and your receipt; you can report it or call 12315.".into()
+        } else {
+            "请保留商品和购物凭证，可举报或拨打12315。".into()
+        });
+    }
+    if let Some(id) = v.case_id {
+        parts.push(if en {
+            format!("Case number: {id}.")
+        } else {
+            format!("案件编号：{id}。")
+        });
+    }
+    parts.join(if en { " " } else { "" })
+}

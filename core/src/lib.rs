@@ -1,0 +1,110 @@
+//! # zhenwei-core — the one verification core
+//!
+//! Every channel — kiosk, SMS, phone hotline, web page, CLI — asks this crate the same question
+//! ("is this code genuine?") and gets the same answer. The crate is layered so the decisions can
+//! be tested without a database and the storage without a network:
+//!
+//! * [`codes`] — the code families and their parsers (supervision codes by FF1, GS1 element
+//!   strings and Digital Link, GTINs, scratch PINs, credit codes, division codes). Pure.
+//! * [`keys`] — the key file: code keys and lookup keys, outside the database.
+//! * [`verdict`] — the verdict engine: facts + history → authenticity, warnings, cases. Pure.
+//! * [`store`] — sqlx over SQLite (default) or PostgreSQL; migrations.
+//! * [`lifecycle`] — enterprises, prefixes, products, ranges, activation, uploads.
+//! * [`verify`] — resolve a code, record the query atomically, decide, answer.
+//! * [`audit`] — the append-only, hash-chained audit log.
+//! * [`advice`] — the verdict in words, zh and en.
+//! * [`demo`] — the demo dataset.
+
+pub mod advice;
+pub mod audit;
+pub mod codes;
+pub mod demo;
+pub mod facts;
+pub mod keys;
+pub mod lifecycle;
+pub mod store;
+pub mod verdict;
+pub mod verify;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use advice::Lang;
+pub use keys::Keyring;
+pub use lifecycle::Registry;
+pub use store::Store;
+pub use verdict::{Authenticity, Channel, Thresholds, Warning};
+pub use verify::{Query, Verdict, Verifier};
+
+/// Where a zhenwei instance keeps its state.
+#[derive(Clone, Debug)]
+pub struct Location {
+    /// The data directory (SQLite database, key file by default).
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; `None` means the SQLite file in the data directory.
+    pub database_url: Option<String>,
+    /// The key file; `None` means `<data_dir>/keys.json`.
+    pub key_file: Option<PathBuf>,
+}
+
+/// Why an instance could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Keys(#[from] keys::KeyError),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+}
+
+/// An opened instance: storage, keys, and the two services built on them.
+#[derive(Clone)]
+pub struct Core {
+    pub store: Store,
+    pub keys: Arc<Keyring>,
+    pub verifier: Verifier,
+    pub registry: Registry,
+}
+
+impl Location {
+    pub fn key_file(&self) -> PathBuf {
+        self.key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("keys.json"))
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| Store::sqlite_url(&self.data_dir))
+    }
+}
+
+impl Core {
+    /// Opens (creating on first use) the data directory, key file and database.
+    pub async fn open(loc: &Location, thresholds: Thresholds) -> Result<Core, OpenError> {
+        create_dir(&loc.data_dir)?;
+        let keys = Arc::new(Keyring::open_or_create(&loc.key_file())?);
+        let store = Store::connect(&loc.database_url()).await?;
+        Ok(Core {
+            verifier: Verifier::new(store.clone(), keys.clone(), thresholds),
+            registry: Registry::new(store.clone(), keys.clone()),
+            store,
+            keys,
+        })
+    }
+}
+
+fn create_dir(dir: &Path) -> Result<(), store::StoreError> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| store::StoreError::DataDir {
+            path: dir.display().to_string(),
+            source,
+        })
+}

@@ -1,0 +1,311 @@
+//! The `zhenwei` command line: one binary for the server and every operator task.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+
+/// zhenwei (真伪) — product authenticity verification.
+#[derive(Parser, Debug)]
+#[command(name = "zhenwei", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where zhenwei keeps its state; valid before or after any subcommand.
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Data directory (SQLite database and key file) [default: ./zhenwei-data]
+    #[arg(long, global = true, env = "ZHENWEI_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB [default: SQLite in the data directory]
+    #[arg(long, global = true, env = "ZHENWEI_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Key file with the code keys [default: DATA_DIR/keys.json]
+    #[arg(long, global = true, env = "ZHENWEI_KEY_FILE", value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Configuration file (TOML)
+    #[arg(long, global = true, env = "ZHENWEI_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Start the server (HTTP now; the kiosk, SMS and IVR listeners join as they are built).
+    Serve {
+        /// Seed the demo dataset when the database is empty.
+        #[arg(long)]
+        demo: bool,
+        /// HTTP listen address [default: 127.0.0.1:8080]
+        #[arg(long, value_name = "ADDR")]
+        http: Option<String>,
+    },
+    /// Print the demo scenarios and their codes as one JSON object.
+    DemoCodes,
+    /// Verify a code exactly as every channel does, and record the query.
+    Verify {
+        /// The code or raw scan string (\x1d or <GS> for ASCII 29).
+        code: String,
+        /// Channel to record the query under.
+        #[arg(long, default_value = "cli", value_parser = ["cli", "web", "kiosk", "sms", "ivr"])]
+        channel: String,
+        /// Place of the query (6-digit administrative division code).
+        #[arg(long, value_name = "DIVISION")]
+        place: Option<String>,
+        /// Query as this kiosk (its store gives the place); implies --channel kiosk.
+        #[arg(long, value_name = "NAME")]
+        kiosk: Option<String>,
+        /// Who is asking (phone number for sms/ivr, address for web) [default: cli]
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(long, default_value = "zh", value_parser = ["zh", "en"])]
+        lang: String,
+        /// Print the verdict as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Report a suspected fake: verifies the code and opens a consumer-report case.
+    Report {
+        code: String,
+        /// Free text: store name, address, what looked wrong.
+        #[arg(long)]
+        note: Option<String>,
+        #[arg(long, value_name = "DIVISION")]
+        place: Option<String>,
+        #[arg(long, value_name = "NAME")]
+        kiosk: Option<String>,
+        #[arg(long, default_value = "zh", value_parser = ["zh", "en"])]
+        lang: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the recorded queries of a code (read-only).
+    History {
+        code: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what a scan string or typed text decodes to (read-only, needs no database).
+    Decode {
+        scan: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enterprises.
+    #[command(subcommand)]
+    Enterprise(EnterpriseCmd),
+    /// Manufacturer (GS1 company) prefixes.
+    #[command(subcommand)]
+    Prefix(PrefixCmd),
+    /// Products.
+    #[command(subcommand)]
+    Product(ProductCmd),
+    /// Supervision-code ranges.
+    #[command(subcommand)]
+    Range(RangeCmd),
+    /// GS1 serial lists.
+    #[command(subcommand)]
+    Serials(UploadCmd),
+    /// Scratch-PIN lists.
+    #[command(subcommand)]
+    Pins(UploadCmd),
+    /// Individual codes.
+    #[command(subcommand)]
+    Codes(CodesCmd),
+    /// Stores (places of sale) and their kiosks.
+    #[command(subcommand)]
+    Store(StoreCmd),
+    /// The key file.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EnterpriseCmd {
+    /// Register an enterprise.
+    Add {
+        /// Unified social credit code (18 characters, GB 32100).
+        #[arg(long)]
+        credit_code: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        name_en: Option<String>,
+        /// Administrative division code of its location.
+        #[arg(long)]
+        division: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PrefixCmd {
+    /// Register a manufacturer prefix (valid two years).
+    Add {
+        #[arg(long)]
+        credit_code: String,
+        #[arg(long)]
+        prefix: String,
+        /// Registration date [default: today]
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        registered_on: Option<NaiveDate>,
+    },
+    /// Renew a prefix for two more years.
+    Renew { prefix: String },
+    /// Cancel a prefix for good.
+    Cancel { prefix: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProductCmd {
+    /// Register a product under one of the enterprise's prefixes.
+    Add {
+        #[arg(long)]
+        gtin: String,
+        #[arg(long)]
+        credit_code: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        name_en: Option<String>,
+        #[arg(long)]
+        spec: Option<String>,
+        #[arg(long)]
+        category: Option<String>,
+        /// CCC certificate number.
+        #[arg(long)]
+        ccc: Option<String>,
+        /// Licence number (e.g. medical-device registration).
+        #[arg(long)]
+        licence: Option<String>,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BatchArgs {
+    /// Lot / batch number.
+    #[arg(long)]
+    pub lot: String,
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub production_date: Option<NaiveDate>,
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub expiry: Option<NaiveDate>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RangeCmd {
+    /// Request a range of supervision codes for a product.
+    Request {
+        #[arg(long)]
+        gtin: String,
+        /// Number of codes (up to 100 000 000).
+        #[arg(long)]
+        size: u64,
+        /// Production plan or other reason.
+        #[arg(long)]
+        purpose: Option<String>,
+    },
+    /// Export codes for printing as CSV (serial,code,printed).
+    Export {
+        range: i64,
+        /// First serial [default: 0]
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// One past the last serial [default: the range's size]
+        #[arg(long)]
+        to: Option<u64>,
+        /// Output file [default: standard output]
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Activate a range or sub-range with batch data when goods ship.
+    Activate {
+        range: i64,
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        #[arg(long)]
+        to: Option<u64>,
+        #[command(flatten)]
+        batch: BatchArgs,
+    },
+    /// Cancel a range or sub-range.
+    Cancel {
+        range: i64,
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        #[arg(long)]
+        to: Option<u64>,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UploadCmd {
+    /// Upload a list (one per line) for a product and batch.
+    Upload {
+        #[arg(long)]
+        gtin: String,
+        #[command(flatten)]
+        batch: BatchArgs,
+        /// The list file ("-" for standard input).
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CodesCmd {
+    /// Cancel individual codes (supervision codes, GS1 scans with serial, scratch PINs).
+    Cancel {
+        #[arg(required = true)]
+        codes: Vec<String>,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StoreCmd {
+    /// Add a store.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        division: String,
+        #[arg(long)]
+        address: Option<String>,
+    },
+    /// Register a kiosk in a store.
+    AddKiosk {
+        #[arg(long)]
+        store: i64,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCmd {
+    /// Add a new code key version; new ranges use it, old codes keep verifying.
+    Rotate,
+    /// Show the key versions (never the keys).
+    Show,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCmd {
+    /// Recompute the hash chain and report the first broken entry, if any.
+    Verify,
+    /// Print audit entries as JSON lines.
+    List {
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+}

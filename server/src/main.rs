@@ -1,0 +1,598 @@
+//! # zhenwei — the process
+//!
+//! One binary runs the server and every operator command. This file is the edge: it parses the
+//! command line, merges configuration (flag > environment > file > default), opens the core, runs
+//! the command and turns any error into one clear line on stderr with a non-zero exit status.
+
+mod cli;
+mod config;
+mod http;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Parser;
+use zhenwei_core::advice::local_time;
+use zhenwei_core::codes::division::DivisionCode;
+use zhenwei_core::codes::supervision::grouped;
+use zhenwei_core::codes::{self, Family};
+use zhenwei_core::lifecycle::{BatchData, NewProduct};
+use zhenwei_core::verify::mask_source;
+use zhenwei_core::{audit, demo, Channel, Core, Keyring, Lang, Location, Query, Verdict};
+
+use cli::{
+    AuditCmd, BatchArgs, Cli, CodesCmd, Command, EnterpriseCmd, KeysCmd, PrefixCmd, ProductCmd,
+    RangeCmd, StoreCmd, UploadCmd,
+};
+use config::FileConfig;
+
+/// Who the audit log names for commands run from this terminal.
+fn actor() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    )
+}
+
+struct Settings {
+    location: Location,
+    file: FileConfig,
+}
+
+fn settings(g: &cli::Global) -> Result<Settings> {
+    let file = FileConfig::load(g.config.as_deref())?;
+    let data_dir = g
+        .data_dir
+        .clone()
+        .or_else(|| file.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_DATA_DIR));
+    Ok(Settings {
+        location: Location {
+            data_dir,
+            database_url: g.database_url.clone().or_else(|| file.database_url.clone()),
+            key_file: g.key_file.clone().or_else(|| file.key_file.clone()),
+        },
+        file,
+    })
+}
+
+async fn open(s: &Settings) -> Result<Core> {
+    Ok(Core::open(&s.location, s.file.thresholds.clone()).await?)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let serving = matches!(cli.command, Command::Serve { .. });
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ZHENWEI_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(if serving { "info" } else { "warn" })
+            }),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    // `decode` needs neither keys nor database.
+    if let Command::Decode { scan, json } = &cli.command {
+        return Ok(decode(scan, *json));
+    }
+    let s = settings(&cli.global)?;
+    if let Command::Keys(cmd) = &cli.command {
+        return keys(&s, cmd);
+    }
+    let core = open(&s).await?;
+    let result = command(&s, &core, cli.command).await;
+    core.store.close().await;
+    result
+}
+
+fn unescape_gs(s: &str) -> String {
+    s.replace("\\x1d", "\u{1d}").replace("\\x1D", "\u{1d}")
+}
+
+fn decode(scan: &str, json: bool) -> ExitCode {
+    match codes::decode(&unescape_gs(scan)) {
+        Ok(d) => {
+            let ais: Vec<[String; 2]> = d.ais().into_iter().map(|(a, v)| [a, v]).collect();
+            if json {
+                let mut out = serde_json::json!({
+                    "family": d.family().as_str(),
+                    "code": d.normalised(),
+                });
+                if d.family() == Family::Gs1 {
+                    out["ais"] = serde_json::json!(ais);
+                }
+                println!("{out}");
+            } else {
+                println!("family: {}", d.family().as_str());
+                println!("code:   {}", d.normalised());
+                for [ai, v] in ais {
+                    println!("  ({ai}) {v}");
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"error": {"code": e.code(), "message": e.to_string()}})
+                );
+            } else {
+                eprintln!("error: {e} [{}]", e.code());
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn keys(s: &Settings, cmd: &KeysCmd) -> Result<ExitCode> {
+    let path = s.location.key_file();
+    match cmd {
+        KeysCmd::Rotate => {
+            Keyring::open_or_create(&path)?;
+            let v = Keyring::rotate(&path)?;
+            println!("key version {v} is now current ({})", path.display());
+        }
+        KeysCmd::Show => {
+            let k = Keyring::open_or_create(&path)?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "key_file": path.display().to_string(),
+                    "versions": k.versions(),
+                    "current": k.current_version(),
+                })
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn batch(b: &BatchArgs) -> BatchData {
+    BatchData {
+        lot: b.lot.clone(),
+        production_date: b.production_date,
+        expiry_date: b.expiry,
+    }
+}
+
+fn open_list(path: &PathBuf) -> Result<Box<dyn BufRead>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(BufReader::new(std::io::stdin())));
+    }
+    let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    Ok(Box::new(BufReader::new(f)))
+}
+
+async fn query_for(
+    core: &Core,
+    code: &str,
+    channel: Channel,
+    place: Option<&str>,
+    kiosk: Option<&str>,
+    source: Option<String>,
+    lang: &str,
+) -> Result<Query> {
+    let mut q = Query {
+        input: unescape_gs(code),
+        channel,
+        source: source.unwrap_or_else(|| "cli".into()),
+        place: place
+            .map(DivisionCode::parse)
+            .transpose()
+            .map_err(|e| anyhow!("--place: {e}"))?,
+        store_id: None,
+        lang: Lang::parse(lang).unwrap_or_default(),
+    };
+    if let Some(name) = kiosk {
+        let k = core
+            .verifier
+            .kiosk(name)
+            .await?
+            .ok_or_else(|| anyhow!("no kiosk named {name:?}"))?;
+        q.channel = Channel::Kiosk;
+        q.source = name.to_owned();
+        q.store_id = Some(k.store_id);
+        if q.place.is_none() {
+            q.place = Some(DivisionCode::parse(&k.division).map_err(|e| anyhow!("{e}"))?);
+        }
+    }
+    Ok(q)
+}
+
+fn print_verdict(v: &Verdict, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(v)?);
+        return Ok(());
+    }
+    println!("{}", v.authenticity.as_str().to_uppercase());
+    println!("{}", v.message);
+    if let Some(code) = &v.code {
+        let shown = if v.family == Some(Family::Supervision) {
+            grouped(code)
+        } else {
+            code.clone()
+        };
+        println!("  code:       {shown}");
+    }
+    if let Some(p) = &v.product {
+        println!("  product:    {} ({})", p.name, p.gtin);
+    }
+    if let Some(e) = &v.enterprise {
+        println!("  enterprise: {} ({})", e.name, e.credit_code);
+    }
+    if let Some(b) = &v.batch {
+        println!(
+            "  batch:      {} (made {}, expires {})",
+            b.lot,
+            b.production_date.as_deref().unwrap_or("-"),
+            b.expiry_date.as_deref().unwrap_or("-")
+        );
+    }
+    if !v.warnings.is_empty() {
+        let w: Vec<&str> = v.warnings.iter().map(|w| w.as_str()).collect();
+        println!("  warnings:   {}", w.join(", "));
+    }
+    if v.query_count > 0 {
+        println!(
+            "  queries:    {} (first {}{})",
+            v.query_count,
+            v.first_queried_at.map(local_time).unwrap_or_default(),
+            v.first_queried_city
+                .as_deref()
+                .map(|c| format!(" in {c}"))
+                .unwrap_or_default()
+        );
+    }
+    if !v.case_ids.is_empty() {
+        let ids: Vec<String> = v.case_ids.iter().map(i64::to_string).collect();
+        println!("  cases:      {}", ids.join(", "));
+    }
+    Ok(())
+}
+
+async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
+    let actor = actor();
+    let reg = &core.registry;
+    match cmd {
+        Command::Serve { demo, http } => {
+            if demo && demo::seed_if_empty(reg).await? {
+                tracing::info!("seeded the demo dataset; `zhenwei demo-codes` prints its codes");
+            }
+            let addr = http
+                .or_else(|| s.file.http.clone())
+                .unwrap_or_else(|| config::DEFAULT_HTTP.into());
+            let addr: SocketAddr = addr
+                .parse()
+                .map_err(|e| anyhow!("--http {addr:?} is not an address: {e}"))?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            tracing::info!(http = %listener.local_addr()?, data_dir = %s.location.data_dir.display(), backend = ?core.store.backend(), "zhenwei serving");
+            http::serve(listener, core.clone(), shutdown_signal()).await?;
+            tracing::info!("stopped");
+        }
+        Command::DemoCodes => match demo::manifest(&core.store).await? {
+            Some(m) => println!("{m}"),
+            None => {
+                bail!("this database has no demo data; start `zhenwei serve --demo` on it first")
+            }
+        },
+        Command::Verify {
+            code,
+            channel,
+            place,
+            kiosk,
+            source,
+            lang,
+            json,
+        } => {
+            let channel = Channel::parse(&channel).unwrap_or(Channel::Cli);
+            let q = query_for(
+                core,
+                &code,
+                channel,
+                place.as_deref(),
+                kiosk.as_deref(),
+                source,
+                &lang,
+            )
+            .await?;
+            let v = core.verifier.verify(&q).await?;
+            print_verdict(&v, json)?;
+        }
+        Command::Report {
+            code,
+            note,
+            place,
+            kiosk,
+            lang,
+            json,
+        } => {
+            let q = query_for(
+                core,
+                &code,
+                Channel::Cli,
+                place.as_deref(),
+                kiosk.as_deref(),
+                None,
+                &lang,
+            )
+            .await?;
+            let v = core.verifier.report(&q, note.as_deref()).await?;
+            if v.case_id.is_none() {
+                print_verdict(&v, json)?;
+                bail!("nothing to report: that is not a code");
+            }
+            print_verdict(&v, json)?;
+        }
+        Command::History { code, json } => {
+            let Some((key, events)) = core.verifier.history(&unescape_gs(&code)).await? else {
+                bail!(
+                    "that is not a code: {}",
+                    codes::decode(&unescape_gs(&code))
+                        .err()
+                        .map(|e| e.to_string())
+                        .unwrap_or_default()
+                );
+            };
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "code_key": key, "events": events })
+                );
+            } else if events.is_empty() {
+                println!("no queries recorded");
+            } else {
+                for e in events {
+                    println!(
+                        "#{} {} {} {} {} {} {}",
+                        e.query_number,
+                        local_time(e.at),
+                        e.channel,
+                        e.source,
+                        e.place.as_deref().unwrap_or("-"),
+                        e.authenticity,
+                        e.warnings
+                    );
+                }
+            }
+        }
+        Command::Decode { .. } | Command::Keys(_) => {
+            unreachable!("handled before opening the core")
+        }
+        Command::Enterprise(EnterpriseCmd::Add {
+            credit_code,
+            name,
+            name_en,
+            division,
+        }) => {
+            let id = reg
+                .add_enterprise(&actor, &credit_code, &name, name_en.as_deref(), &division)
+                .await?;
+            println!("enterprise {id} registered");
+        }
+        Command::Prefix(PrefixCmd::Add {
+            credit_code,
+            prefix,
+            registered_on,
+        }) => {
+            let on = registered_on.unwrap_or_else(|| chrono::Utc::now().date_naive());
+            let until = reg.add_prefix(&actor, &credit_code, &prefix, on).await?;
+            println!("prefix {prefix} registered, valid until {until}");
+        }
+        Command::Prefix(PrefixCmd::Renew { prefix }) => {
+            let until = reg.renew_prefix(&actor, &prefix).await?;
+            println!("prefix {prefix} renewed, valid until {until}");
+        }
+        Command::Prefix(PrefixCmd::Cancel { prefix }) => {
+            reg.cancel_prefix(&actor, &prefix).await?;
+            println!("prefix {prefix} cancelled");
+        }
+        Command::Product(ProductCmd::Add {
+            gtin,
+            credit_code,
+            name,
+            name_en,
+            spec,
+            category,
+            ccc,
+            licence,
+        }) => {
+            let id = reg
+                .add_product(
+                    &actor,
+                    &NewProduct {
+                        gtin,
+                        credit_code,
+                        name,
+                        name_en,
+                        spec,
+                        category,
+                        ccc_cert_no: ccc,
+                        licence_no: licence,
+                    },
+                )
+                .await?;
+            println!("product {id} registered");
+        }
+        Command::Range(RangeCmd::Request {
+            gtin,
+            size,
+            purpose,
+        }) => {
+            let r = reg
+                .request_range(&actor, &gtin, size, purpose.as_deref())
+                .await?;
+            println!(
+                "range {} issued: {} codes (serials 0..{}), key version {}",
+                r.id, r.size, r.size, r.key_version
+            );
+        }
+        Command::Range(RangeCmd::Export {
+            range,
+            from,
+            to,
+            out,
+        }) => {
+            let n = match &out {
+                Some(path) => {
+                    let f = std::fs::File::create(path)
+                        .with_context(|| format!("cannot create {}", path.display()))?;
+                    let mut w = std::io::BufWriter::new(f);
+                    let n = reg.export_range(&actor, range, from, to, &mut w).await?;
+                    w.flush()?;
+                    n
+                }
+                None => {
+                    let stdout = std::io::stdout();
+                    let mut w = std::io::BufWriter::new(stdout.lock());
+                    let n = reg.export_range(&actor, range, from, to, &mut w).await?;
+                    w.flush()?;
+                    n
+                }
+            };
+            if let Some(path) = out {
+                println!("{n} codes written to {}", path.display());
+            }
+        }
+        Command::Range(RangeCmd::Activate {
+            range,
+            from,
+            to,
+            batch: b,
+        }) => {
+            reg.activate(&actor, range, from, to, &batch(&b)).await?;
+            let r = reg.range(range).await?;
+            println!(
+                "range {range} serials {from}..{} activated with lot {}",
+                to.unwrap_or(r.size as u64),
+                b.lot
+            );
+        }
+        Command::Range(RangeCmd::Cancel {
+            range,
+            from,
+            to,
+            reason,
+        }) => {
+            let r = reg.range(range).await?;
+            let to = to.unwrap_or(r.size as u64);
+            reg.cancel_span(&actor, range, from, to, &reason).await?;
+            println!("range {range} serials {from}..{to} cancelled");
+        }
+        Command::Serials(UploadCmd::Upload {
+            gtin,
+            batch: b,
+            file,
+        }) => {
+            let mut input = open_list(&file)?;
+            let r = reg
+                .upload_serials(&actor, &gtin, &batch(&b), &mut input)
+                .await?;
+            println!(
+                "{} serials uploaded to lot {} ({} were already present)",
+                r.inserted, b.lot, r.already_present
+            );
+        }
+        Command::Pins(UploadCmd::Upload {
+            gtin,
+            batch: b,
+            file,
+        }) => {
+            let mut input = open_list(&file)?;
+            let r = reg
+                .upload_pins(&actor, &gtin, &batch(&b), &mut input)
+                .await?;
+            println!(
+                "{} PINs uploaded to lot {} ({} were already present)",
+                r.inserted, b.lot, r.already_present
+            );
+        }
+        Command::Codes(CodesCmd::Cancel { codes, reason }) => {
+            let codes: Vec<String> = codes.iter().map(|c| unescape_gs(c)).collect();
+            let n = reg.cancel_codes(&actor, &codes, &reason).await?;
+            println!("{n} codes cancelled");
+        }
+        Command::Store(StoreCmd::Add {
+            name,
+            division,
+            address,
+        }) => {
+            let id = reg
+                .add_store(&actor, &name, &division, address.as_deref())
+                .await?;
+            println!("store {id} added");
+        }
+        Command::Store(StoreCmd::AddKiosk { store, name }) => {
+            let id = reg.add_kiosk(&actor, store, &name).await?;
+            println!(
+                "kiosk {id} ({}) added to store {store}",
+                mask_source(Channel::Kiosk, &name)
+            );
+        }
+        Command::Audit(AuditCmd::Verify) => {
+            let r = audit::verify_chain(&core.store).await?;
+            match r.broken_at {
+                None => println!("audit chain intact: {} entries", r.entries),
+                Some(seq) => {
+                    eprintln!(
+                        "error: audit chain broken at entry {seq} ({} entries verified before it)",
+                        r.entries
+                    );
+                    return Ok(ExitCode::from(2));
+                }
+            }
+        }
+        Command::Audit(AuditCmd::List { after, limit }) => {
+            for e in audit::entries(&core.store, after, limit).await? {
+                println!("{}", serde_json::to_string(&e)?);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down");
+}

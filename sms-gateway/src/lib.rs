@@ -1,0 +1,11 @@
+//! # zhenwei-sms-gateway — the SMS short-code channel
+//!
+//! People text a code to a short code and expect one short reply. This crate will hold the parser
+//! that accepts what people actually type (bare codes, digits broken by spaces or dashes,
+//! full-width digits, keywords such as 验证/CX/CHECK, several codes in one message, pasted GS1
+//! Digital Link URLs, `举报`/`JB` reports, `帮助`/`HELP`, `TD`/`STOP`), the reply composer that fits
+//! a verdict into one GSM-7 or UCS-2 segment (or concatenates with UDH), and two transports: an
+//! SMPP 3.4 ESME session (a sans-I/O state machine driven by tokio) and HTTP inbound in the style
+//! of Kannel's sms-service. Verdicts come from `zhenwei-core`.
+//!
+//! Nothing is implemented here yet; see the SMS issue.
