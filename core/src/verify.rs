@@ -458,8 +458,8 @@ impl Verifier {
         )
         .bind(&p.gtin)
         .bind(&e.credit_code)
-        .bind(p.ccc_cert_no.as_deref().unwrap_or("\u{0}"))
-        .bind(p.licence_no.as_deref().unwrap_or("\u{0}"))
+        .bind(p.ccc_cert_no.as_deref())
+        .bind(p.licence_no.as_deref())
         .fetch_all(self.store.pool())
         .await?;
         let day = today();

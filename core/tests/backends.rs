@@ -1,0 +1,688 @@
+//! The storage-backed behaviour of the core — lifecycle, verification, history, cases, audit —
+//! run identically on SQLite and PostgreSQL.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use support::{fixture, Db, Fixture};
+use zhenwei_core::codes::division::DivisionCode;
+use zhenwei_core::codes::gtin::check_digit;
+use zhenwei_core::codes::uscc::check_char;
+use zhenwei_core::lifecycle::{BatchData, LifecycleError, NewProduct};
+use zhenwei_core::verdict::PrefixStatus;
+use zhenwei_core::{
+    audit, demo, Authenticity, Channel, Core, Keyring, Lang, Query, Thresholds, Verdict, Warning,
+};
+
+fn query(input: &str) -> Query {
+    Query {
+        input: input.to_owned(),
+        channel: Channel::Cli,
+        source: "test".into(),
+        place: None,
+        store_id: None,
+        lang: Lang::Zh,
+    }
+}
+
+async fn verify(core: &Core, q: &Query) -> Verdict {
+    core.verifier.verify(q).await.expect("verify")
+}
+
+async fn demo_core(db: Db) -> (Fixture, BTreeMap<String, Vec<String>>) {
+    let f = fixture(db, Thresholds::default()).await;
+    assert!(demo::seed_if_empty(&f.core.registry).await.unwrap());
+    assert!(
+        !demo::seed_if_empty(&f.core.registry).await.unwrap(),
+        "seeding twice"
+    );
+    let m = demo::manifest(&f.core.store).await.unwrap().unwrap();
+    let m: BTreeMap<String, Vec<String>> = serde_json::from_value(m).unwrap();
+    (f, m)
+}
+
+fn credit(body: &str) -> String {
+    format!("{body}{}", check_char(body).unwrap())
+}
+
+fn ean13(first12: &str) -> String {
+    let d: Vec<u8> = first12.bytes().map(|b| b - b'0').collect();
+    format!("{first12}{}", check_digit(&d))
+}
+
+/// An enterprise with prefix 6970001 and one product, on an empty database.
+async fn one_product(core: &Core) -> (String, String) {
+    let ent = credit("91330100MA2B00009");
+    let gtin = ean13("697000100001");
+    let reg = &core.registry;
+    reg.add_enterprise("t", &ent, "测试企业", None, "330102")
+        .await
+        .unwrap();
+    reg.add_prefix(
+        "t",
+        &ent,
+        "6970001",
+        NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+    )
+    .await
+    .unwrap();
+    reg.add_product(
+        "t",
+        &NewProduct {
+            gtin: gtin.clone(),
+            credit_code: ent.clone(),
+            name: "测试产品".into(),
+            ..NewProduct::default()
+        },
+    )
+    .await
+    .unwrap();
+    (ent, gtin)
+}
+
+fn lot(l: &str) -> BatchData {
+    BatchData {
+        lot: l.into(),
+        production_date: NaiveDate::from_ymd_opt(2026, 11, 1),
+        expiry_date: NaiveDate::from_ymd_opt(2028, 11, 1),
+    }
+}
+
+on_both_backends!(
+    demo_scenarios_give_the_specified_verdicts,
+    history_first_repeat_excessive,
+    thresholds_are_configurable,
+    concurrent_queries_count_exactly,
+    a_range_of_a_hundred_million_codes_is_one_row,
+    activation_and_cancellation_rules,
+    uploads_are_bulk_and_idempotent,
+    audit_chain_detects_tampering,
+    key_rotation_keeps_old_codes_valid,
+    unknown_codes_recheck_then_case_and_enumeration,
+    every_query_is_recorded,
+    prefix_lifecycle,
+    export_matches_the_codes,
+    clone_across_cities_and_stores,
+    consumer_report_opens_a_case,
+);
+
+async fn demo_scenarios_give_the_specified_verdicts(db: Db) {
+    let (f, m) = demo_core(db).await;
+    assert!(m["genuine"].len() >= 200);
+    use Authenticity::*;
+    let expected: [(&str, Authenticity, &[Warning]); 12] = [
+        ("genuine", Genuine, &[]),
+        ("recalled", Genuine, &[Warning::Recalled]),
+        ("spot_check_failed", Genuine, &[Warning::SpotCheckFailed]),
+        (
+            "certificate_invalid",
+            Genuine,
+            &[Warning::CertificateInvalid],
+        ),
+        ("expired", Genuine, &[Warning::Expired]),
+        ("not_activated", Suspect, &[Warning::NotActivated]),
+        ("cancelled", Suspect, &[Warning::Cancelled]),
+        ("prefix_invalid", Suspect, &[Warning::PrefixInvalid]),
+        ("gs1_serial", Genuine, &[]),
+        ("gs1_lot_mismatch", Suspect, &[Warning::BatchMismatch]),
+        ("scratch_pin", Genuine, &[]),
+        ("gtin_only", Unknown, &[]),
+    ];
+    for (scenario, auth, warnings) in expected {
+        let code = &m[scenario][0];
+        let v = verify(&f.core, &query(code)).await;
+        assert_eq!(v.authenticity, auth, "{scenario}: {}", v.message);
+        assert_eq!(v.warnings, warnings, "{scenario}");
+        assert!(v.product.is_some(), "{scenario} names its product");
+        assert_eq!(v.case_id.is_some(), auth == Suspect, "{scenario} case");
+    }
+    let recalled = verify(&f.core, &query(&m["recalled"][1])).await;
+    assert!(
+        recalled.message.contains("请立即停止食用"),
+        "{}",
+        recalled.message
+    );
+    assert_eq!(recalled.notices.len(), 1);
+    assert_eq!(recalled.batch.as_ref().unwrap().lot, "YG2026R");
+    let gtin_only = verify(&f.core, &query(&m["gtin_only"][0])).await;
+    assert_eq!(gtin_only.prefix_status, Some(PrefixStatus::Registered));
+}
+
+async fn history_first_repeat_excessive(db: Db) {
+    let (f, m) = demo_core(db).await;
+    let code = &m["genuine"][3];
+    let mut q = query(code);
+    q.place = Some(DivisionCode::parse("330203").unwrap());
+    let first = verify(&f.core, &q).await;
+    assert!(first.first_query);
+    assert_eq!(first.query_count, 1);
+    assert_eq!(first.first_queried_city.as_deref(), Some("宁波"));
+    q.place = Some(DivisionCode::parse("330212").unwrap()); // same city, other county
+    for n in 2..=4 {
+        let v = verify(&f.core, &q).await;
+        assert_eq!(v.query_count, n);
+        assert_eq!(v.authenticity, Authenticity::Genuine);
+        assert_eq!(v.warnings, vec![Warning::RepeatQuery]);
+        assert_eq!(v.first_queried_at, Some(first.queried_at));
+        assert_eq!(v.first_queried_city.as_deref(), Some("宁波"));
+        assert!(v.message.contains("宁波"), "{}", v.message);
+    }
+    let fifth = verify(&f.core, &q).await;
+    assert_eq!(fifth.authenticity, Authenticity::Suspect);
+    assert_eq!(fifth.warnings, vec![Warning::ExcessiveQueries]);
+    let case = fifth.case_id.expect("case");
+    let sixth = verify(&f.core, &q).await;
+    assert_eq!(sixth.case_id, Some(case), "one case per code and reason");
+    let (_, events) = f.core.verifier.history(code).await.unwrap().unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.query_number).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5, 6]
+    );
+    let n: i64 = sqlx::query_scalar("SELECT event_count FROM cases WHERE id = $1")
+        .bind(case)
+        .fetch_one(f.core.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+}
+
+async fn thresholds_are_configurable(db: Db) {
+    let f = fixture(
+        db,
+        Thresholds {
+            excessive_from: 3,
+            ..Thresholds::default()
+        },
+    )
+    .await;
+    demo::seed_if_empty(&f.core.registry).await.unwrap();
+    let m: BTreeMap<String, Vec<String>> =
+        serde_json::from_value(demo::manifest(&f.core.store).await.unwrap().unwrap()).unwrap();
+    let q = query(&m["genuine"][0]);
+    verify(&f.core, &q).await;
+    assert_eq!(
+        verify(&f.core, &q).await.warnings,
+        vec![Warning::RepeatQuery]
+    );
+    assert_eq!(
+        verify(&f.core, &q).await.warnings,
+        vec![Warning::ExcessiveQueries]
+    );
+}
+
+async fn concurrent_queries_count_exactly(db: Db) {
+    let (f, m) = demo_core(db).await;
+    let code = m["genuine"][7].clone();
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let core = f.core.clone();
+        let code = code.clone();
+        tasks.push(tokio::spawn(async move {
+            core.verifier
+                .verify(&query(&code))
+                .await
+                .unwrap()
+                .query_count
+        }));
+    }
+    let mut counts = Vec::new();
+    for t in tasks {
+        counts.push(t.await.unwrap());
+    }
+    counts.sort();
+    assert_eq!(counts, (1..=40).collect::<Vec<i64>>());
+    let firsts: Vec<_> = counts.iter().filter(|c| **c == 1).collect();
+    assert_eq!(firsts.len(), 1);
+}
+
+async fn a_range_of_a_hundred_million_codes_is_one_row(db: Db) {
+    let f = fixture(db, Thresholds::default()).await;
+    let (_, gtin) = one_product(&f.core).await;
+    let reg = &f.core.registry;
+    let range = reg
+        .request_range("t", &gtin, 100_000_000, Some("big plan"))
+        .await
+        .unwrap();
+    assert_eq!(range.size, 100_000_000);
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM code_ranges")
+        .fetch_one(f.core.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
+    reg.activate("t", range.id, 0, None, &lot("BIG1"))
+        .await
+        .unwrap();
+    for serial in [0, 1, 54_321_987, 99_999_999] {
+        let code = reg.code(&range, serial).unwrap();
+        let v = verify(&f.core, &query(&code)).await;
+        assert_eq!(v.authenticity, Authenticity::Genuine, "serial {serial}");
+        assert_eq!(v.batch.unwrap().lot, "BIG1");
+    }
+    let per_code_rows: i64 = sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM range_segments) + (SELECT COUNT(*) FROM serials)",
+    )
+    .fetch_one(f.core.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(per_code_rows, 1, "one activation segment, no per-code rows");
+    let err = reg
+        .request_range("t", &gtin, 100_000_001, None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("1 to 100000000"), "{err}");
+}
+
+async fn activation_and_cancellation_rules(db: Db) {
+    let f = fixture(db, Thresholds::default()).await;
+    let (_, gtin) = one_product(&f.core).await;
+    let reg = &f.core.registry;
+    let r = reg.request_range("t", &gtin, 100, None).await.unwrap();
+    let code = |s| reg.code(&r, s).unwrap();
+    let v = verify(&f.core, &query(&code(10))).await;
+    assert_eq!(v.warnings, vec![Warning::NotActivated]);
+    reg.activate("t", r.id, 0, Some(50), &lot("A"))
+        .await
+        .unwrap();
+    let err = reg
+        .activate("t", r.id, 40, Some(60), &lot("B"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LifecycleError::Conflict(_)), "{err}");
+    assert!(err.to_string().contains("0..50"), "{err}");
+    reg.activate("t", r.id, 50, Some(100), &lot("B"))
+        .await
+        .unwrap();
+    assert_eq!(
+        verify(&f.core, &query(&code(60))).await.batch.unwrap().lot,
+        "B"
+    );
+    reg.cancel_span("t", r.id, 20, 30, "stolen").await.unwrap();
+    let v = verify(&f.core, &query(&code(25))).await;
+    assert_eq!(v.authenticity, Authenticity::Suspect);
+    assert_eq!(v.warnings, vec![Warning::Cancelled]);
+    assert_eq!(
+        v.batch.unwrap().lot,
+        "A",
+        "cancelled code still shows its batch"
+    );
+    assert_eq!(
+        verify(&f.core, &query(&code(30))).await.authenticity,
+        Authenticity::Genuine
+    );
+    let n = reg
+        .cancel_codes("t", &[code(31)], "reported lost")
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(
+        verify(&f.core, &query(&code(31))).await.warnings,
+        vec![Warning::Cancelled]
+    );
+    let err = reg
+        .activate("t", r.id, 90, Some(101), &lot("C"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not a non-empty part"), "{err}");
+    let err = reg
+        .activate("t", r.id, 0, Some(1), &lot("bad lot"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("GS1"), "{err}");
+}
+
+async fn uploads_are_bulk_and_idempotent(db: Db) {
+    let f = fixture(db, Thresholds::default()).await;
+    let (_, gtin) = one_product(&f.core).await;
+    let reg = &f.core.registry;
+    let list: String = std::iter::once("serial\n".to_string())
+        .chain((0..20_000).map(|i| format!("S{i:07}\n")))
+        .collect();
+    let r = reg
+        .upload_serials("t", &gtin, &lot("U1"), &mut list.as_bytes())
+        .await
+        .unwrap();
+    assert_eq!((r.inserted, r.already_present), (20_000, 0));
+    let again = reg
+        .upload_serials("t", &gtin, &lot("U1"), &mut list.as_bytes())
+        .await
+        .unwrap();
+    assert_eq!((again.inserted, again.already_present), (0, 20_000));
+    let scan = format!("]d201{}{}10U1\u{1d}21S0012345", "0", gtin);
+    let v = verify(&f.core, &query(&scan)).await;
+    assert_eq!(v.authenticity, Authenticity::Genuine, "{}", v.message);
+    let scan = format!("]d2010{gtin}17281101\u{1d}10U1\u{1d}21S0012346");
+    assert_eq!(verify(&f.core, &query(&scan)).await.warnings, vec![]);
+    let scan = format!("]d2010{gtin}17281130\u{1d}10U1\u{1d}21S0012347");
+    assert_eq!(
+        verify(&f.core, &query(&scan)).await.warnings,
+        vec![Warning::ExpiryMismatch]
+    );
+    let scan = format!("]d2010{gtin}17281100\u{1d}10U1\u{1d}21S0012348");
+    assert_eq!(
+        verify(&f.core, &query(&scan)).await.warnings,
+        vec![],
+        "day 00 means the end of the registered month"
+    );
+    let unknown = format!("]d2010{gtin}10U1\u{1d}21NOPE");
+    assert_eq!(
+        verify(&f.core, &query(&unknown)).await.authenticity,
+        Authenticity::Unknown
+    );
+    let bad = "S1\nS 2\n";
+    let err = reg
+        .upload_serials("t", &gtin, &lot("U2"), &mut bad.as_bytes())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("line 2"), "{err}");
+
+    let pins = "pin\nAB12-CD34-EF56\nZZ99ZZ99ZZ99\n";
+    let r = reg
+        .upload_pins("t", &gtin, &lot("P1"), &mut pins.as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(r.inserted, 2);
+    let v = verify(&f.core, &query("ab12cd34ef56")).await;
+    assert_eq!(v.authenticity, Authenticity::Genuine);
+    assert_eq!(v.code, None, "a PIN is a secret and is not echoed");
+    let stored: Vec<String> = sqlx::query_scalar("SELECT pin_hash FROM pins")
+        .fetch_all(f.core.store.pool())
+        .await
+        .unwrap();
+    assert!(stored.iter().all(|h| h.len() == 64 && !h.contains("AB12")));
+}
+
+async fn audit_chain_detects_tampering(db: Db) {
+    let (f, m) = demo_core(db).await;
+    verify(&f.core, &query(&m["not_activated"][0])).await;
+    let ok = audit::verify_chain(&f.core.store).await.unwrap();
+    assert!(ok.entries > 40, "{ok:?}");
+    assert_eq!(ok.broken_at, None);
+    let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_log ORDER BY seq")
+        .fetch_all(f.core.store.pool())
+        .await
+        .unwrap();
+    for a in [
+        "enterprise.add",
+        "range.activate",
+        "codes.cancel",
+        "notice.add",
+        "case.open",
+    ] {
+        assert!(actions.iter().any(|x| x == a), "{a} audited");
+    }
+    sqlx::query("UPDATE audit_log SET detail = '{}' WHERE seq = 5")
+        .execute(f.core.store.pool())
+        .await
+        .unwrap();
+    let broken = audit::verify_chain(&f.core.store).await.unwrap();
+    assert_eq!(broken.broken_at, Some(5));
+}
+
+async fn key_rotation_keeps_old_codes_valid(db: Db) {
+    let f = fixture(db, Thresholds::default()).await;
+    let (_, gtin) = one_product(&f.core).await;
+    let old = f
+        .core
+        .registry
+        .request_range("t", &gtin, 10, None)
+        .await
+        .unwrap();
+    f.core
+        .registry
+        .activate("t", old.id, 0, None, &lot("K1"))
+        .await
+        .unwrap();
+    let old_code = f.core.registry.code(&old, 3).unwrap();
+    assert_eq!(Keyring::rotate(&f.location.key_file()).unwrap(), 2);
+    let core = Core::open(&f.location, Thresholds::default())
+        .await
+        .unwrap();
+    let new = core
+        .registry
+        .request_range("t", &gtin, 10, None)
+        .await
+        .unwrap();
+    assert_eq!((old.key_version, new.key_version), (1, 2));
+    core.registry
+        .activate("t", new.id, 0, None, &lot("K2"))
+        .await
+        .unwrap();
+    let new_code = core.registry.code(&new, 3).unwrap();
+    assert_ne!(old_code, new_code);
+    for (c, l) in [(&old_code, "K1"), (&new_code, "K2")] {
+        let v = verify(&core, &query(c)).await;
+        assert_eq!(v.authenticity, Authenticity::Genuine);
+        assert_eq!(v.batch.unwrap().lot, l);
+    }
+}
+
+async fn unknown_codes_recheck_then_case_and_enumeration(db: Db) {
+    let (f, _) = demo_core(db).await;
+    let sms = |code: &str| Query {
+        channel: Channel::Sms,
+        source: "13800000001".into(),
+        ..query(code)
+    };
+    let first = verify(&f.core, &sms("11112222333344445555")).await;
+    assert_eq!(first.authenticity, Authenticity::Unknown);
+    assert!(first.recheck);
+    assert_eq!(first.case_id, None);
+    let again = verify(&f.core, &sms("1111 2222 3333 4444 5555")).await;
+    assert!(!again.recheck);
+    assert!(again.case_id.is_some(), "confirmed re-entry opens a case");
+    let kiosk = f.core.verifier.kiosk("kiosk-sz-01").await.unwrap().unwrap();
+    let k = verify(
+        &f.core,
+        &Query {
+            channel: Channel::Kiosk,
+            source: "kiosk-sz-01".into(),
+            store_id: Some(kiosk.store_id),
+            place: Some(DivisionCode::parse(&kiosk.division).unwrap()),
+            ..query("99998888777766665555")
+        },
+    )
+    .await;
+    assert_eq!(k.authenticity, Authenticity::Unknown);
+    assert!(
+        k.case_id.is_some(),
+        "a kiosk scan of an unknown code is a case"
+    );
+    let mut last = None;
+    for i in 0..9 {
+        last = Some(verify(&f.core, &sms(&format!("5555444433332222{i:04}"))).await);
+    }
+    let last = last.unwrap();
+    let reasons: Vec<String> = sqlx::query_scalar(
+        "SELECT c.reason FROM cases c WHERE c.id IN (SELECT case_id FROM case_events WHERE event_id = $1)",
+    )
+    .bind(last.event_id)
+    .fetch_all(f.core.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        reasons,
+        vec!["enumeration".to_string()],
+        "10 unknown codes from one phone"
+    );
+    let masked: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT source_masked FROM query_events WHERE channel = 'sms'")
+            .fetch_all(f.core.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(masked, vec!["138****0001".to_string()]);
+}
+
+async fn every_query_is_recorded(db: Db) {
+    let (f, m) = demo_core(db).await;
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM query_events")
+            .fetch_one(f.core.store.pool())
+            .await
+            .unwrap()
+    };
+    let before = count().await;
+    let v = verify(&f.core, &query("not a code at all!")).await;
+    assert_eq!(v.authenticity, Authenticity::NotACode);
+    assert_eq!(v.error.as_ref().unwrap().code, "pin_bad_character");
+    verify(&f.core, &query(&m["genuine"][9])).await;
+    verify(&f.core, &query(&m["gtin_only"][0])).await;
+    assert_eq!(count().await, before + 3);
+    let (channel, auth): (String, String) =
+        sqlx::query_as("SELECT channel, authenticity FROM query_events WHERE id = $1")
+            .bind(v.event_id)
+            .fetch_one(f.core.store.pool())
+            .await
+            .unwrap();
+    assert_eq!((channel.as_str(), auth.as_str()), ("cli", "not_a_code"));
+}
+
+async fn prefix_lifecycle(db: Db) {
+    let f = fixture(db, Thresholds::default()).await;
+    let (ent, gtin) = one_product(&f.core).await;
+    let reg = &f.core.registry;
+    let v = verify(&f.core, &query(&gtin)).await;
+    assert_eq!(v.prefix_status, Some(PrefixStatus::Registered));
+    assert_eq!(v.authenticity, Authenticity::Unknown);
+    let until = reg.renew_prefix("t", "6970001").await.unwrap();
+    assert_eq!(until, NaiveDate::from_ymd_opt(2030, 1, 1).unwrap());
+    let clash = reg
+        .add_prefix(
+            "t",
+            &ent,
+            "69700011",
+            NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert!(clash.to_string().contains("overlaps"), "{clash}");
+    reg.cancel_prefix("t", "6970001").await.unwrap();
+    let err = reg.renew_prefix("t", "6970001").await.unwrap_err();
+    assert!(err.to_string().contains("never be renewed"), "{err}");
+    let v = verify(&f.core, &query(&gtin)).await;
+    assert_eq!(v.authenticity, Authenticity::Suspect);
+    assert_eq!(v.warnings, vec![Warning::PrefixInvalid]);
+    let stranger = ean13("480000000001");
+    let v = verify(&f.core, &query(&stranger)).await;
+    assert_eq!(v.prefix_status, Some(PrefixStatus::Unregistered));
+    assert_eq!(v.authenticity, Authenticity::Suspect);
+    let err = reg
+        .add_product(
+            "t",
+            &NewProduct {
+                gtin: stranger,
+                credit_code: ent,
+                name: "x".into(),
+                ..NewProduct::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("not under any registered"),
+        "{err}"
+    );
+}
+
+async fn export_matches_the_codes(db: Db) {
+    let f = fixture(db, Thresholds::default()).await;
+    let (_, gtin) = one_product(&f.core).await;
+    let r = f
+        .core
+        .registry
+        .request_range("t", &gtin, 1000, None)
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let n = f
+        .core
+        .registry
+        .export_range("t", r.id, 10, Some(20), &mut out)
+        .await
+        .unwrap();
+    assert_eq!(n, 10);
+    let text = String::from_utf8(out).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("serial,code,printed"));
+    for (i, line) in lines.enumerate() {
+        let cols: Vec<&str> = line.split(',').collect();
+        assert_eq!(cols[0], (10 + i).to_string());
+        let p = f.core.verifier.codec().open(cols[1]).unwrap();
+        assert_eq!((p.range_id as i64, p.serial), (r.id, 10 + i as u64));
+        assert_eq!(cols[2].replace(' ', ""), cols[1]);
+    }
+}
+
+async fn clone_across_cities_and_stores(db: Db) {
+    let (f, m) = demo_core(db).await;
+    let at_kiosk = |name: &'static str, code: String| {
+        let core = f.core.clone();
+        async move {
+            let k = core.verifier.kiosk(name).await.unwrap().unwrap();
+            let q = Query {
+                channel: Channel::Kiosk,
+                source: name.into(),
+                store_id: Some(k.store_id),
+                place: Some(DivisionCode::parse(&k.division).unwrap()),
+                ..query(&code)
+            };
+            core.verifier.verify(&q).await.unwrap()
+        }
+    };
+    let code = m["genuine"][20].clone();
+    assert_eq!(
+        at_kiosk("kiosk-nb-01", code.clone()).await.authenticity,
+        Authenticity::Genuine
+    );
+    let second = at_kiosk("kiosk-hz-01", code.clone()).await;
+    assert_eq!(second.authenticity, Authenticity::Suspect);
+    assert_eq!(
+        second.warnings,
+        vec![Warning::RepeatQuery, Warning::CloneSuspected]
+    );
+    // Three stores in one city: a fourth store in Ningbo for the three-store rule.
+    let reg = &f.core.registry;
+    let s2 = reg
+        .add_store("t", "海曙二店", "330203", None)
+        .await
+        .unwrap();
+    reg.add_kiosk("t", s2, "kiosk-nb-02").await.unwrap();
+    let s3 = reg.add_store("t", "鄞州店", "330212", None).await.unwrap();
+    reg.add_kiosk("t", s3, "kiosk-nb-03").await.unwrap();
+    let code = m["genuine"][21].clone();
+    at_kiosk("kiosk-nb-01", code.clone()).await;
+    let two = at_kiosk("kiosk-nb-02", code.clone()).await;
+    assert_eq!(
+        two.warnings,
+        vec![Warning::RepeatQuery],
+        "two stores, one city"
+    );
+    let three = at_kiosk("kiosk-nb-03", code.clone()).await;
+    assert_eq!(
+        three.warnings,
+        vec![Warning::RepeatQuery, Warning::CloneSuspected]
+    );
+}
+
+async fn consumer_report_opens_a_case(db: Db) {
+    let (f, m) = demo_core(db).await;
+    let mut q = query(&m["recalled"][5]);
+    q.place = Some(DivisionCode::parse("310104").unwrap());
+    let v = f
+        .core
+        .verifier
+        .report(&q, Some("徐汇区某小店"))
+        .await
+        .unwrap();
+    let case = v.case_id.expect("case");
+    let (reason, place): (String, Option<String>) =
+        sqlx::query_as("SELECT reason, place FROM cases WHERE id = $1")
+            .bind(case)
+            .fetch_one(f.core.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(reason, "consumer_report");
+    assert_eq!(place.as_deref(), Some("310104"));
+    assert!(v.message.contains(&case.to_string()));
+}
