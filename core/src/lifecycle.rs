@@ -663,7 +663,13 @@ impl Registry {
         }
         let mut targets = Vec::new();
         for c in codes {
-            let decoded = decode(c).map_err(|e| invalid(format!("{c}: {e}")))?;
+            let decoded = decode(c).map_err(|e| {
+                if c.trim().is_empty() {
+                    invalid(e.to_string())
+                } else {
+                    invalid(format!("{c}: {e}"))
+                }
+            })?;
             let t = match decoded {
                 Decoded::Supervision(code) => {
                     let p = self.codec.open(&code).ok_or_else(|| {

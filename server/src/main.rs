@@ -29,6 +29,23 @@ use cli::{
 };
 use config::FileConfig;
 
+/// Prints a line on stdout. A closed pipe (`zhenwei … | head -1`) ends the process quietly
+/// instead of panicking as `println!` would.
+macro_rules! out {
+    ($($t:tt)*) => { emit(&format!($($t)*)) };
+}
+
+fn emit(line: &str) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = writeln!(stdout, "{line}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// Who the audit log names for commands run from this terminal.
 fn actor() -> String {
     format!(
@@ -141,19 +158,19 @@ fn decode(scan: &str, json: bool) -> ExitCode {
                 if d.family() == Family::Gs1 {
                     out["ais"] = serde_json::json!(ais);
                 }
-                println!("{out}");
+                out!("{out}");
             } else {
-                println!("family: {}", d.family().as_str());
-                println!("code:   {}", d.normalised());
+                out!("family: {}", d.family().as_str());
+                out!("code:   {}", d.normalised());
                 for [ai, v] in ais {
-                    println!("  ({ai}) {v}");
+                    out!("  ({ai}) {v}");
                 }
             }
             ExitCode::SUCCESS
         }
         Err(e) => {
             if json {
-                println!(
+                out!(
                     "{}",
                     serde_json::json!({"error": {"code": e.code(), "message": e.to_string()}})
                 );
@@ -171,11 +188,11 @@ fn keys(s: &Settings, cmd: &KeysCmd) -> Result<ExitCode> {
         KeysCmd::Rotate => {
             Keyring::open_or_create(&path)?;
             let v = Keyring::rotate(&path)?;
-            println!("key version {v} is now current ({})", path.display());
+            out!("key version {v} is now current ({})", path.display());
         }
         KeysCmd::Show => {
             let k = Keyring::open_or_create(&path)?;
-            println!(
+            out!(
                 "{}",
                 serde_json::json!({
                     "key_file": path.display().to_string(),
@@ -242,27 +259,27 @@ async fn query_for(
 
 fn print_verdict(v: &Verdict, json: bool) -> Result<()> {
     if json {
-        println!("{}", serde_json::to_string(v)?);
+        out!("{}", serde_json::to_string(v)?);
         return Ok(());
     }
-    println!("{}", v.authenticity.as_str().to_uppercase());
-    println!("{}", v.message);
+    out!("{}", v.authenticity.as_str().to_uppercase());
+    out!("{}", v.message);
     if let Some(code) = &v.code {
         let shown = if v.family == Some(Family::Supervision) {
             grouped(code)
         } else {
             code.clone()
         };
-        println!("  code:       {shown}");
+        out!("  code:       {shown}");
     }
     if let Some(p) = &v.product {
-        println!("  product:    {} ({})", p.name, p.gtin);
+        out!("  product:    {} ({})", p.name, p.gtin);
     }
     if let Some(e) = &v.enterprise {
-        println!("  enterprise: {} ({})", e.name, e.credit_code);
+        out!("  enterprise: {} ({})", e.name, e.credit_code);
     }
     if let Some(b) = &v.batch {
-        println!(
+        out!(
             "  batch:      {} (made {}, expires {})",
             b.lot,
             b.production_date.as_deref().unwrap_or("-"),
@@ -271,10 +288,10 @@ fn print_verdict(v: &Verdict, json: bool) -> Result<()> {
     }
     if !v.warnings.is_empty() {
         let w: Vec<&str> = v.warnings.iter().map(|w| w.as_str()).collect();
-        println!("  warnings:   {}", w.join(", "));
+        out!("  warnings:   {}", w.join(", "));
     }
     if v.query_count > 0 {
-        println!(
+        out!(
             "  queries:    {} (first {}{})",
             v.query_count,
             v.first_queried_at.map(local_time).unwrap_or_default(),
@@ -286,7 +303,7 @@ fn print_verdict(v: &Verdict, json: bool) -> Result<()> {
     }
     if !v.case_ids.is_empty() {
         let ids: Vec<String> = v.case_ids.iter().map(i64::to_string).collect();
-        println!("  cases:      {}", ids.join(", "));
+        out!("  cases:      {}", ids.join(", "));
     }
     Ok(())
 }
@@ -313,7 +330,7 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
             tracing::info!("stopped");
         }
         Command::DemoCodes => match demo::manifest(&core.store).await? {
-            Some(m) => println!("{m}"),
+            Some(m) => out!("{m}"),
             None => {
                 bail!("this database has no demo data; start `zhenwei serve --demo` on it first")
             }
@@ -377,15 +394,15 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
                 );
             };
             if json {
-                println!(
+                out!(
                     "{}",
                     serde_json::json!({ "code_key": key, "events": events })
                 );
             } else if events.is_empty() {
-                println!("no queries recorded");
+                out!("no queries recorded");
             } else {
                 for e in events {
-                    println!(
+                    out!(
                         "#{} {} {} {} {} {} {}",
                         e.query_number,
                         local_time(e.at),
@@ -410,7 +427,7 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
             let id = reg
                 .add_enterprise(&actor, &credit_code, &name, name_en.as_deref(), &division)
                 .await?;
-            println!("enterprise {id} registered");
+            out!("enterprise {id} registered");
         }
         Command::Prefix(PrefixCmd::Add {
             credit_code,
@@ -419,15 +436,15 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
         }) => {
             let on = registered_on.unwrap_or_else(|| chrono::Utc::now().date_naive());
             let until = reg.add_prefix(&actor, &credit_code, &prefix, on).await?;
-            println!("prefix {prefix} registered, valid until {until}");
+            out!("prefix {prefix} registered, valid until {until}");
         }
         Command::Prefix(PrefixCmd::Renew { prefix }) => {
             let until = reg.renew_prefix(&actor, &prefix).await?;
-            println!("prefix {prefix} renewed, valid until {until}");
+            out!("prefix {prefix} renewed, valid until {until}");
         }
         Command::Prefix(PrefixCmd::Cancel { prefix }) => {
             reg.cancel_prefix(&actor, &prefix).await?;
-            println!("prefix {prefix} cancelled");
+            out!("prefix {prefix} cancelled");
         }
         Command::Product(ProductCmd::Add {
             gtin,
@@ -454,7 +471,7 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
                     },
                 )
                 .await?;
-            println!("product {id} registered");
+            out!("product {id} registered");
         }
         Command::Range(RangeCmd::Request {
             gtin,
@@ -464,7 +481,7 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
             let r = reg
                 .request_range(&actor, &gtin, size, purpose.as_deref())
                 .await?;
-            println!(
+            out!(
                 "range {} issued: {} codes (serials 0..{}), key version {}",
                 r.id, r.size, r.size, r.key_version
             );
@@ -493,7 +510,7 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
                 }
             };
             if let Some(path) = out {
-                println!("{n} codes written to {}", path.display());
+                out!("{n} codes written to {}", path.display());
             }
         }
         Command::Range(RangeCmd::Activate {
@@ -504,7 +521,7 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
         }) => {
             reg.activate(&actor, range, from, to, &batch(&b)).await?;
             let r = reg.range(range).await?;
-            println!(
+            out!(
                 "range {range} serials {from}..{} activated with lot {}",
                 to.unwrap_or(r.size as u64),
                 b.lot
@@ -519,7 +536,7 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
             let r = reg.range(range).await?;
             let to = to.unwrap_or(r.size as u64);
             reg.cancel_span(&actor, range, from, to, &reason).await?;
-            println!("range {range} serials {from}..{to} cancelled");
+            out!("range {range} serials {from}..{to} cancelled");
         }
         Command::Serials(UploadCmd::Upload {
             gtin,
@@ -530,7 +547,7 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
             let r = reg
                 .upload_serials(&actor, &gtin, &batch(&b), &mut input)
                 .await?;
-            println!(
+            out!(
                 "{} serials uploaded to lot {} ({} were already present)",
                 r.inserted, b.lot, r.already_present
             );
@@ -544,7 +561,7 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
             let r = reg
                 .upload_pins(&actor, &gtin, &batch(&b), &mut input)
                 .await?;
-            println!(
+            out!(
                 "{} PINs uploaded to lot {} ({} were already present)",
                 r.inserted, b.lot, r.already_present
             );
@@ -552,7 +569,7 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
         Command::Codes(CodesCmd::Cancel { codes, reason }) => {
             let codes: Vec<String> = codes.iter().map(|c| unescape_gs(c)).collect();
             let n = reg.cancel_codes(&actor, &codes, &reason).await?;
-            println!("{n} codes cancelled");
+            out!("{n} codes cancelled");
         }
         Command::Store(StoreCmd::Add {
             name,
@@ -562,11 +579,11 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
             let id = reg
                 .add_store(&actor, &name, &division, address.as_deref())
                 .await?;
-            println!("store {id} added");
+            out!("store {id} added");
         }
         Command::Store(StoreCmd::AddKiosk { store, name }) => {
             let id = reg.add_kiosk(&actor, store, &name).await?;
-            println!(
+            out!(
                 "kiosk {id} ({}) added to store {store}",
                 mask_source(Channel::Kiosk, &name)
             );
@@ -574,7 +591,7 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
         Command::Audit(AuditCmd::Verify) => {
             let r = audit::verify_chain(&core.store).await?;
             match r.broken_at {
-                None => println!("audit chain intact: {} entries", r.entries),
+                None => out!("audit chain intact: {} entries", r.entries),
                 Some(seq) => {
                     eprintln!(
                         "error: audit chain broken at entry {seq} ({} entries verified before it)",
@@ -586,7 +603,7 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
         }
         Command::Audit(AuditCmd::List { after, limit }) => {
             for e in audit::entries(&core.store, after, limit).await? {
-                println!("{}", serde_json::to_string(&e)?);
+                out!("{}", serde_json::to_string(&e)?);
             }
         }
     }
