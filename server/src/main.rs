@@ -483,7 +483,10 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
                 .await?;
             out!(
                 "range {} issued: {} codes (serials 0..{}), key version {}",
-                r.id, r.size, r.size, r.key_version
+                r.id,
+                r.size,
+                r.size,
+                r.key_version
             );
         }
         Command::Range(RangeCmd::Export {
@@ -549,7 +552,9 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
                 .await?;
             out!(
                 "{} serials uploaded to lot {} ({} were already present)",
-                r.inserted, b.lot, r.already_present
+                r.inserted,
+                b.lot,
+                r.already_present
             );
         }
         Command::Pins(UploadCmd::Upload {
@@ -563,7 +568,9 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
                 .await?;
             out!(
                 "{} PINs uploaded to lot {} ({} were already present)",
-                r.inserted, b.lot, r.already_present
+                r.inserted,
+                b.lot,
+                r.already_present
             );
         }
         Command::Codes(CodesCmd::Cancel { codes, reason }) => {
