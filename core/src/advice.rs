@@ -4,7 +4,7 @@
 //! web, CLI) show it whole; SMS and IVR compose shorter forms from the same fields. Chinese is the
 //! default, English on request.
 
-use chrono::{FixedOffset, TimeZone};
+use crate::clock::local_time;
 use serde::{Deserialize, Serialize};
 
 use crate::verdict::{Authenticity, Warning};
@@ -30,15 +30,6 @@ impl Lang {
 
     pub fn is_en(self) -> bool {
         self == Lang::En
-    }
-}
-
-/// Time shown to consumers: China Standard Time, minutes.
-pub fn local_time(ms: i64) -> String {
-    let cst = FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!("valid offset"));
-    match cst.timestamp_millis_opt(ms).single() {
-        Some(t) => t.format("%Y-%m-%d %H:%M").to_string(),
-        None => String::from("?"),
     }
 }
 

@@ -12,7 +12,9 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{Duration, NaiveDate};
+
+use crate::clock::today;
 
 use crate::codes::gtin;
 use crate::codes::uscc;
@@ -59,10 +61,6 @@ fn credit_code(body17: &str) -> Result<String, LifecycleError> {
 fn ean13(first12: &str) -> String {
     let digits: Vec<u8> = first12.bytes().map(|b| b - b'0').collect();
     format!("{first12}{}", gtin::check_digit(&digits))
-}
-
-fn today() -> NaiveDate {
-    (Utc::now() + Duration::hours(8)).date_naive()
 }
 
 /// Seeds the demo dataset if the database has no enterprise yet. Returns whether it seeded.

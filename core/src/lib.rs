@@ -7,21 +7,25 @@
 //! * [`codes`] — the code families and their parsers (supervision codes by FF1, GS1 element
 //!   strings and Digital Link, GTINs, scratch PINs, credit codes, division codes). Pure.
 //! * [`keys`] — the key file: code keys and lookup keys, outside the database.
+//! * [`live_keys`] — the key file as a running server sees it, reloaded after a rotation.
 //! * [`verdict`] — the verdict engine: facts + history → authenticity, warnings, cases. Pure.
 //! * [`store`] — sqlx over SQLite (default) or PostgreSQL; migrations.
 //! * [`lifecycle`] — enterprises, prefixes, products, ranges, activation, uploads.
 //! * [`verify`] — resolve a code, record the query atomically, decide, answer.
 //! * [`audit`] — the append-only, hash-chained audit log.
 //! * [`advice`] — the verdict in words, zh and en.
+//! * [`clock`] — "today" and displayed times in China Standard Time.
 //! * [`demo`] — the demo dataset.
 
 pub mod advice;
 pub mod audit;
+pub mod clock;
 pub mod codes;
 pub mod demo;
 pub mod facts;
 pub mod keys;
 pub mod lifecycle;
+pub mod live_keys;
 pub mod store;
 pub mod verdict;
 pub mod verify;
@@ -60,7 +64,7 @@ pub enum OpenError {
 #[derive(Clone)]
 pub struct Core {
     pub store: Store,
-    pub keys: Arc<Keyring>,
+    pub keys: Arc<live_keys::LiveKeys>,
     pub verifier: Verifier,
     pub registry: Registry,
 }
@@ -83,7 +87,7 @@ impl Core {
     /// Opens (creating on first use) the data directory, key file and database.
     pub async fn open(loc: &Location, thresholds: Thresholds) -> Result<Core, OpenError> {
         create_dir(&loc.data_dir)?;
-        let keys = Arc::new(Keyring::open_or_create(&loc.key_file())?);
+        let keys = Arc::new(live_keys::LiveKeys::open_or_create(loc.key_file())?);
         let store = Store::connect(&loc.database_url()).await?;
         Ok(Core {
             verifier: Verifier::new(store.clone(), keys.clone(), thresholds),

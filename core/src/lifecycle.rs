@@ -21,11 +21,11 @@ use crate::audit;
 use crate::codes::division::DivisionCode;
 use crate::codes::gtin::Gtin;
 use crate::codes::supervision::{
-    grouped, CodePlaintext, SupervisionCodec, MAX_RANGE_ID, MAX_RANGE_SIZE,
+    grouped, CodePlaintext, IssueError, SupervisionCodec, MAX_RANGE_ID, MAX_RANGE_SIZE,
 };
 use crate::codes::text;
 use crate::codes::uscc::CreditCode;
-use crate::keys::Keyring;
+use crate::live_keys::LiveKeys;
 use crate::store::{now_ms, Store, StoreError};
 
 /// How long a manufacturer prefix registration is valid.
@@ -108,8 +108,7 @@ pub struct UploadReport {
 #[derive(Clone)]
 pub struct Registry {
     store: Store,
-    keys: Arc<Keyring>,
-    codec: Arc<SupervisionCodec>,
+    keys: Arc<LiveKeys>,
 }
 
 fn date_text(d: NaiveDate) -> String {
@@ -161,9 +160,8 @@ pub fn check_gs1_text(s: &str, what: &str, max: usize) -> Result<()> {
 }
 
 impl Registry {
-    pub fn new(store: Store, keys: Arc<Keyring>) -> Registry {
-        let codec = Arc::new(SupervisionCodec::new(&keys));
-        Registry { store, keys, codec }
+    pub fn new(store: Store, keys: Arc<LiveKeys>) -> Registry {
+        Registry { store, keys }
     }
 
     pub fn store(&self) -> &Store {
@@ -422,7 +420,7 @@ impl Registry {
              RETURNING id, product_id, key_version, size, purpose, requested_at, exported_at",
         )
         .bind(product)
-        .bind(i64::from(self.keys.current_version()))
+        .bind(i64::from(self.keys.refreshed().keyring.current_version()))
         .bind(size as i64)
         .bind(&purpose)
         .bind(now_ms())
@@ -458,13 +456,29 @@ impl Registry {
 
     /// The code for one serial of a range.
     pub fn code(&self, range: &CodeRange, serial: u64) -> Result<String> {
-        self.codec
+        Self::code_with(&self.keys.current().codec, range, serial).or_else(|e| match e {
+            // A range issued under a key version added since the key file was loaded.
+            LifecycleError::Invalid(_) => {
+                Self::code_with(&self.keys.refreshed().codec, range, serial)
+            }
+            other => Err(other),
+        })
+    }
+
+    fn code_with(codec: &SupervisionCodec, range: &CodeRange, serial: u64) -> Result<String> {
+        codec
             .issue(CodePlaintext {
-                key_version: range.key_version as u8,
-                range_id: range.id as u32,
+                key_version: u8::try_from(range.key_version).map_err(|_| {
+                    invalid(format!(
+                        "range {} has key version {}",
+                        range.id, range.key_version
+                    ))
+                })?,
+                range_id: u32::try_from(range.id)
+                    .map_err(|_| invalid(format!("range id {} is out of bounds", range.id)))?,
                 serial,
             })
-            .map_err(|e| invalid(e.to_string()))
+            .map_err(|e: IssueError| invalid(e.to_string()))
     }
 
     fn check_span(range: &CodeRange, start: u64, end: u64) -> Result<()> {
@@ -504,11 +518,12 @@ impl Registry {
             &serde_json::json!({ "start": start, "end": end }),
         )
         .await?;
+        let keys = self.keys.refreshed();
         let mut w = csv::Writer::from_writer(out);
         w.write_record(["serial", "code", "printed"])
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         for serial in start..end {
-            let code = self.code(&range, serial)?;
+            let code = Self::code_with(&keys.codec, &range, serial)?;
             w.write_record([serial.to_string(), code.clone(), grouped(&code)])
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
         }
@@ -672,7 +687,13 @@ impl Registry {
             })?;
             let t = match decoded {
                 Decoded::Supervision(code) => {
-                    let p = self.codec.open(&code).ok_or_else(|| {
+                    let opened = self
+                        .keys
+                        .current()
+                        .codec
+                        .open(&code)
+                        .or_else(|| self.keys.refreshed().codec.open(&code));
+                    let p = opened.ok_or_else(|| {
                         invalid(format!("{code} is not a code issued by this zhenwei"))
                     })?;
                     let range = self.range(i64::from(p.range_id)).await?;
@@ -689,7 +710,9 @@ impl Registry {
                     };
                     Target::Serial(self.product_id(g).await?, s.to_owned())
                 }
-                Decoded::ScratchPin(pin) => Target::Pin(self.keys.lookup_hash("pin", &pin)),
+                Decoded::ScratchPin(pin) => {
+                    Target::Pin(self.keys.current().keyring.lookup_hash("pin", &pin))
+                }
                 Decoded::Gtin(g) => {
                     return Err(invalid(format!(
                         "{g} is a product barcode, not an item code"
@@ -800,7 +823,7 @@ impl Registry {
             }
             let pin =
                 text::normalize_pin(s).map_err(|e| invalid(format!("line {}: {e}", i + 1)))?;
-            hashes.push(self.keys.lookup_hash("pin", &pin));
+            hashes.push(self.keys.current().keyring.lookup_hash("pin", &pin));
         }
         self.bulk_insert(
             actor,

@@ -16,16 +16,17 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use chrono::{Datelike, NaiveDate, Utc};
+use chrono::Datelike;
+
+use crate::clock::today;
 use serde::{Deserialize, Serialize};
 use sqlx::{Any, Transaction};
 
 use crate::advice::{self, Lang};
 use crate::codes::division::DivisionCode;
-use crate::codes::supervision::SupervisionCodec;
 use crate::codes::{self, Decoded, Family};
 use crate::facts::{self, BatchFacts, EnterpriseFacts, NoticeFacts, ProductFacts};
-use crate::keys::Keyring;
+use crate::live_keys::LiveKeys;
 use crate::store::{now_ms, Store, StoreError};
 use crate::verdict::{
     decide, Authenticity, CaseReason, Channel, History, Identity, ItemFacts, Lifecycle,
@@ -135,26 +136,18 @@ impl Resolution {
 #[derive(Clone)]
 pub struct Verifier {
     store: Store,
-    keys: Arc<Keyring>,
-    codec: Arc<SupervisionCodec>,
+    keys: Arc<LiveKeys>,
     thresholds: Arc<Thresholds>,
-}
-
-fn today() -> NaiveDate {
-    // Dates on packs and in notices are Chinese calendar dates.
-    (Utc::now() + chrono::Duration::hours(8)).date_naive()
 }
 
 const PRODUCT_COLUMNS: &str =
     "id, enterprise_id, gtin, name, name_en, spec, category, ccc_cert_no, licence_no";
 
 impl Verifier {
-    pub fn new(store: Store, keys: Arc<Keyring>, thresholds: Thresholds) -> Verifier {
-        let codec = Arc::new(SupervisionCodec::new(&keys));
+    pub fn new(store: Store, keys: Arc<LiveKeys>, thresholds: Thresholds) -> Verifier {
         Verifier {
             store,
             keys,
-            codec,
             thresholds: Arc::new(thresholds),
         }
     }
@@ -163,12 +156,8 @@ impl Verifier {
         &self.store
     }
 
-    pub fn keys(&self) -> &Keyring {
+    pub fn keys(&self) -> &LiveKeys {
         &self.keys
-    }
-
-    pub fn codec(&self) -> &SupervisionCodec {
-        &self.codec
     }
 
     pub fn thresholds(&self) -> &Thresholds {
@@ -203,7 +192,25 @@ impl Verifier {
         match decoded {
             Decoded::Supervision(code) => self.resolve_supervision(code).await,
             Decoded::Gs1(data) => self.resolve_gs1(&data).await,
-            Decoded::ScratchPin(pin) => self.resolve_pin(&pin, Family::ScratchPin).await,
+            Decoded::ScratchPin(pin) => {
+                let r = self.resolve_pin(&pin, Family::ScratchPin).await?;
+                // Barcode-length digits that are no uploaded PIN are most likely a mistyped
+                // barcode: say what is wrong with it rather than "PIN not found".
+                if r.product.is_none()
+                    && matches!(pin.len(), 12..=14)
+                    && pin.bytes().all(|b| b.is_ascii_digit())
+                {
+                    if let Err(e) = codes::gtin::Gtin::parse(&pin) {
+                        let mut nac = Resolution::bare(Identity::NotACode, None, String::new());
+                        nac.error = Some(CodeError {
+                            code: e.code().to_owned(),
+                            message: e.to_string(),
+                        });
+                        return Ok(nac);
+                    }
+                }
+                Ok(r)
+            }
             Decoded::Gtin(g) => {
                 let r = self.resolve_gtin(&g).await?;
                 // An all-digit scratch PIN can look like a barcode; prefer the PIN when one
@@ -233,7 +240,13 @@ impl Verifier {
             r.display_code = Some(code.to_owned());
             r
         };
-        let Some(plain) = self.codec.open(&code) else {
+        // A code that does not open may belong to a key version added since the key file was
+        // loaded (`zhenwei keys rotate` while serving).
+        let opened = match self.keys.current().codec.open(&code) {
+            Some(p) => Some(p),
+            None => self.keys.refreshed().codec.open(&code),
+        };
+        let Some(plain) = opened else {
             return Ok(unknown(&code));
         };
         let range: Option<(i64, i64, i64)> =
@@ -358,7 +371,7 @@ impl Verifier {
     }
 
     async fn resolve_pin(&self, pin: &str, family: Family) -> Result<Resolution, VerifyError> {
-        let hash = self.keys.lookup_hash("pin", pin);
+        let hash = self.keys.current().keyring.lookup_hash("pin", pin);
         let key = format!("pin:{}", &hash[..32]);
         let row: Option<(i64, Option<i64>, String)> =
             sqlx::query_as("SELECT product_id, batch_id, state FROM pins WHERE pin_hash = $1")
@@ -544,6 +557,8 @@ impl Verifier {
         let at = now_ms();
         let source_key = self
             .keys
+            .current()
+            .keyring
             .lookup_hash("source", &format!("{}:{}", q.channel.as_str(), q.source));
         let source_masked = mask_source(q.channel, &q.source);
         let place = q.place.as_ref().map(|p| p.as_str().to_owned());
@@ -607,7 +622,7 @@ impl Verifier {
                 let enum_start = at - t.enumeration_window_minutes * 60_000;
                 let mut others: BTreeSet<String> = sqlx::query_scalar::<_, String>(
                     "SELECT DISTINCT code_key FROM query_events \
-                     WHERE source_key = $1 AND at >= $2 AND authenticity = 'unknown'",
+                     WHERE source_key = $1 AND at >= $2 AND code_key LIKE 'u:%'",
                 )
                 .bind(&source_key)
                 .bind(enum_start)
@@ -663,7 +678,11 @@ impl Verifier {
                 at,
             )
             .await?;
-            case_ids.push(id);
+            // An enumeration case is about the source, for regulators; the person guessing codes
+            // is not told a case number.
+            if *reason != CaseReason::Enumeration {
+                case_ids.push(id);
+            }
         }
         tx.commit().await?;
 

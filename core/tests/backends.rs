@@ -528,7 +528,12 @@ async fn every_query_is_recorded(db: Db) {
     assert_eq!(v.error.as_ref().unwrap().code, "pin_bad_character");
     verify(&f.core, &query(&m["genuine"][9])).await;
     verify(&f.core, &query(&m["gtin_only"][0])).await;
-    assert_eq!(count().await, before + 3);
+    // A mistyped barcode (wrong check digit) is explained as such, not as an unknown PIN.
+    let typo = verify(&f.core, &query("6901234567890")).await;
+    assert_eq!(typo.authenticity, Authenticity::NotACode);
+    assert_eq!(typo.error.as_ref().unwrap().code, "gtin_bad_check_digit");
+    assert!(typo.message.contains("should be 2"), "{}", typo.message);
+    assert_eq!(count().await, before + 4);
     let (channel, auth): (String, String) =
         sqlx::query_as("SELECT channel, authenticity FROM query_events WHERE id = $1")
             .bind(v.event_id)
@@ -608,7 +613,14 @@ async fn export_matches_the_codes(db: Db) {
     for (i, line) in lines.enumerate() {
         let cols: Vec<&str> = line.split(',').collect();
         assert_eq!(cols[0], (10 + i).to_string());
-        let p = f.core.verifier.codec().open(cols[1]).unwrap();
+        let p = f
+            .core
+            .verifier
+            .keys()
+            .current()
+            .codec
+            .open(cols[1])
+            .unwrap();
         assert_eq!((p.range_id as i64, p.serial), (r.id, 10 + i as u64));
         assert_eq!(cols[2].replace(' ', ""), cols[1]);
     }

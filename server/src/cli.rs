@@ -7,7 +7,12 @@ use clap::{Args, Parser, Subcommand};
 
 /// zhenwei (真伪) — product authenticity verification.
 #[derive(Parser, Debug)]
-#[command(name = "zhenwei", version, about, long_about = None)]
+#[command(
+    name = "zhenwei",
+    version,
+    about = "zhenwei (真伪) — product authenticity verification: one core for kiosk, SMS, hotline and web",
+    long_about = None
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
-use zhenwei_core::advice::local_time;
+use zhenwei_core::clock::local_time;
 use zhenwei_core::codes::division::DivisionCode;
 use zhenwei_core::codes::supervision::grouped;
 use zhenwei_core::codes::{self, Family};
@@ -322,11 +322,12 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
             let addr: SocketAddr = addr
                 .parse()
                 .map_err(|e| anyhow!("--http {addr:?} is not an address: {e}"))?;
+            let shutdown = shutdown_signal()?;
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("cannot listen on {addr}"))?;
             tracing::info!(http = %listener.local_addr()?, data_dir = %s.location.data_dir.display(), backend = ?core.store.backend(), "zhenwei serving");
-            http::serve(listener, core.clone(), shutdown_signal()).await?;
+            http::serve(listener, core.clone(), shutdown).await?;
             tracing::info!("stopped");
         }
         Command::DemoCodes => match demo::manifest(&core.store).await? {
@@ -434,7 +435,7 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
             prefix,
             registered_on,
         }) => {
-            let on = registered_on.unwrap_or_else(|| chrono::Utc::now().date_naive());
+            let on = registered_on.unwrap_or_else(zhenwei_core::clock::today);
             let until = reg.add_prefix(&actor, &credit_code, &prefix, on).await?;
             out!("prefix {prefix} registered, valid until {until}");
         }
@@ -617,23 +618,18 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
+/// Registers SIGTERM and SIGINT handlers now (before the server announces itself, so a signal
+/// sent right after the announcement is already handled) and returns the future that resolves
+/// on the first of them.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
-    tracing::info!("shutting down");
+        tracing::info!("shutting down");
+    })
 }

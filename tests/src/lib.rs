@@ -354,23 +354,14 @@ impl Server {
     }
 
     /// `zhenwei serve EXTRA… --http 127.0.0.1:0` on an existing data directory, which outlives
-    /// the server.
-    ///
-    /// Returns once the server has logged the address it listens on *and* the kernel reports
-    /// SIGTERM and SIGINT as caught by it. The second wait works around a product bug:
-    /// `zhenwei serve` logs "zhenwei serving" before it installs its signal handlers (tokio
-    /// installs them on the first poll of the shutdown future), so a SIGTERM right after the
-    /// announcement kills it with the default action (status 143) instead of shutting it down
-    /// gracefully, and every test that stops a server soon after starting it would be flaky.
-    /// There is no event to wait for, so this one wait re-reads `/proc/PID/status` (`SigCgt`)
-    /// until the bits are set, bounded by [`LIMIT`].
+    /// the server. Returns once the server has logged the address it listens on; by then its
+    /// SIGTERM/SIGINT handlers are installed.
     pub fn start(dir: &Path, extra: &[&str]) -> Server {
         Server::spawn(dir, extra, None)
     }
 
-    /// Like [`Server::start`], but without waiting for the server's signal handlers:
-    /// `on_announce` is called with the server's process id the moment the
-    /// announcement is read, and the server is returned right after.
+    /// Like [`Server::start`], but calls `on_announce` with the server's process id the moment
+    /// the announcement is read.
     pub fn start_unguarded(dir: &Path, extra: &[&str], on_announce: impl FnOnce(u32)) -> Server {
         let (mut s, lines) = Server::launch(dir, extra, None);
         s.await_address(lines);
@@ -382,35 +373,7 @@ impl Server {
     fn spawn(dir: &Path, extra: &[&str], tmp: Option<TempDir>) -> Server {
         let (mut s, lines) = Server::launch(dir, extra, tmp);
         s.await_address(lines);
-        s.await_signal_handlers();
         s
-    }
-
-    fn await_signal_handlers(&self) {
-        const SIGINT_BIT: u64 = 1 << (2 - 1);
-        const SIGTERM_BIT: u64 = 1 << (15 - 1);
-        let status_file = format!("/proc/{}/status", self.pid());
-        let deadline = Instant::now() + LIMIT;
-        loop {
-            let caught = std::fs::read_to_string(&status_file)
-                .ok()
-                .and_then(|s| {
-                    s.lines()
-                        .find_map(|l| l.strip_prefix("SigCgt:"))
-                        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
-                })
-                .unwrap_or(0);
-            if caught & (SIGINT_BIT | SIGTERM_BIT) == SIGINT_BIT | SIGTERM_BIT {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "zhenwei serve did not install its SIGTERM/SIGINT handlers within {LIMIT:?} \
-                 (SigCgt {caught:x}); its log:\n{}",
-                self.log()
-            );
-            thread::sleep(Duration::from_millis(1));
-        }
     }
 
     /// Spawns `zhenwei serve`; returns it and the stream of its log lines.
