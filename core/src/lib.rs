@@ -11,7 +11,10 @@
 //! * [`verdict`] — the verdict engine: facts + history → authenticity, warnings, cases. Pure.
 //! * [`store`] — sqlx over SQLite (default) or PostgreSQL; migrations.
 //! * [`lifecycle`] — enterprises, prefixes, products, ranges, activation, uploads.
-//! * [`verify`] — resolve a code, record the query atomically, decide, answer.
+//! * [`kiosk_certs`] — which client certificate each kiosk authenticates with; revocation.
+//! * [`verify`] — the facade every channel calls: resolve, record, answer.
+//! * [`resolve`] — what a text names (reads, through [`catalog`], the LRU cache).
+//! * [`recorder`] — the group-commit writer: count, decide, store the event, open cases.
 //! * [`audit`] — the append-only, hash-chained audit log.
 //! * [`advice`] — the verdict in words, zh and en.
 //! * [`clock`] — "today" and displayed times in China Standard Time.
@@ -19,13 +22,17 @@
 
 pub mod advice;
 pub mod audit;
+pub mod catalog;
 pub mod clock;
 pub mod codes;
 pub mod demo;
 pub mod facts;
 pub mod keys;
+pub mod kiosk_certs;
 pub mod lifecycle;
 pub mod live_keys;
+pub mod recorder;
+pub mod resolve;
 pub mod store;
 pub mod verdict;
 pub mod verify;
@@ -90,7 +97,12 @@ impl Core {
         let keys = Arc::new(live_keys::LiveKeys::open_or_create(loc.key_file())?);
         let store = Store::connect(&loc.database_url()).await?;
         Ok(Core {
-            verifier: Verifier::new(store.clone(), keys.clone(), thresholds),
+            verifier: Verifier::new(
+                store.clone(),
+                keys.clone(),
+                thresholds,
+                Arc::new(catalog::Catalog::new(catalog::DEFAULT_CAPACITY)),
+            ),
             registry: Registry::new(store.clone(), keys.clone()),
             store,
             keys,

@@ -18,6 +18,7 @@ use serde::Serialize;
 use sqlx::{Any, Transaction};
 
 use crate::audit;
+use crate::catalog;
 use crate::codes::division::DivisionCode;
 use crate::codes::gtin::Gtin;
 use crate::codes::supervision::{
@@ -191,6 +192,7 @@ impl Registry {
         let name = clean(name, "enterprise name", 200)?;
         let name_en = clean_opt(name_en, "English name", 200)?;
         let mut tx = self.store.pool().begin().await?;
+        catalog::touch(&mut tx).await?;
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO enterprises (credit_code, name, name_en, division, created_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (credit_code) DO NOTHING RETURNING id",
@@ -237,6 +239,7 @@ impl Registry {
             .checked_add_months(Months::new(PREFIX_VALIDITY_MONTHS))
             .ok_or_else(|| invalid("registration date out of range"))?;
         let mut tx = self.store.pool().begin().await?;
+        catalog::touch(&mut tx).await?;
         audit::append(
             &mut tx,
             actor,
@@ -274,6 +277,7 @@ impl Registry {
     /// Renews a prefix for another two years from its current expiry.
     pub async fn renew_prefix(&self, actor: &str, prefix: &str) -> Result<NaiveDate> {
         let mut tx = self.store.pool().begin().await?;
+        catalog::touch(&mut tx).await?;
         let row: Option<(String, String)> = sqlx::query_as(
             "UPDATE prefixes SET status = status WHERE prefix = $1 RETURNING status, valid_until",
         )
@@ -312,6 +316,7 @@ impl Registry {
     /// Cancels a prefix for good; its codes stay in the records but verify as `prefix_invalid`.
     pub async fn cancel_prefix(&self, actor: &str, prefix: &str) -> Result<()> {
         let mut tx = self.store.pool().begin().await?;
+        catalog::touch(&mut tx).await?;
         let n = sqlx::query("UPDATE prefixes SET status = 'cancelled' WHERE prefix = $1")
             .bind(prefix)
             .execute(&mut *tx)
@@ -358,6 +363,7 @@ impl Registry {
             Some(_) => {}
         }
         let mut tx = self.store.pool().begin().await?;
+        catalog::touch(&mut tx).await?;
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO products (enterprise_id, gtin, name, name_en, spec, category, ccc_cert_no, \
              licence_no, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
@@ -414,6 +420,7 @@ impl Registry {
         let product = self.product_id(gtin).await?;
         let purpose = clean_opt(purpose, "purpose", 200)?;
         let mut tx = self.store.pool().begin().await?;
+        catalog::touch(&mut tx).await?;
         let range: CodeRange = sqlx::query_as(
             "INSERT INTO code_ranges (product_id, key_version, size, purpose, requested_at) \
              VALUES ($1, $2, $3, $4, $5) \
@@ -505,6 +512,7 @@ impl Registry {
         let end = end.unwrap_or(range.size as u64);
         Self::check_span(&range, start, end)?;
         let mut tx = self.store.pool().begin().await?;
+
         sqlx::query("UPDATE code_ranges SET exported_at = $1 WHERE id = $2")
             .bind(now_ms())
             .bind(range_id)
@@ -586,6 +594,7 @@ impl Registry {
         let end = end.unwrap_or(range.size as u64);
         Self::check_span(&range, start, end)?;
         let mut tx = self.store.pool().begin().await?;
+        catalog::touch(&mut tx).await?;
         let batch_id = Self::upsert_batch(&mut tx, range.product_id, batch).await?;
         let overlap: Option<(i64, i64, String)> = sqlx::query_as(
             "SELECT start_serial, end_serial, state FROM range_segments \
@@ -643,6 +652,7 @@ impl Registry {
         Self::check_span(&range, start, end)?;
         let reason = clean(reason, "reason", 200)?;
         let mut tx = self.store.pool().begin().await?;
+        catalog::touch(&mut tx).await?;
         sqlx::query(
             "INSERT INTO range_segments (range_id, start_serial, end_serial, state, batch_id, at) \
              VALUES ($1, $2, $3, 'cancelled', NULL, $4)",
@@ -722,6 +732,7 @@ impl Registry {
             targets.push(t);
         }
         let mut tx = self.store.pool().begin().await?;
+        catalog::touch(&mut tx).await?;
         for t in &targets {
             let (subject, n) = match t {
                 Target::Span(range, serial) => {
@@ -849,6 +860,7 @@ impl Registry {
         values: Vec<String>,
     ) -> Result<UploadReport> {
         let mut tx = self.store.pool().begin().await?;
+        catalog::touch(&mut tx).await?;
         let batch_id = Self::upsert_batch(&mut tx, product, batch).await?;
         let at = now_ms();
         let mut inserted = 0u64;
@@ -902,6 +914,7 @@ impl Registry {
         let division = DivisionCode::parse(division).map_err(|e| invalid(e.to_string()))?;
         let name = clean(name, "store name", 200)?;
         let mut tx = self.store.pool().begin().await?;
+        catalog::touch(&mut tx).await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO stores (name, division, address, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
@@ -927,6 +940,7 @@ impl Registry {
     pub async fn add_kiosk(&self, actor: &str, store_id: i64, name: &str) -> Result<i64> {
         let name = clean(name, "kiosk name", 64)?;
         let mut tx = self.store.pool().begin().await?;
+        catalog::touch(&mut tx).await?;
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO kiosks (store_id, name, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO NOTHING RETURNING id",
@@ -953,6 +967,7 @@ impl Registry {
     #[allow(clippy::too_many_arguments)]
     pub async fn add_notice(&self, actor: &str, n: &NewNotice) -> Result<i64> {
         let mut tx = self.store.pool().begin().await?;
+        catalog::touch(&mut tx).await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO status_notices (kind, gtin, lot, credit_code, cert_no, licence_no, status, \
              valid_until, advice_zh, advice_en, active, created_at) \

@@ -106,6 +106,8 @@ on_both_backends!(
     export_matches_the_codes,
     clone_across_cities_and_stores,
     consumer_report_opens_a_case,
+    a_change_by_another_process_is_seen_by_the_next_query,
+    a_cached_verify_reads_nothing_from_the_catalog,
 );
 
 async fn demo_scenarios_give_the_specified_verdicts(db: Db) {
@@ -216,7 +218,7 @@ async fn concurrent_queries_count_exactly(db: Db) {
     let (f, m) = demo_core(db).await;
     let code = m["genuine"][7].clone();
     let mut tasks = Vec::new();
-    for _ in 0..40 {
+    for _ in 0..200 {
         let core = f.core.clone();
         let code = code.clone();
         tasks.push(tokio::spawn(async move {
@@ -232,7 +234,14 @@ async fn concurrent_queries_count_exactly(db: Db) {
         counts.push(t.await.unwrap());
     }
     counts.sort();
-    assert_eq!(counts, (1..=40).collect::<Vec<i64>>());
+    assert_eq!(counts, (1..=200).collect::<Vec<i64>>());
+    let stats = f.core.verifier.recorder().stats();
+    let events = stats.events.load(std::sync::atomic::Ordering::Relaxed);
+    let batches = stats.batches.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        events >= 200 && batches <= events,
+        "{batches} batches for {events} events"
+    );
     let firsts: Vec<_> = counts.iter().filter(|c| **c == 1).collect();
     assert_eq!(firsts.len(), 1);
 }
@@ -697,4 +706,68 @@ async fn consumer_report_opens_a_case(db: Db) {
     assert_eq!(reason, "consumer_report");
     assert_eq!(place.as_deref(), Some("310104"));
     assert!(v.message.contains(&case.to_string()));
+}
+
+async fn a_change_by_another_process_is_seen_by_the_next_query(db: Db) {
+    let (f, m) = demo_core(db).await;
+    // A second core on the same database and key file: the CLI next to a running server.
+    let other = Core::open(&f.location, Thresholds::default())
+        .await
+        .unwrap();
+    let code = m["not_activated"][3].clone();
+    let v = verify(&f.core, &query(&code)).await;
+    assert_eq!(v.warnings, vec![Warning::NotActivated]);
+    // Warm: the range, its segments and the product are cached now.
+    verify(&f.core, &query(&code)).await;
+    other
+        .registry
+        .activate("t", 1, 5_000, Some(5_010), &lot("LATE1"))
+        .await
+        .unwrap();
+    let v = verify(&f.core, &query(&code)).await;
+    assert_eq!(v.authenticity, Authenticity::Genuine, "{}", v.message);
+    assert_eq!(v.batch.unwrap().lot, "LATE1");
+    assert!(f.core.verifier.catalog().stats().invalidations >= 2);
+    // A recall imported elsewhere shows at once too.
+    let genuine = m["genuine"][40].clone();
+    verify(&f.core, &query(&genuine)).await;
+    other
+        .registry
+        .add_notice(
+            "t",
+            &zhenwei_core::lifecycle::NewNotice {
+                kind: "recall".into(),
+                gtin: Some(format!("0{}", m["gtin_only"][0])),
+                lot: Some("NB2026A".into()),
+                status: "active".into(),
+                advice_zh: Some("停止食用".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let v = verify(&f.core, &query(&genuine)).await;
+    assert_eq!(v.warnings, vec![Warning::RepeatQuery, Warning::Recalled]);
+}
+
+async fn a_cached_verify_reads_nothing_from_the_catalog(db: Db) {
+    let (f, m) = demo_core(db).await;
+    let catalog = f.core.verifier.catalog();
+    for scenario in [
+        "genuine",
+        "recalled",
+        "gs1_serial",
+        "scratch_pin",
+        "gtin_only",
+    ] {
+        let code = m[scenario].last().unwrap();
+        verify(&f.core, &query(code)).await;
+        verify(&f.core, &query(code)).await;
+        let before = catalog.stats();
+        let v = verify(&f.core, &query(code)).await;
+        let after = catalog.stats();
+        assert_eq!(after.misses, before.misses, "{scenario}: no catalog read");
+        assert!(after.hits > before.hits, "{scenario}");
+        assert_eq!(v.query_count, 3, "{scenario}");
+    }
 }

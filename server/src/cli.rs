@@ -39,7 +39,8 @@ pub struct Global {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Start the server (HTTP now; the kiosk, SMS and IVR listeners join as they are built).
+    /// Start the server: HTTP, and HTTPS for kiosks (the SMS and IVR listeners join as they are
+    /// built).
     Serve {
         /// Seed the demo dataset when the database is empty.
         #[arg(long)]
@@ -47,6 +48,14 @@ pub enum Command {
         /// HTTP listen address [default: 127.0.0.1:8080]
         #[arg(long, value_name = "ADDR")]
         http: Option<String>,
+        /// HTTPS listen address for kiosks (client certificates), the page and /healthz, or
+        /// "off" [default: 127.0.0.1:8443]
+        #[arg(long, value_name = "ADDR|off")]
+        https: Option<String>,
+        /// An extra DNS name or IP address for the HTTPS server certificate (repeatable; always
+        /// included: localhost, 127.0.0.1, ::1 and the address listened on).
+        #[arg(long = "tls-san", value_name = "NAME")]
+        tls_san: Vec<String>,
     },
     /// Print the demo scenarios and their codes as one JSON object.
     DemoCodes,
@@ -123,6 +132,9 @@ pub enum Command {
     /// Stores (places of sale) and their kiosks.
     #[command(subcommand)]
     Store(StoreCmd),
+    /// Store kiosks: client certificates for HTTPS, revocation.
+    #[command(subcommand)]
+    Kiosk(KioskCmd),
     /// The key file.
     #[command(subcommand)]
     Keys(KeysCmd),
@@ -285,12 +297,58 @@ pub enum StoreCmd {
         #[arg(long)]
         address: Option<String>,
     },
-    /// Register a kiosk in a store.
+    /// Register a kiosk in a store, without a certificate (`zhenwei kiosk add` also issues one;
+    /// `zhenwei kiosk issue NAME` gives this one a certificate later).
     AddKiosk {
         #[arg(long)]
         store: i64,
         #[arg(long)]
         name: String,
+    },
+}
+
+/// Where a kiosk's certificate, key and agent configuration go.
+#[derive(Args, Debug, Clone)]
+pub struct KioskOut {
+    /// Directory for kiosk.crt, kiosk.key (0600), ca.crt and kiosk.toml; files there are
+    /// replaced [default: ./kiosk-NAME]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// The server URL written into kiosk.toml.
+    #[arg(long, value_name = "URL", default_value = "https://127.0.0.1:8443")]
+    pub server_url: String,
+    /// The kiosk screen's default language in kiosk.toml.
+    #[arg(long, default_value = "zh", value_parser = ["zh", "en"])]
+    pub lang: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KioskCmd {
+    /// Register a kiosk in a store and issue its client certificate; prints its agent
+    /// configuration (kiosk.toml).
+    Add {
+        /// The store's id (`zhenwei store add` prints it).
+        #[arg(long)]
+        store: i64,
+        /// The kiosk's name: its identity in certificates, query records and logs.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        out: KioskOut,
+    },
+    /// Issue a new certificate to an existing kiosk (its previous certificate stops working; a
+    /// revocation is lifted).
+    Issue {
+        name: String,
+        #[command(flatten)]
+        out: KioskOut,
+    },
+    /// Revoke a kiosk's certificate: the server refuses it from the next request on.
+    Revoke { name: String },
+    /// List the kiosks, their stores and certificate states.
+    List {
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -6,6 +6,8 @@
 //! database_url = "postgres://zhenwei@localhost/zhenwei"   # default: SQLite in data_dir
 //! key_file = "/etc/zhenwei/keys.json"                     # default: data_dir/keys.json
 //! http = "127.0.0.1:8080"
+//! https = "127.0.0.1:8443"                                # "off": no HTTPS listener (no kiosks)
+//! tls_san = ["zhenwei.example", "10.0.0.5"]               # extra names of the server certificate
 //!
 //! [thresholds]           # SPEC "The verdict", all optional
 //! repeat_from = 2
@@ -24,6 +26,8 @@ use zhenwei_core::Thresholds;
 
 /// Default HTTP listen address.
 pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
+/// Default HTTPS listen address (kiosks; the page and `/healthz` too).
+pub const DEFAULT_HTTPS: &str = "127.0.0.1:8443";
 /// Default data directory (relative to the working directory).
 pub const DEFAULT_DATA_DIR: &str = "zhenwei-data";
 
@@ -35,6 +39,9 @@ pub struct FileConfig {
     pub database_url: Option<String>,
     pub key_file: Option<PathBuf>,
     pub http: Option<String>,
+    pub https: Option<String>,
+    #[serde(default)]
+    pub tls_san: Vec<String>,
     #[serde(default)]
     pub thresholds: Thresholds,
 }

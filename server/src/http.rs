@@ -2,10 +2,16 @@
 //!
 //! Every response is JSON, errors included, in one shape: `{"error": {"code", "message"}}`.
 //! Bodies over [`MAX_BODY`] are refused with 413 before they are read whole.
+//!
+//! Two listeners share one router: plain HTTP (loopback, for local use and tests) and HTTPS
+//! ([`crate::tls`]). Each connection carries a [`Peer`] — its address and, over HTTPS, the client
+//! certificate it presented — into [`route`], so there is one handler for both; only a peer with
+//! a kiosk's certificate may ask with `channel: "kiosk"` (403 otherwise).
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
@@ -15,16 +21,30 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use zhenwei_core::codes::division::DivisionCode;
 use zhenwei_core::{Channel, Core, Lang, Query};
+
+use crate::tls::{self, ClientCert};
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 8 * 1024;
 
 type Body = Full<Bytes>;
+
+/// The other end of a connection, as every request on it sees it.
+#[derive(Clone, Debug)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    /// The connection is TLS.
+    pub tls: bool,
+    /// The client certificate it presented (already verified against our CA).
+    pub client_cert: Option<ClientCert>,
+}
 
 fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::from(value.to_string())));
@@ -77,7 +97,7 @@ async fn read_body(req: Request<Incoming>) -> Result<Bytes, Response<Body>> {
     }
 }
 
-async fn verify(core: &Core, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
+async fn verify(core: &Core, peer: &Peer, req: Request<Incoming>) -> Response<Body> {
     let body = match read_body(req).await {
         Ok(b) => b,
         Err(resp) => return resp,
@@ -93,13 +113,17 @@ async fn verify(core: &Core, peer: SocketAddr, req: Request<Incoming>) -> Respon
         }
     };
     let channel = match r.channel.as_deref().map(Channel::parse) {
-        None | Some(Some(Channel::Web)) => Channel::Web,
+        // A connection with a client certificate speaks for a kiosk unless it says otherwise.
+        None if peer.client_cert.is_some() => Channel::Kiosk,
+        None => Channel::Web,
+        Some(Some(c @ (Channel::Web | Channel::Kiosk))) => c,
         Some(Some(other)) => {
             return error(
                 StatusCode::BAD_REQUEST,
                 "channel_not_allowed",
                 &format!(
-                    "channel {:?} is not accepted on this listener; only \"web\" is",
+                    "channel {:?} is not accepted on this listener; only \"web\", and \"kiosk\" \
+                     over HTTPS with a kiosk certificate, are",
                     other.as_str()
                 ),
             )
@@ -128,14 +152,19 @@ async fn verify(core: &Core, peer: SocketAddr, req: Request<Incoming>) -> Respon
         Some(Ok(p)) => Some(p),
         Some(Err(e)) => return error(StatusCode::BAD_REQUEST, e.code(), &e.to_string()),
     };
-    let q = Query {
+    let mut q = Query {
         input: r.code,
         channel,
-        source: peer.ip().to_string(),
+        source: peer.addr.ip().to_string(),
         place,
         store_id: None,
         lang,
     };
+    if channel == Channel::Kiosk {
+        if let Err(refused) = as_kiosk(core, peer, &mut q).await {
+            return refused;
+        }
+    }
     match core.verifier.verify(&q).await {
         Ok(v) => match serde_json::to_value(&v) {
             Ok(value) => json(StatusCode::OK, &value),
@@ -156,12 +185,77 @@ async fn verify(core: &Core, peer: SocketAddr, req: Request<Incoming>) -> Respon
     }
 }
 
-async fn route(core: Core, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
+/// Makes `q` a kiosk query of the kiosk whose certificate `peer` presented: its name is the
+/// source, its store the place. 403 without a valid, current, unrevoked kiosk certificate; 400 if
+/// the body names a different place.
+async fn as_kiosk(core: &Core, peer: &Peer, q: &mut Query) -> Result<(), Response<Body>> {
+    let kiosk = match tls::authenticate_kiosk(core, peer.client_cert.as_ref()).await {
+        Ok(k) => k,
+        Err(tls::KioskRefusal::Unavailable(e)) => {
+            tracing::error!(error = %e, "kiosk lookup failed");
+            return Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the verification service is temporarily unavailable; please try again",
+            ));
+        }
+        Err(refusal) => {
+            tracing::info!(peer = %peer.addr, tls = peer.tls, code = refusal.code(), "kiosk query refused");
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                refusal.code(),
+                &refusal.to_string(),
+            ));
+        }
+    };
+    let place = match DivisionCode::parse(&kiosk.division) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(kiosk = %kiosk.name, error = %e, "a store has an invalid division code");
+            return Err(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the kiosk's store has no valid place",
+            ));
+        }
+    };
+    if q.place
+        .as_ref()
+        .is_some_and(|p| p.as_str() != place.as_str())
+    {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "place_not_allowed",
+            &format!(
+                "a kiosk's place is its store's ({}); leave \"place\" out",
+                place.as_str()
+            ),
+        ));
+    }
+    q.place = Some(place);
+    q.store_id = Some(kiosk.store_id);
+    q.source = kiosk.name;
+    Ok(())
+}
+
+async fn route(core: Core, peer: Arc<Peer>, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_owned();
     match (req.method(), path.as_str()) {
         (&Method::GET, "/healthz") => json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
-        (&Method::POST, "/v1/verify") => verify(&core, peer, req).await,
-        (_, "/healthz") | (_, "/v1/verify") => error(
+        (&Method::GET, "/metrics") => {
+            let mut r = Response::new(Full::new(Bytes::from(
+                crate::metrics::METRICS.render(&core),
+            )));
+            r.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            r
+        }
+        (&Method::POST, "/v1/verify") => verify(&core, &peer, req).await,
+        // The public query page and its assets (page.rs).
+        (_, p) if crate::page::is_page_path(p) => crate::page::respond(&req),
+        (_, "/healthz") | (_, "/v1/verify") | (_, "/metrics") => error(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             &format!("{} is not allowed on {path}", req.method()),
@@ -174,36 +268,55 @@ async fn route(core: Core, peer: SocketAddr, req: Request<Incoming>) -> Response
     }
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight requests finish (up to 10 s).
+/// The HTTPS listener: its socket and TLS configuration ([`tls::server_config`]).
+pub struct Https {
+    pub listener: TcpListener,
+    pub config: Arc<rustls::ServerConfig>,
+}
+
+/// A TLS handshake that takes longer than this is abandoned.
+const HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
+
+/// Serves plain HTTP on `listener` and, if given, HTTPS until `shutdown` resolves, then lets
+/// in-flight requests finish (up to 10 s).
 pub async fn serve(
     listener: TcpListener,
+    https: Option<Https>,
     core: Core,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
+    let (https, acceptor) = match https {
+        Some(h) => (Some(h.listener), Some(TlsAcceptor::from(h.config))),
+        None => (None, None),
+    };
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(x) => x,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        continue;
-                    }
-                };
-                let core = core.clone();
-                let service = service_fn(move |req| {
-                    let core = core.clone();
-                    async move { Ok::<_, Infallible>(route(core, peer, req).await) }
-                });
-                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                let conn = graceful.watch(conn);
+                let Some((stream, addr)) = accepted_or_log(accepted) else { continue };
+                let peer = Peer { addr, tls: false, client_cert: None };
+                tokio::spawn(connection(&builder, graceful.watcher(), stream, core.clone(), peer));
+            }
+            accepted = accept_if_some(https.as_ref()) => {
+                let (Some((stream, addr)), Some(acceptor)) = (accepted_or_log(accepted), acceptor.clone()) else { continue };
+                let (builder, watcher, core) = (builder.clone(), graceful.watcher(), core.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
+                    let stream = match tokio::time::timeout(HANDSHAKE_LIMIT, acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(peer = %addr, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(peer = %addr, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let client_cert = tls::client_cert(stream.get_ref().1);
+                    let peer = Peer { addr, tls: true, client_cert };
+                    connection(&builder, watcher, stream, core, peer).await;
                 });
             }
             () = &mut shutdown => break,
@@ -216,4 +329,55 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+fn accepted_or_log<T>(accepted: std::io::Result<T>) -> Option<T> {
+    accepted
+        .inspect_err(|e| tracing::warn!(error = %e, "accept failed"))
+        .ok()
+}
+
+/// Accepts on `listener`, or never when there is none.
+async fn accept_if_some(
+    listener: Option<&TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Serves HTTP/1.1 or HTTP/2 on one connection (plain or TLS) until it ends or a graceful
+/// shutdown has let its requests finish.
+fn connection<I>(
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: Watcher,
+    io: I,
+    core: Core,
+    peer: Peer,
+) -> impl Future<Output = ()> + Send + 'static
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let peer = Arc::new(peer);
+    let service = service_fn(move |req| {
+        let (core, peer) = (core.clone(), peer.clone());
+        async move {
+            let started = std::time::Instant::now();
+            let label = crate::metrics::route_label(req.uri().path());
+            let response = route(core, peer, req).await;
+            crate::metrics::METRICS.observe(label, response.status().as_u16(), started.elapsed());
+            Ok::<_, Infallible>(response)
+        }
+    });
+    let conn = watcher.watch(
+        builder
+            .serve_connection(TokioIo::new(io), service)
+            .into_owned(),
+    );
+    async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "connection ended with an error");
+        }
+    }
 }

@@ -7,6 +7,11 @@
 mod cli;
 mod config;
 mod http;
+mod kiosk;
+mod metrics;
+mod page;
+mod pki;
+mod tls;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -312,7 +317,12 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
     let actor = actor();
     let reg = &core.registry;
     match cmd {
-        Command::Serve { demo, http } => {
+        Command::Serve {
+            demo,
+            http,
+            https,
+            tls_san,
+        } => {
             if demo && demo::seed_if_empty(reg).await? {
                 tracing::info!("seeded the demo dataset; `zhenwei demo-codes` prints its codes");
             }
@@ -322,12 +332,33 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
             let addr: SocketAddr = addr
                 .parse()
                 .map_err(|e| anyhow!("--http {addr:?} is not an address: {e}"))?;
+            // HTTPS (kiosks): an address or "off".
+            let https = https
+                .or_else(|| s.file.https.clone())
+                .unwrap_or_else(|| config::DEFAULT_HTTPS.into());
+            let https: Option<SocketAddr> = match https.as_str() {
+                "off" => None,
+                a => Some(a.parse().map_err(|e| {
+                    anyhow!("--https {a:?} is neither an address nor \"off\": {e}")
+                })?),
+            };
             let shutdown = shutdown_signal()?;
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("cannot listen on {addr}"))?;
-            tracing::info!(http = %listener.local_addr()?, data_dir = %s.location.data_dir.display(), backend = ?core.store.backend(), "zhenwei serving");
-            http::serve(listener, core.clone(), shutdown).await?;
+            let https = match https {
+                Some(a) => {
+                    let names = [tls_san, s.file.tls_san.clone()].concat();
+                    Some(tls::listen(&s.location.data_dir, a, &names).await?)
+                }
+                None => None,
+            };
+            let https_shown = match &https {
+                Some(h) => h.listener.local_addr()?.to_string(),
+                None => "off".into(),
+            };
+            tracing::info!(http = %listener.local_addr()?, https = %https_shown, data_dir = %s.location.data_dir.display(), backend = ?core.store.backend(), "zhenwei serving");
+            http::serve(listener, https, core.clone(), shutdown).await?;
             tracing::info!("stopped");
         }
         Command::DemoCodes => match demo::manifest(&core.store).await? {
@@ -595,6 +626,13 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
                 "kiosk {id} ({}) added to store {store}",
                 mask_source(Channel::Kiosk, &name)
             );
+        }
+        Command::Kiosk(cmd) => {
+            let done = kiosk::run(core, &s.location.data_dir, &actor, cmd).await?;
+            if let Some(note) = done.note {
+                eprintln!("{note}");
+            }
+            out!("{}", done.stdout.trim_end());
         }
         Command::Audit(AuditCmd::Verify) => {
             let r = audit::verify_chain(&core.store).await?;

@@ -211,7 +211,7 @@ fn decode_needs_no_data_directory() {
 }
 
 /// Every subcommand of cli.rs, nested ones as paths.
-const SUBCOMMANDS: [&[&str]; 32] = [
+const SUBCOMMANDS: [&[&str]; 37] = [
     &["serve"],
     &["demo-codes"],
     &["verify"],
@@ -240,6 +240,11 @@ const SUBCOMMANDS: [&[&str]; 32] = [
     &["store"],
     &["store", "add"],
     &["store", "add-kiosk"],
+    &["kiosk"],
+    &["kiosk", "add"],
+    &["kiosk", "issue"],
+    &["kiosk", "revoke"],
+    &["kiosk", "list"],
     &["keys"],
     &["keys", "rotate"],
     &["keys", "show"],

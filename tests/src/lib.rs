@@ -8,13 +8,17 @@
 //!   with a time limit and return its [`Output`] (exit status, stdout, stderr) with assertions
 //!   for success, JSON output and "one clear error line";
 //! * **start a server on a temp dir** — [`Server::start_demo`] starts `zhenwei serve --demo` on a
-//!   fresh [`tempfile::TempDir`] listening on `127.0.0.1:0`, waits for the log line in which the
-//!   server announces its bound address, and stops it with SIGTERM ([`Server::stop`], or on drop,
-//!   so a failing test never leaves a server running); [`shared_demo_server`] shares one such
-//!   server between the tests of one test binary that run at the same time;
+//!   fresh [`tempfile::TempDir`] listening on `127.0.0.1:0` (HTTP and HTTPS), waits for the log
+//!   line in which the server announces its bound addresses, and stops it with SIGTERM
+//!   ([`Server::stop`], or on drop, so a failing test never leaves a server running);
+//!   [`shared_demo_server`] shares one such server between the tests of one test binary that run
+//!   at the same time;
 //! * **a tiny HTTP/1.1 client** — [`http::request`] over `std::net::TcpStream`, no HTTP crate;
+//!   [`http::exchange`] runs one request over any stream (the kiosk tests pass a TLS stream);
 //! * small readers for verdict JSON ([`authenticity`], [`warnings`], [`case_ids`]) and code
-//!   arithmetic ([`with_gtin_check_digit`], [`random_digits`]).
+//!   arithmetic ([`with_gtin_check_digit`], [`random_digits`]);
+//! * **a real browser** — [`webdriver`] drives headless Chromium through chromedriver with the
+//!   W3C WebDriver protocol over the same HTTP client (for the public query page).
 //!
 //! Nothing here sleeps to synchronise: readiness is the server's own log line, completion is the
 //! process exit or the end of the HTTP response, and every wait has an upper bound ([`LIMIT`])
@@ -298,6 +302,17 @@ pub fn serving_addr(line: &str) -> Option<SocketAddr> {
     rest.split_whitespace().next()?.parse().ok()
 }
 
+/// The HTTPS address in the server's `zhenwei serving http=… https=ADDR …` log line (`None` when
+/// the line has none, or says `https=off`).
+pub fn serving_https_addr(line: &str) -> Option<SocketAddr> {
+    let line = strip_ansi(line);
+    if !line.contains("zhenwei serving") {
+        return None;
+    }
+    let rest = &line[line.find(" https=")? + " https=".len()..];
+    rest.split_whitespace().next()?.parse().ok()
+}
+
 /// The demo dataset's scenario → codes map, as `zhenwei demo-codes` prints it.
 #[derive(Clone, Debug)]
 pub struct Demo(pub BTreeMap<String, Vec<String>>);
@@ -338,6 +353,7 @@ impl Demo {
 pub struct Server {
     child: Option<Child>,
     addr: SocketAddr,
+    https: Option<SocketAddr>,
     dir: PathBuf,
     log: Arc<Mutex<String>>,
     demo: OnceLock<Demo>,
@@ -353,8 +369,8 @@ impl Server {
         Server::spawn(&dir, &["--demo"], Some(tmp))
     }
 
-    /// `zhenwei serve EXTRA… --http 127.0.0.1:0` on an existing data directory, which outlives
-    /// the server. Returns once the server has logged the address it listens on; by then its
+    /// `zhenwei serve EXTRA… --http 127.0.0.1:0 --https 127.0.0.1:0` on an existing data
+    /// directory, which outlives the server (`--https` only if EXTRA does not say it). Returns once the server has logged the address it listens on; by then its
     /// SIGTERM/SIGINT handlers are installed.
     pub fn start(dir: &Path, extra: &[&str]) -> Server {
         Server::spawn(dir, extra, None)
@@ -388,6 +404,11 @@ impl Server {
             .arg("serve")
             .args(extra)
             .args(["--http", "127.0.0.1:0"])
+            .args(if extra.contains(&"--https") {
+                &[][..]
+            } else {
+                &["--https", "127.0.0.1:0"][..]
+            })
             .env("ZHENWEI_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -421,6 +442,7 @@ impl Server {
         let server = Server {
             child: Some(child),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            https: None,
             dir: dir.to_owned(),
             log,
             demo: OnceLock::new(),
@@ -436,6 +458,7 @@ impl Server {
             match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                 Ok(line) => {
                     if let Some(addr) = serving_addr(&line) {
+                        self.https = serving_https_addr(&line);
                         break addr;
                     }
                 }
@@ -457,6 +480,17 @@ impl Server {
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where it listens for HTTPS (panics if it was started with `--https off`).
+    #[track_caller]
+    pub fn https_addr(&self) -> SocketAddr {
+        self.https.unwrap_or_else(|| {
+            panic!(
+                "this server has no HTTPS listener; its log:\n{}",
+                self.log()
+            )
+        })
     }
 
     /// Its process id (while it runs).
@@ -598,6 +632,8 @@ pub fn shared_demo_server() -> Arc<Server> {
     s
 }
 
+pub mod webdriver;
+
 /// A tiny HTTP/1.1 client over `std::net::TcpStream`: one request per connection
 /// (`Connection: close`), the whole response read, `Content-Length` and chunked bodies.
 pub mod http {
@@ -663,7 +699,21 @@ pub mod http {
             .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
         s.set_read_timeout(Some(LIMIT)).expect("read timeout");
         s.set_write_timeout(Some(LIMIT)).expect("write timeout");
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+        exchange(&mut s, &addr.to_string(), method, path, body)
+            .unwrap_or_else(|why| panic!("{method} {path}: {why}"))
+    }
+
+    /// Writes one request (`Connection: close`) on `stream` and reads the whole answer. `Err`
+    /// says what went wrong, for streams whose failure is the point (a TLS handshake refused).
+    /// Time limits are the stream's own.
+    pub fn exchange<S: Read + Write>(
+        stream: &mut S,
+        host: &str,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Response, String> {
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
         if let Some(b) = body {
             req.push_str(&format!(
                 "Content-Type: application/json\r\nContent-Length: {}\r\n",
@@ -675,25 +725,25 @@ pub mod http {
         bytes.extend_from_slice(body.unwrap_or_default());
         // The server may answer (413) and close before reading a large body: a failed write is
         // not the end; the answer is what counts.
-        let _ = s.write_all(&bytes);
+        let _ = stream.write_all(&bytes).and_then(|()| stream.flush());
         let mut raw = Vec::new();
         let mut chunk = [0u8; 8192];
         loop {
-            match s.read(&mut chunk) {
+            match stream.read(&mut chunk) {
                 Ok(0) => break,
                 Ok(n) => raw.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    panic!("{method} {path}: no complete answer within {LIMIT:?}")
+                    return Err(format!("no complete answer within {LIMIT:?}"))
                 }
                 // A reset after the answer arrived (the server closed with our body unread).
                 Err(_) if complete(&raw) => break,
-                Err(e) => panic!("{method} {path}: reading the answer failed: {e}"),
+                Err(e) => return Err(format!("reading the answer failed: {e}")),
             }
         }
-        parse(&raw).unwrap_or_else(|why| {
-            panic!(
-                "{method} {path}: malformed answer ({why}): {:?}",
+        parse(&raw).map_err(|why| {
+            format!(
+                "malformed answer ({why}): {:?}",
                 String::from_utf8_lossy(&raw)
             )
         })
@@ -891,7 +941,16 @@ mod tests {
         let line = "\u{1b}[2m2026-11-20T23:20:24Z\u{1b}[0m \u{1b}[32m INFO\u{1b}[0m zhenwei: zhenwei serving \
                     \u{1b}[3mhttp\u{1b}[0m\u{1b}[2m=\u{1b}[0m127.0.0.1:43263 \u{1b}[3mdata_dir\u{1b}[0m=d";
         assert_eq!(serving_addr(line), Some("127.0.0.1:43263".parse().unwrap()));
+        assert_eq!(serving_https_addr(line), None);
         assert_eq!(serving_addr("zhenwei: seeded the demo dataset"), None);
+        let line = "INFO zhenwei: zhenwei serving http=127.0.0.1:1 https=127.0.0.1:2 data_dir=d";
+        assert_eq!(serving_addr(line), Some("127.0.0.1:1".parse().unwrap()));
+        assert_eq!(
+            serving_https_addr(line),
+            Some("127.0.0.1:2".parse().unwrap())
+        );
+        let off = "INFO zhenwei: zhenwei serving http=127.0.0.1:1 https=off data_dir=d";
+        assert_eq!(serving_https_addr(off), None);
     }
 
     #[test]

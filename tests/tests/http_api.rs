@@ -101,10 +101,11 @@ fn bad_requests_get_json_errors() {
         400,
         "invalid_json",
     );
+    // Kiosks only over HTTPS with their certificate (tests/kiosk_tls.rs).
     assert_json_error(
         &post("{\"code\": \"1\", \"channel\": \"kiosk\"}"),
-        400,
-        "channel_not_allowed",
+        403,
+        "kiosk_certificate_required",
     );
     assert_json_error(
         &post("{\"code\": \"1\", \"channel\": \"sms\"}"),
@@ -136,7 +137,8 @@ fn bad_requests_get_json_errors() {
         "method_not_allowed",
     );
     assert_json_error(&server.http("GET", "/nope", None), 404, "not_found");
-    assert_json_error(&server.http("GET", "/", None), 404, "not_found");
+    // (`/` is the public query page: tests/web_page.rs.)
+    assert_json_error(&server.http("GET", "/v2/verify", None), 404, "not_found");
 }
 
 #[test]
@@ -438,4 +440,59 @@ fn codes_under_a_key_rotated_while_serving_verify_over_http() {
     assert_verdict(&cli, "genuine", &[]);
     let web = server.http_verify(&json!({ "code": codes[1] })).json();
     assert_verdict(&web, "genuine", &[]);
+}
+
+/// `/metrics` reports what happened, in the Prometheus text format: requests per route and
+/// status, the latency histogram, the catalog cache and the recorder's group commits.
+#[test]
+fn metrics_report_requests_cache_and_group_commits() {
+    let server = Server::start_demo();
+    let demo = server.demo();
+    let code = demo.code("genuine", 30);
+    for _ in 0..3 {
+        let r = server.http_verify(&json!({ "code": code }));
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert_eq!(
+        server.http("POST", "/v1/verify", Some(b"{nope")).status,
+        400
+    );
+    let r = server.http("GET", "/metrics", None);
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let text = r.text();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no sample {name} in\n{text}"))
+    };
+    assert_eq!(
+        value("zhenwei_http_requests_total{route=\"/v1/verify\",status=\"200\"}"),
+        3.0
+    );
+    assert_eq!(
+        value("zhenwei_http_requests_total{route=\"/v1/verify\",status=\"400\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("zhenwei_http_request_duration_seconds_count{route=\"/v1/verify\"}"),
+        4.0
+    );
+    assert_eq!(
+        value("zhenwei_http_request_duration_seconds_bucket{route=\"/v1/verify\",le=\"+Inf\"}"),
+        4.0
+    );
+    assert_eq!(value("zhenwei_recorder_events_total"), 3.0);
+    let batches = value("zhenwei_recorder_batches_total");
+    assert!((1.0..=3.0).contains(&batches), "{batches}");
+    assert_eq!(value("zhenwei_recorder_batch_size_count"), batches);
+    assert_eq!(value("zhenwei_recorder_queue_depth"), 0.0);
+    // The second and third queries found everything in the catalog cache.
+    assert!(value("zhenwei_catalog_hits_total") > 0.0);
+    let ratio = value("zhenwei_catalog_hit_ratio");
+    assert!(ratio > 0.0 && ratio <= 1.0, "{ratio}");
+    assert_eq!(server.http("POST", "/metrics", None).status, 405);
 }

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Benchmark: POST /v1/verify throughput and latency against a bare-hyper ceiling, one machine,
+# one run, one load generator (wrk, installed if missing).
+#
+#   bash bench/verify.sh [SECONDS] [CONNECTIONS]     (defaults: 10 s per measurement, 32)
+#
+# 1. ceiling: a bare hyper server answering a JSON body as large as a real verdict;
+# 2. hot:  POST /v1/verify cycling over 10^4 codes (catalog-cache hits; every query is still
+#          recorded durably before it is answered);
+# 3. cold: the same over 10^6 distinct codes, with 10^7 issued codes in the database.
+# zhenwei runs on the embedded SQLite (WAL, synchronous=FULL). wrk uses one thread; on a 2-core
+# machine that leaves about one core to the server under test, the same for all three.
+# Prints a Markdown table: requests/s, p50 and p99 latency, ratio to the ceiling.
+set -euo pipefail
+[ -n "${BENCH_TRACE:-}" ] && set -x
+cd "$(dirname "$0")/.."
+SECS=${1:-10}
+CONNS=${2:-32}
+if ! command -v wrk >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk >/dev/null; fi
+fi
+cargo build --release -q -p zhenwei-server -p zhenwei-bench
+Z=$PWD/target/release/zhenwei
+work=$(mktemp -d /tmp/zw-verify-bench.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# --- data: one product, 10 ranges x 10^6 codes = 10^7 issued and activated codes -------------
+D="$work/data"
+ENT=91350100M000100Y43 GTIN=6977777000011
+$Z --data-dir "$D" enterprise add --credit-code $ENT --name 基准企业 --division 350102 >/dev/null
+$Z --data-dir "$D" prefix add --credit-code $ENT --prefix 6977777 >/dev/null
+$Z --data-dir "$D" product add --credit-code $ENT --gtin $GTIN --name 基准产品 >/dev/null
+: > "$work/cold.txt"
+for r in $(seq 1 10); do
+  $Z --data-dir "$D" range request --gtin $GTIN --size 1000000 >/dev/null
+  $Z --data-dir "$D" range activate "$r" --lot "B$r" --expiry 2030-01-01 >/dev/null
+  $Z --data-dir "$D" range export "$r" --from 0 --to 100000 | tail -n +2 | cut -d, -f2 >> "$work/cold.txt"
+done
+head -n 10000 "$work/cold.txt" > "$work/hot.txt"
+shuf --random-source=<(yes) "$work/cold.txt" -o "$work/cold.txt"
+echo "issued: $((10 * 1000000)) codes in 10 ranges; hot set $(wc -l < "$work/hot.txt"), cold set $(wc -l < "$work/cold.txt")" >&2
+
+cat > "$work/verify.lua" <<'LUA'
+local codes, i = {}, 0
+init = function(args)
+  for line in io.lines(args[1]) do codes[#codes + 1] = line end
+  i = 0
+end
+request = function()
+  i = i % #codes + 1
+  return wrk.format("POST", "/v1/verify", {["Content-Type"] = "application/json"},
+    '{"code":"' .. codes[i] .. '"}')
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %.3f %.3f %d %d\n", summary.requests, summary.duration,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    e.connect + e.read + e.write + e.timeout, e.status))
+end
+LUA
+cat > "$work/ceiling.lua" <<'LUA'
+request = function()
+  return wrk.format("POST", "/", {["Content-Type"] = "application/json"}, '{"code":"12345678901234567890"}')
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %.3f %.3f %d %d\n", summary.requests, summary.duration,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    e.connect + e.read + e.write + e.timeout, e.status))
+end
+LUA
+
+measure() { # url script [script-arg] -> "rps p50 p99 errors"
+  local url=$1 script=$2 arg=${3:-}
+  wrk -t1 -c"$CONNS" -d2s -s "$script" "$url" -- $arg >/dev/null 2>&1 || true   # warm-up
+  wrk -t1 -c"$CONNS" -d"${SECS}s" --latency -s "$script" "$url" -- $arg \
+    | awk '/^RESULT/ {printf "%.0f %s %s %d\n", $2 / ($3 / 1e6), $4, $5, $6 + $7}'
+}
+
+# --- 1. ceiling ------------------------------------------------------------------------------
+HP=$(free_port)
+$Z --data-dir "$D" serve --http 127.0.0.1:$HP --https off 2>"$work/serve.log" & pids+=($!)
+for _ in $(seq 200); do grep -q "zhenwei serving" "$work/serve.log" && break; sleep 0.05; done
+SIZE=$(curl -s "http://127.0.0.1:$HP/v1/verify" -d "{\"code\":\"$(sed -n 10001p "$work/cold.txt")\"}" | wc -c)
+CP=$(free_port)
+target/release/ceiling 127.0.0.1:$CP "$SIZE" 2>/dev/null & pids+=($!)
+for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$CP/" -d x && break; sleep 0.05; done
+read -r c_rps c_p50 c_p99 c_err <<<"$(measure "http://127.0.0.1:$CP/" "$work/ceiling.lua")"
+
+# --- 2. hot and 3. cold ----------------------------------------------------------------------
+read -r h_rps h_p50 h_p99 h_err <<<"$(measure "http://127.0.0.1:$HP" "$work/verify.lua" "$work/hot.txt")"
+read -r k_rps k_p50 k_p99 k_err <<<"$(measure "http://127.0.0.1:$HP" "$work/verify.lua" "$work/cold.txt")"
+curl -s "http://127.0.0.1:$HP/metrics" > "$work/metrics.txt" || true
+events=$(python3 -c "import sqlite3; print(sqlite3.connect('$D/zhenwei.db').execute('select count(*) from query_events').fetchone()[0])")
+
+python3 - "$c_rps" "$c_p50" "$c_p99" "$c_err" "$h_rps" "$h_p50" "$h_p99" "$h_err" "$k_rps" "$k_p50" "$k_p99" "$k_err" "$SIZE" "$SECS" "$CONNS" "$events" <<'PY'
+import sys
+a = sys.argv[1:]
+c, h, k = [a[i:i + 4] for i in (0, 4, 8)]
+size, secs, conns, events = a[12:16]
+print(f"wrk -t1 -c{conns} -d{secs}s, response body {size} bytes, {events} query events recorded durably")
+print()
+print("| measurement | requests/s | p50 ms | p99 ms | errors | ratio to ceiling |")
+print("|---|---|---|---|---|---|")
+for name, r in [("1. ceiling: bare hyper, same body size", c),
+                ("2. hot: 10^4 codes, cache hits", h),
+                ("3. cold: 10^6 distinct codes, 10^7 issued", k)]:
+    ratio = float(r[0]) / float(c[0]) if float(c[0]) else 0
+    print(f"| {name} | {int(float(r[0])):,} | {r[1]} | {r[2]} | {r[3]} | {ratio:.2f} |")
+PY
+if [ -s "$work/metrics.txt" ]; then
+  echo; echo "recorder batches (from /metrics):"; grep -E "^zhenwei_(recorder|catalog)" "$work/metrics.txt" | head -20 || true
+fi
