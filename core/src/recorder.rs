@@ -251,29 +251,26 @@ pub async fn record_in_tx(
         first = Some((first_at, first_place));
 
         if count > 1 {
+            // One read for both clone rules: the distinct (city, store, within-window) triples of
+            // this code's earlier events.
             let window_start = at - t.clone_window_hours * 3_600_000;
-            let mut cities: BTreeSet<String> = sqlx::query_scalar::<_, String>(
-                "SELECT DISTINCT city FROM query_events \
-                 WHERE code_key = $1 AND at >= $2 AND city IS NOT NULL",
+            let rows: Vec<(Option<String>, Option<i64>, i64)> = sqlx::query_as(
+                "SELECT DISTINCT city, store_id, CASE WHEN at >= $2 THEN 1 ELSE 0 END \
+                 FROM query_events WHERE code_key = $1 \
+                 AND (city IS NOT NULL OR store_id IS NOT NULL)",
             )
             .bind(&r.code_key)
             .bind(window_start)
             .fetch_all(&mut **tx)
-            .await?
-            .into_iter()
-            .collect();
+            .await?;
+            let mut cities: BTreeSet<String> = rows
+                .iter()
+                .filter(|(_, _, recent)| *recent == 1)
+                .filter_map(|(c, _, _)| c.clone())
+                .collect();
             cities.extend(city.clone());
             history.cities_in_window = cities.len() as i64;
-
-            let mut stores: BTreeSet<i64> = sqlx::query_scalar::<_, i64>(
-                "SELECT DISTINCT store_id FROM query_events \
-                 WHERE code_key = $1 AND store_id IS NOT NULL",
-            )
-            .bind(&r.code_key)
-            .fetch_all(&mut **tx)
-            .await?
-            .into_iter()
-            .collect();
+            let mut stores: BTreeSet<i64> = rows.iter().filter_map(|(_, s, _)| *s).collect();
             stores.extend(q.store_id);
             history.stores = stores.len() as i64;
         } else {
