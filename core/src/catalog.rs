@@ -16,6 +16,7 @@
 //! A fill that raced with an invalidation is dropped: entries are stored only if the version
 //! they were read under is still current.
 
+use std::future::Future;
 use std::hash::Hash;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -121,8 +122,24 @@ pub async fn read_version(
     sqlx::query_scalar(sql).fetch_one(&mut **tx).await
 }
 
-const PRODUCT_COLUMNS: &str =
-    "id, enterprise_id, gtin, name, name_en, spec, category, ccc_cert_no, licence_no";
+const PRODUCT_BY_ID: &str = "SELECT id, enterprise_id, gtin, name, name_en, spec, category, \
+     ccc_cert_no, licence_no FROM products WHERE id = $1";
+const PRODUCT_BY_GTIN: &str = "SELECT id, enterprise_id, gtin, name, name_en, spec, category, \
+     ccc_cert_no, licence_no FROM products WHERE gtin = $1";
+
+fn product_value(v: Value) -> Option<Option<Arc<ProductFacts>>> {
+    match v {
+        Value::Product(p) => Some(p),
+        _ => None,
+    }
+}
+
+fn item_value(v: Value) -> Option<Option<ItemRow>> {
+    match v {
+        Value::Item(i) => Some(i),
+        _ => None,
+    }
+}
 
 fn lock(m: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
     match m.lock() {
@@ -191,19 +208,41 @@ impl Catalog {
         }
     }
 
-    pub async fn range(&self, store: &Store, id: i64) -> Result<Option<RangeRow>, sqlx::Error> {
-        let key = Key::Range(id);
-        if let Ok(Value::Range(v)) = self.get(&key) {
-            return Ok(v);
+    /// The one way every getter works: answer from the cache, or run `load`, keep the result
+    /// (unless the cache was invalidated meanwhile) and answer.
+    async fn cached<T, Fut>(
+        &self,
+        key: Key,
+        from: fn(Value) -> Option<T>,
+        into: fn(T) -> Value,
+        load: Fut,
+    ) -> Result<T, sqlx::Error>
+    where
+        T: Clone,
+        Fut: Future<Output = Result<T, sqlx::Error>>,
+    {
+        if let Some(hit) = self.get(&key).ok().and_then(from) {
+            return Ok(hit);
         }
         let generation = self.generation();
-        let row: Option<RangeRow> =
+        let loaded = load.await?;
+        self.put(key, into(loaded.clone()), generation);
+        Ok(loaded)
+    }
+
+    pub async fn range(&self, store: &Store, id: i64) -> Result<Option<RangeRow>, sqlx::Error> {
+        self.cached(
+            Key::Range(id),
+            |v| match v {
+                Value::Range(r) => Some(r),
+                _ => None,
+            },
+            Value::Range,
             sqlx::query_as("SELECT product_id, size, key_version FROM code_ranges WHERE id = $1")
                 .bind(id)
-                .fetch_optional(store.pool())
-                .await?;
-        self.put(key, Value::Range(row), generation);
-        Ok(row)
+                .fetch_optional(store.pool()),
+        )
+        .await
     }
 
     /// All segments of a range, oldest first.
@@ -212,21 +251,25 @@ impl Catalog {
         store: &Store,
         range: i64,
     ) -> Result<Arc<Vec<Segment>>, sqlx::Error> {
-        let key = Key::Segments(range);
-        if let Ok(Value::Segments(v)) = self.get(&key) {
-            return Ok(v);
-        }
-        let generation = self.generation();
-        let rows: Vec<Segment> = sqlx::query_as(
-            "SELECT id, start_serial, end_serial, state, batch_id FROM range_segments \
-             WHERE range_id = $1 ORDER BY id",
+        self.cached(
+            Key::Segments(range),
+            |v| match v {
+                Value::Segments(s) => Some(s),
+                _ => None,
+            },
+            Value::Segments,
+            async move {
+                let rows: Vec<Segment> = sqlx::query_as(
+                    "SELECT id, start_serial, end_serial, state, batch_id FROM range_segments \
+                     WHERE range_id = $1 ORDER BY id",
+                )
+                .bind(range)
+                .fetch_all(store.pool())
+                .await?;
+                Ok(Arc::new(rows))
+            },
         )
-        .bind(range)
-        .fetch_all(store.pool())
-        .await?;
-        let rows = Arc::new(rows);
-        self.put(key, Value::Segments(rows.clone()), generation);
-        Ok(rows)
+        .await
     }
 
     pub async fn product(
@@ -234,20 +277,19 @@ impl Catalog {
         store: &Store,
         id: i64,
     ) -> Result<Option<Arc<ProductFacts>>, sqlx::Error> {
-        let key = Key::Product(id);
-        if let Ok(Value::Product(v)) = self.get(&key) {
-            return Ok(v);
-        }
-        let generation = self.generation();
-        let row: Option<ProductFacts> = sqlx::query_as(&format!(
-            "SELECT {PRODUCT_COLUMNS} FROM products WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(store.pool())
-        .await?;
-        let row = row.map(Arc::new);
-        self.put(key, Value::Product(row.clone()), generation);
-        Ok(row)
+        self.cached(
+            Key::Product(id),
+            product_value,
+            Value::Product,
+            async move {
+                let row: Option<ProductFacts> = sqlx::query_as(PRODUCT_BY_ID)
+                    .bind(id)
+                    .fetch_optional(store.pool())
+                    .await?;
+                Ok(row.map(Arc::new))
+            },
+        )
+        .await
     }
 
     pub async fn product_by_gtin(
@@ -255,20 +297,19 @@ impl Catalog {
         store: &Store,
         gtin14: &str,
     ) -> Result<Option<Arc<ProductFacts>>, sqlx::Error> {
-        let key = Key::ProductByGtin(gtin14.to_owned());
-        if let Ok(Value::Product(v)) = self.get(&key) {
-            return Ok(v);
-        }
-        let generation = self.generation();
-        let row: Option<ProductFacts> = sqlx::query_as(&format!(
-            "SELECT {PRODUCT_COLUMNS} FROM products WHERE gtin = $1"
-        ))
-        .bind(gtin14)
-        .fetch_optional(store.pool())
-        .await?;
-        let row = row.map(Arc::new);
-        self.put(key, Value::Product(row.clone()), generation);
-        Ok(row)
+        self.cached(
+            Key::ProductByGtin(gtin14.to_owned()),
+            product_value,
+            Value::Product,
+            async move {
+                let row: Option<ProductFacts> = sqlx::query_as(PRODUCT_BY_GTIN)
+                    .bind(gtin14)
+                    .fetch_optional(store.pool())
+                    .await?;
+                Ok(row.map(Arc::new))
+            },
+        )
+        .await
     }
 
     pub async fn enterprise(
@@ -276,20 +317,24 @@ impl Catalog {
         store: &Store,
         id: i64,
     ) -> Result<Option<Arc<EnterpriseFacts>>, sqlx::Error> {
-        let key = Key::Enterprise(id);
-        if let Ok(Value::Enterprise(v)) = self.get(&key) {
-            return Ok(v);
-        }
-        let generation = self.generation();
-        let row: Option<EnterpriseFacts> = sqlx::query_as(
-            "SELECT id, name, name_en, credit_code, division FROM enterprises WHERE id = $1",
+        self.cached(
+            Key::Enterprise(id),
+            |v| match v {
+                Value::Enterprise(e) => Some(e),
+                _ => None,
+            },
+            Value::Enterprise,
+            async move {
+                let row: Option<EnterpriseFacts> = sqlx::query_as(
+                    "SELECT id, name, name_en, credit_code, division FROM enterprises WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(store.pool())
+                .await?;
+                Ok(row.map(Arc::new))
+            },
         )
-        .bind(id)
-        .fetch_optional(store.pool())
-        .await?;
-        let row = row.map(Arc::new);
-        self.put(key, Value::Enterprise(row.clone()), generation);
-        Ok(row)
+        .await
     }
 
     pub async fn batch(
@@ -297,20 +342,24 @@ impl Catalog {
         store: &Store,
         id: i64,
     ) -> Result<Option<Arc<BatchFacts>>, sqlx::Error> {
-        let key = Key::Batch(id);
-        if let Ok(Value::Batch(v)) = self.get(&key) {
-            return Ok(v);
-        }
-        let generation = self.generation();
-        let row: Option<BatchFacts> = sqlx::query_as(
-            "SELECT id, lot, production_date, expiry_date FROM batches WHERE id = $1",
+        self.cached(
+            Key::Batch(id),
+            |v| match v {
+                Value::Batch(b) => Some(b),
+                _ => None,
+            },
+            Value::Batch,
+            async move {
+                let row: Option<BatchFacts> = sqlx::query_as(
+                    "SELECT id, lot, production_date, expiry_date FROM batches WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(store.pool())
+                .await?;
+                Ok(row.map(Arc::new))
+            },
         )
-        .bind(id)
-        .fetch_optional(store.pool())
-        .await?;
-        let row = row.map(Arc::new);
-        self.put(key, Value::Batch(row.clone()), generation);
-        Ok(row)
+        .await
     }
 
     /// The longest registered prefix covering a GTIN: `(status, valid_until)`.
@@ -319,20 +368,21 @@ impl Catalog {
         store: &Store,
         gtin14: &str,
     ) -> Result<Option<(String, String)>, sqlx::Error> {
-        let key = Key::Prefix(gtin14.to_owned());
-        if let Ok(Value::Prefix(v)) = self.get(&key) {
-            return Ok(v);
-        }
-        let generation = self.generation();
-        let row: Option<(String, String)> = sqlx::query_as(
-            "SELECT status, valid_until FROM prefixes WHERE $1 LIKE prefix || '%' \
-             ORDER BY LENGTH(prefix) DESC LIMIT 1",
+        self.cached(
+            Key::Prefix(gtin14.to_owned()),
+            |v| match v {
+                Value::Prefix(p) => Some(p),
+                _ => None,
+            },
+            Value::Prefix,
+            sqlx::query_as(
+                "SELECT status, valid_until FROM prefixes WHERE $1 LIKE prefix || '%' \
+                 ORDER BY LENGTH(prefix) DESC LIMIT 1",
+            )
+            .bind(gtin14.get(1..).unwrap_or_default())
+            .fetch_optional(store.pool()),
         )
-        .bind(gtin14.get(1..).unwrap_or_default())
-        .fetch_optional(store.pool())
-        .await?;
-        self.put(key, Value::Prefix(row.clone()), generation);
-        Ok(row)
+        .await
     }
 
     /// Active notices that may touch a product (by GTIN, its enterprise, its certificate or
@@ -343,25 +393,29 @@ impl Catalog {
         product: &ProductFacts,
         enterprise: &EnterpriseFacts,
     ) -> Result<Arc<Vec<NoticeFacts>>, sqlx::Error> {
-        let key = Key::Notices(product.id);
-        if let Ok(Value::Notices(v)) = self.get(&key) {
-            return Ok(v);
-        }
-        let generation = self.generation();
-        let rows: Vec<NoticeFacts> = sqlx::query_as(
-            "SELECT id, kind, status, gtin, lot, credit_code, cert_no, licence_no, valid_until, \
-             advice_zh, advice_en FROM status_notices WHERE active = 1 AND \
-             (gtin = $1 OR credit_code = $2 OR cert_no = $3 OR licence_no = $4) ORDER BY id",
+        self.cached(
+            Key::Notices(product.id),
+            |v| match v {
+                Value::Notices(n) => Some(n),
+                _ => None,
+            },
+            Value::Notices,
+            async move {
+                let rows: Vec<NoticeFacts> = sqlx::query_as(
+                    "SELECT id, kind, status, gtin, lot, credit_code, cert_no, licence_no, \
+                     valid_until, advice_zh, advice_en FROM status_notices WHERE active = 1 AND \
+                     (gtin = $1 OR credit_code = $2 OR cert_no = $3 OR licence_no = $4) ORDER BY id",
+                )
+                .bind(&product.gtin)
+                .bind(&enterprise.credit_code)
+                .bind(product.ccc_cert_no.as_deref())
+                .bind(product.licence_no.as_deref())
+                .fetch_all(store.pool())
+                .await?;
+                Ok(Arc::new(rows))
+            },
         )
-        .bind(&product.gtin)
-        .bind(&enterprise.credit_code)
-        .bind(product.ccc_cert_no.as_deref())
-        .bind(product.licence_no.as_deref())
-        .fetch_all(store.pool())
-        .await?;
-        let rows = Arc::new(rows);
-        self.put(key, Value::Notices(rows.clone()), generation);
-        Ok(rows)
+        .await
     }
 
     /// An uploaded GS1 serial of a product.
@@ -371,37 +425,35 @@ impl Catalog {
         product_id: i64,
         serial: &str,
     ) -> Result<Option<ItemRow>, sqlx::Error> {
-        let key = Key::Serial(product_id, serial.to_owned());
-        if let Ok(Value::Item(v)) = self.get(&key) {
-            return Ok(v);
-        }
-        let generation = self.generation();
-        let row: Option<(Option<i64>, String)> = sqlx::query_as(
-            "SELECT batch_id, state FROM serials WHERE product_id = $1 AND serial = $2",
+        self.cached(
+            Key::Serial(product_id, serial.to_owned()),
+            item_value,
+            Value::Item,
+            async move {
+                let row: Option<(Option<i64>, String)> = sqlx::query_as(
+                    "SELECT batch_id, state FROM serials WHERE product_id = $1 AND serial = $2",
+                )
+                .bind(product_id)
+                .bind(serial)
+                .fetch_optional(store.pool())
+                .await?;
+                Ok(row.map(|(b, s)| (product_id, b, s)))
+            },
         )
-        .bind(product_id)
-        .bind(serial)
-        .fetch_optional(store.pool())
-        .await?;
-        let row = row.map(|(b, s)| (product_id, b, s));
-        self.put(key, Value::Item(row.clone()), generation);
-        Ok(row)
+        .await
     }
 
     /// An uploaded scratch PIN, by its keyed hash.
     pub async fn pin(&self, store: &Store, pin_hash: &str) -> Result<Option<ItemRow>, sqlx::Error> {
-        let key = Key::Pin(pin_hash.to_owned());
-        if let Ok(Value::Item(v)) = self.get(&key) {
-            return Ok(v);
-        }
-        let generation = self.generation();
-        let row: Option<ItemRow> =
+        self.cached(
+            Key::Pin(pin_hash.to_owned()),
+            item_value,
+            Value::Item,
             sqlx::query_as("SELECT product_id, batch_id, state FROM pins WHERE pin_hash = $1")
                 .bind(pin_hash)
-                .fetch_optional(store.pool())
-                .await?;
-        self.put(key, Value::Item(row.clone()), generation);
-        Ok(row)
+                .fetch_optional(store.pool()),
+        )
+        .await
     }
 
     /// Bumped on every invalidation; a resolution made under an older generation is stale.

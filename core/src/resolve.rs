@@ -70,6 +70,15 @@ pub struct Resolver {
     catalog: Arc<Catalog>,
 }
 
+/// Uploaded serials and PINs are on sale from upload until cancelled.
+fn uploaded_lifecycle(state: &str) -> Lifecycle {
+    if state == "active" {
+        Lifecycle::Active
+    } else {
+        Lifecycle::Cancelled
+    }
+}
+
 fn unwrap_arc<T: Clone>(a: Arc<T>) -> T {
     Arc::try_unwrap(a).unwrap_or_else(|a| (*a).clone())
 }
@@ -211,11 +220,7 @@ impl Resolver {
             r.display_code = Some(display);
             return Ok(r);
         };
-        let lifecycle = if state == "active" {
-            Lifecycle::Active
-        } else {
-            Lifecycle::Cancelled
-        };
+        let lifecycle = uploaded_lifecycle(&state);
         let mut r = self
             .item(
                 Family::Gs1,
@@ -242,11 +247,7 @@ impl Resolver {
                 format!("u:{key}"),
             ));
         };
-        let lifecycle = if state == "active" {
-            Lifecycle::Active
-        } else {
-            Lifecycle::Cancelled
-        };
+        let lifecycle = uploaded_lifecycle(&state);
         self.item(
             Family::ScratchPin,
             key,

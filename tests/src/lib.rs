@@ -879,6 +879,22 @@ pub fn with_gtin_check_digit(body: &str) -> String {
     format!("{body}{}", (10 - sum % 10) % 10)
 }
 
+/// The demo scenarios `zhenwei demo-codes` must print, exactly (issue: foundation).
+pub const SCENARIOS: [&str; 12] = [
+    "genuine",
+    "recalled",
+    "spot_check_failed",
+    "certificate_invalid",
+    "expired",
+    "not_activated",
+    "cancelled",
+    "prefix_invalid",
+    "gs1_serial",
+    "gs1_lot_mismatch",
+    "scratch_pin",
+    "gtin_only",
+];
+
 /// `n` random decimal digits (a fresh random seed per process, a counter per call).
 pub fn random_digits(n: usize) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);

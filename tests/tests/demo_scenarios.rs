@@ -23,20 +23,7 @@ use zhenwei_tests::{
     warnings, with_gtin_check_digit, Server,
 };
 
-const SCENARIOS: [&str; 12] = [
-    "genuine",
-    "recalled",
-    "spot_check_failed",
-    "certificate_invalid",
-    "expired",
-    "not_activated",
-    "cancelled",
-    "prefix_invalid",
-    "gs1_serial",
-    "gs1_lot_mismatch",
-    "scratch_pin",
-    "gtin_only",
-];
+use zhenwei_tests::SCENARIOS;
 
 fn is_twenty_digits(c: &str) -> bool {
     c.len() == 20 && c.bytes().all(|b| b.is_ascii_digit())
