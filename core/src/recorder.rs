@@ -15,7 +15,7 @@
 //! each transaction, and when the catalog changed — or a query was resolved before the cache was
 //! last invalidated — re-resolves before deciding.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -30,7 +30,7 @@ use crate::live_keys::LiveKeys;
 use crate::resolve::{Resolution, Resolver};
 use crate::store::{now_ms, Store};
 use crate::verdict::{decide, CaseReason, History, Identity, Thresholds};
-use crate::verify::{case_place, mask_source, open_or_update_case, Query, Verdict, VerifyError};
+use crate::verify::{case_place, mask_source, Query, Verdict, VerifyError};
 
 /// Most queries in one transaction.
 pub const MAX_BATCH: usize = 256;
@@ -203,197 +203,421 @@ impl Writer {
                 self.stats.reresolved.fetch_add(1, Ordering::Relaxed);
             }
         }
-        let mut verdicts = Vec::with_capacity(jobs.len());
-        for job in jobs.iter() {
-            verdicts
-                .push(record_in_tx(&mut tx, &self.ctx, &job.query, job.resolution.clone()).await?);
-        }
+        let batch: Vec<(&Query, &Resolution)> =
+            jobs.iter().map(|j| (&j.query, &j.resolution)).collect();
+        let verdicts = record_batch(&mut tx, &self.ctx, &batch).await?;
         tx.commit().await?;
         Ok(verdicts)
     }
 }
 
-/// Counts the query, reads the history signals, decides, stores the event and cases — all in
-/// `tx`, which the caller commits.
-pub async fn record_in_tx(
+/// One query of a batch on its way through [`record_batch`].
+struct Pending<'a> {
+    q: &'a Query,
+    r: &'a Resolution,
+    source_key: String,
+    place: Option<String>,
+    city: Option<String>,
+    history: History,
+    first: Option<(i64, Option<String>)>,
+    event_id: i64,
+    case_ids: Vec<i64>,
+}
+
+/// `($1, $2, …), ($n, …)` for `rows` rows of `cols` parameters, numbered from 1.
+fn placeholders(rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    for row in 0..rows {
+        if row > 0 {
+            s.push(',');
+        }
+        s.push('(');
+        for col in 0..cols {
+            if col > 0 {
+                s.push(',');
+            }
+            s.push('$');
+            s.push_str(&(row * cols + col + 1).to_string());
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// Rows per multi-row statement (keeps every statement under both backends' parameter limits).
+const ROWS_PER_STATEMENT: usize = 100;
+
+/// Records a batch of resolved queries in `tx` (which the caller commits) with a handful of
+/// statements for the whole batch: one multi-row counter upsert, one history read for the codes
+/// queried before, one multi-row event insert, and for suspect verdicts one case upsert and one
+/// case-event insert. Queries of the same code within the batch are counted in batch order, and
+/// each sees the ones before it, exactly as if they had been recorded one by one.
+pub async fn record_batch(
     tx: &mut Transaction<'_, Any>,
     ctx: &RecordContext,
-    q: &Query,
-    r: Resolution,
-) -> Result<Verdict, VerifyError> {
+    jobs: &[(&Query, &Resolution)],
+) -> Result<Vec<Verdict>, VerifyError> {
     let at = now_ms();
-    let source_key = ctx
-        .keys
-        .current()
-        .keyring
-        .lookup_hash("source", &format!("{}:{}", q.channel.as_str(), q.source));
-    let source_masked = mask_source(q.channel, &q.source);
-    let place = q.place.as_ref().map(|p| p.as_str().to_owned());
-    let city = q.place.as_ref().map(|p| p.city().as_str().to_owned());
     let t = &ctx.thresholds;
+    let keys = ctx.keys.current();
+    let mut p: Vec<Pending> = jobs
+        .iter()
+        .map(|(q, r)| Pending {
+            q,
+            r,
+            source_key: keys
+                .keyring
+                .lookup_hash("source", &format!("{}:{}", q.channel.as_str(), q.source)),
+            place: q.place.as_ref().map(|d| d.as_str().to_owned()),
+            city: q.place.as_ref().map(|d| d.city().as_str().to_owned()),
+            history: History::default(),
+            first: None,
+            event_id: 0,
+            case_ids: Vec::new(),
+        })
+        .collect();
 
-    let mut history = History::default();
-    let mut first: Option<(i64, Option<String>)> = None;
-    if !r.code_key.is_empty() {
-        let (count, first_at, first_place): (i64, i64, Option<String>) = sqlx::query_as(
-            "INSERT INTO code_history (code_key, query_count, first_at, first_place, last_at) \
-             VALUES ($1, 1, $2, $3, $2) \
-             ON CONFLICT (code_key) DO UPDATE SET query_count = code_history.query_count + 1, \
-             last_at = excluded.last_at \
-             RETURNING query_count, first_at, first_place",
-        )
-        .bind(&r.code_key)
-        .bind(at)
-        .bind(&place)
-        .fetch_one(&mut **tx)
-        .await?;
-        history.count = count;
-        first = Some((first_at, first_place));
-
-        if count > 1 {
-            // One read for both clone rules: the distinct (city, store, within-window) triples of
-            // this code's earlier events.
-            let window_start = at - t.clone_window_hours * 3_600_000;
-            let rows: Vec<(Option<String>, Option<i64>, i64)> = sqlx::query_as(
-                "SELECT DISTINCT city, store_id, CASE WHEN at >= $2 THEN 1 ELSE 0 END \
-                 FROM query_events WHERE code_key = $1 \
-                 AND (city IS NOT NULL OR store_id IS NOT NULL)",
-            )
-            .bind(&r.code_key)
-            .bind(window_start)
-            .fetch_all(&mut **tx)
-            .await?;
-            let mut cities: BTreeSet<String> = rows
-                .iter()
-                .filter(|(_, _, recent)| *recent == 1)
-                .filter_map(|(c, _, _)| c.clone())
-                .collect();
-            cities.extend(city.clone());
-            history.cities_in_window = cities.len() as i64;
-            let mut stores: BTreeSet<i64> = rows.iter().filter_map(|(_, s, _)| *s).collect();
-            stores.extend(q.store_id);
-            history.stores = stores.len() as i64;
-        } else {
-            // The first query: no earlier events to read.
-            history.cities_in_window = i64::from(city.is_some());
-            history.stores = i64::from(q.store_id.is_some());
+    // 1. Counters: one upsert row per distinct code, incremented by its number of queries here.
+    let mut order: Vec<String> = Vec::new();
+    let mut members: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, x) in p.iter().enumerate() {
+        if x.r.code_key.is_empty() {
+            continue;
         }
+        members
+            .entry(x.r.code_key.clone())
+            .or_insert_with(|| {
+                order.push(x.r.code_key.clone());
+                Vec::new()
+            })
+            .push(i);
+    }
+    let mut prior: HashMap<String, i64> = HashMap::new();
+    for chunk in order.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO code_history (code_key, query_count, first_at, first_place, last_at) \
+             VALUES {} ON CONFLICT (code_key) DO UPDATE SET \
+             query_count = code_history.query_count + excluded.query_count, \
+             last_at = excluded.last_at RETURNING code_key, query_count, first_at, first_place",
+            placeholders(chunk.len(), 5)
+        );
+        let mut query = sqlx::query_as::<_, (String, i64, i64, Option<String>)>(&sql);
+        for key in chunk {
+            let idx = &members[key];
+            query = query
+                .bind(key)
+                .bind(idx.len() as i64)
+                .bind(at)
+                .bind(p[idx[0]].place.clone())
+                .bind(at);
+        }
+        for (key, total, first_at, first_place) in query.fetch_all(&mut **tx).await? {
+            let Some(idx) = members.get(&key) else {
+                continue;
+            };
+            let before = total - idx.len() as i64;
+            prior.insert(key, before);
+            for (n, &i) in idx.iter().enumerate() {
+                p[i].history.count = before + 1 + n as i64;
+                p[i].first = Some((first_at, first_place.clone()));
+            }
+        }
+    }
 
-        if matches!(r.identity, Identity::Unrecognised) {
-            history.same_source_repeats = if count > 1 {
+    // 2. History of codes queried before this batch: one read for all of them.
+    let window_start = at - t.clone_window_hours * 3_600_000;
+    let seen: Vec<&String> = order
+        .iter()
+        .filter(|k| prior.get(*k).copied().unwrap_or(0) > 0)
+        .collect();
+    let mut prior_cities: HashMap<String, BTreeSet<String>> = HashMap::new();
+    let mut prior_stores: HashMap<String, BTreeSet<i64>> = HashMap::new();
+    for chunk in seen.chunks(ROWS_PER_STATEMENT) {
+        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT DISTINCT code_key, city, store_id, CASE WHEN at >= $1 THEN 1 ELSE 0 END \
+             FROM query_events WHERE code_key IN ({}) \
+             AND (city IS NOT NULL OR store_id IS NOT NULL)",
+            list.join(",")
+        );
+        let mut query = sqlx::query_as::<_, (String, Option<String>, Option<i64>, i64)>(&sql)
+            .bind(window_start);
+        for key in chunk {
+            query = query.bind(*key);
+        }
+        for (key, city, store, recent) in query.fetch_all(&mut **tx).await? {
+            if let (Some(c), 1) = (city, recent) {
+                prior_cities.entry(key.clone()).or_default().insert(c);
+            }
+            if let Some(s) = store {
+                prior_stores.entry(key).or_default().insert(s);
+            }
+        }
+    }
+
+    // 3. Per query, in batch order: history signals (including earlier queries of this batch),
+    //    then the decision.
+    let enum_start = at - t.enumeration_window_minutes * 60_000;
+    let mut decisions = Vec::with_capacity(p.len());
+    for i in 0..p.len() {
+        let key = p[i].r.code_key.clone();
+        if !key.is_empty() {
+            let cities = prior_cities.entry(key.clone()).or_default();
+            cities.extend(p[i].city.clone());
+            p[i].history.cities_in_window = cities.len() as i64;
+            let stores = prior_stores.entry(key.clone()).or_default();
+            stores.extend(p[i].q.store_id);
+            p[i].history.stores = stores.len() as i64;
+        }
+        if matches!(p[i].r.identity, Identity::Unrecognised) {
+            let (source, earlier) = (&p[i].source_key, &p[..i]);
+            let in_batch_repeats = earlier
+                .iter()
+                .filter(|e| e.r.code_key == key && e.source_key == *source)
+                .count() as i64;
+            let stored_repeats: i64 = if prior.get(&key).copied().unwrap_or(0) > 0 {
                 sqlx::query_scalar(
                     "SELECT COUNT(*) FROM query_events WHERE code_key = $1 AND source_key = $2",
                 )
-                .bind(&r.code_key)
-                .bind(&source_key)
+                .bind(&key)
+                .bind(source)
                 .fetch_one(&mut **tx)
                 .await?
             } else {
                 0
             };
-            let enum_start = at - t.enumeration_window_minutes * 60_000;
-            let mut others: BTreeSet<String> = sqlx::query_scalar::<_, String>(
+            let mut unknown: BTreeSet<String> = sqlx::query_scalar::<_, String>(
                 "SELECT DISTINCT code_key FROM query_events \
                  WHERE source_key = $1 AND at >= $2 AND code_key LIKE 'u:%'",
             )
-            .bind(&source_key)
+            .bind(source)
             .bind(enum_start)
             .fetch_all(&mut **tx)
             .await?
             .into_iter()
             .collect();
-            others.insert(r.code_key.clone());
-            history.source_unknown_codes = others.len() as i64;
+            unknown.extend(
+                earlier
+                    .iter()
+                    .filter(|e| e.source_key == *source && e.r.code_key.starts_with("u:"))
+                    .map(|e| e.r.code_key.clone()),
+            );
+            unknown.insert(key.clone());
+            p[i].history.same_source_repeats = stored_repeats + in_batch_repeats;
+            p[i].history.source_unknown_codes = unknown.len() as i64;
         }
+        decisions.push(decide(p[i].r.identity, p[i].history, p[i].q.channel, t));
     }
 
-    let decision = decide(r.identity, history, q.channel, t);
-    let warnings_text = decision
-        .warnings
-        .iter()
-        .map(|w| w.as_str())
-        .collect::<Vec<_>>()
-        .join(",");
-    let event_id: i64 = sqlx::query_scalar(
-        "INSERT INTO query_events (code_key, family, channel, source_key, source_masked, \
-         store_id, place, city, at, authenticity, warnings, query_number) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
-    )
-    .bind(&r.code_key)
-    .bind(r.family.map(Family::as_str).unwrap_or("none"))
-    .bind(q.channel.as_str())
-    .bind(&source_key)
-    .bind(&source_masked)
-    .bind(q.store_id)
-    .bind(&place)
-    .bind(&city)
-    .bind(at)
-    .bind(decision.authenticity.as_str())
-    .bind(&warnings_text)
-    .bind(history.count)
-    .fetch_one(&mut **tx)
-    .await?;
-
-    let mut case_ids = Vec::new();
-    for reason in &decision.case_reasons {
-        let case_key = match reason {
-            CaseReason::Enumeration => format!("src:{source_key}"),
-            _ => r.code_key.clone(),
-        };
-        let id = open_or_update_case(
-            tx,
-            &case_key,
-            *reason,
-            &r,
-            case_place(*reason, place.as_deref(), &r),
-            event_id,
-            at,
-        )
+    // 4. Events. Events of codes are told apart by (code key, query number), which is unique;
+    //    text that is no code has neither, so each such event is inserted on its own.
+    let coded: Vec<usize> = (0..p.len())
+        .filter(|i| !p[*i].r.code_key.is_empty())
+        .collect();
+    const EVENT_COLUMNS: &str = "INSERT INTO query_events (code_key, family, channel, source_key, \
+         source_masked, store_id, place, city, at, authenticity, warnings, query_number) VALUES ";
+    let warnings_text = |d: &crate::verdict::Decision| {
+        d.warnings
+            .iter()
+            .map(|w| w.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    for chunk in coded.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "{EVENT_COLUMNS}{} RETURNING id, code_key, query_number",
+            placeholders(chunk.len(), 12)
+        );
+        let mut query = sqlx::query_as::<_, (i64, String, i64)>(&sql);
+        for &i in chunk {
+            let x = &p[i];
+            query = query
+                .bind(&x.r.code_key)
+                .bind(x.r.family.map(Family::as_str).unwrap_or("none"))
+                .bind(x.q.channel.as_str())
+                .bind(&x.source_key)
+                .bind(mask_source(x.q.channel, &x.q.source))
+                .bind(x.q.store_id)
+                .bind(x.place.clone())
+                .bind(x.city.clone())
+                .bind(at)
+                .bind(decisions[i].authenticity.as_str())
+                .bind(warnings_text(&decisions[i]))
+                .bind(x.history.count);
+        }
+        let ids: HashMap<(String, i64), i64> = query
+            .fetch_all(&mut **tx)
+            .await?
+            .into_iter()
+            .map(|(id, key, n)| ((key, n), id))
+            .collect();
+        for &i in chunk {
+            let k = (p[i].r.code_key.clone(), p[i].history.count);
+            p[i].event_id = *ids
+                .get(&k)
+                .ok_or_else(|| VerifyError::Inconsistent(format!("no event id for {k:?}")))?;
+        }
+    }
+    let uncoded: Vec<usize> = (0..p.len())
+        .filter(|i| p[*i].r.code_key.is_empty())
+        .collect();
+    for i in uncoded {
+        let x = &p[i];
+        let event_id: i64 = sqlx::query_scalar(&format!(
+            "{EVENT_COLUMNS}{} RETURNING id",
+            placeholders(1, 12)
+        ))
+        .bind("")
+        .bind("none")
+        .bind(x.q.channel.as_str())
+        .bind(&x.source_key)
+        .bind(mask_source(x.q.channel, &x.q.source))
+        .bind(x.q.store_id)
+        .bind(x.place.clone())
+        .bind(x.city.clone())
+        .bind(at)
+        .bind(decisions[i].authenticity.as_str())
+        .bind(warnings_text(&decisions[i]))
+        .bind(0i64)
+        .fetch_one(&mut **tx)
         .await?;
-        // An enumeration case is about the source, for regulators; the person guessing codes
-        // is not told a case number.
-        if *reason != CaseReason::Enumeration {
-            case_ids.push(id);
+        p[i].event_id = event_id;
+    }
+
+    // 5. Cases: one upsert row per (case key, reason), incremented by its events here.
+    let mut case_order: Vec<(String, CaseReason)> = Vec::new();
+    let mut case_members: HashMap<(String, CaseReason), Vec<usize>> = HashMap::new();
+    for (i, d) in decisions.iter().enumerate() {
+        for reason in &d.case_reasons {
+            let case_key = match reason {
+                CaseReason::Enumeration => format!("src:{}", p[i].source_key),
+                _ => p[i].r.code_key.clone(),
+            };
+            let k = (case_key, *reason);
+            case_members
+                .entry(k.clone())
+                .or_insert_with(|| {
+                    case_order.push(k);
+                    Vec::new()
+                })
+                .push(i);
+        }
+    }
+    for chunk in case_order.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO cases (code_key, reason, status, product_id, batch_id, enterprise_id, \
+             place, opened_at, updated_at, event_count) VALUES {} \
+             ON CONFLICT (code_key, reason) DO UPDATE SET updated_at = excluded.updated_at, \
+             event_count = cases.event_count + excluded.event_count \
+             RETURNING id, code_key, reason, event_count",
+            placeholders(chunk.len(), 10)
+        );
+        let mut query = sqlx::query_as::<_, (i64, String, String, i64)>(&sql);
+        for (case_key, reason) in chunk {
+            let idx = &case_members[&(case_key.clone(), *reason)];
+            let x = &p[idx[0]];
+            query = query
+                .bind(case_key)
+                .bind(reason.as_str())
+                .bind("open")
+                .bind(x.r.product.as_ref().map(|v| v.id))
+                .bind(x.r.batch.as_ref().map(|v| v.id))
+                .bind(x.r.enterprise.as_ref().map(|v| v.id))
+                .bind(case_place(*reason, x.place.as_deref(), x.r))
+                .bind(at)
+                .bind(at)
+                .bind(idx.len() as i64);
+        }
+        let mut links: Vec<(i64, i64)> = Vec::new();
+        for (id, case_key, reason_text, events) in query.fetch_all(&mut **tx).await? {
+            let Some((key, reason)) = chunk
+                .iter()
+                .find(|(k, r)| *k == case_key && r.as_str() == reason_text)
+            else {
+                continue;
+            };
+            let idx = &case_members[&(key.clone(), *reason)];
+            for &i in idx {
+                links.push((id, p[i].event_id));
+                // An enumeration case is about the source, for regulators; the person guessing
+                // codes is not told a case number.
+                if *reason != CaseReason::Enumeration {
+                    p[i].case_ids.push(id);
+                }
+            }
+            if events == idx.len() as i64 {
+                let first = &p[idx[0]];
+                crate::audit::append(
+                    tx,
+                    "zhenwei",
+                    "case.open",
+                    &format!("case:{id}"),
+                    &serde_json::json!({
+                        "reason": reason.as_str(),
+                        "place": case_place(*reason, first.place.as_deref(), first.r),
+                        "event": first.event_id,
+                    }),
+                )
+                .await?;
+            }
+        }
+        for link_chunk in links.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO case_events (case_id, event_id) VALUES {}",
+                placeholders(link_chunk.len(), 2)
+            );
+            let mut query = sqlx::query(&sql);
+            for (case_id, event_id) in link_chunk {
+                query = query.bind(*case_id).bind(*event_id);
+            }
+            query.execute(&mut **tx).await?;
         }
     }
 
-    let (first_queried_at, first_queried_city) = match &first {
-        Some((first_at, first_place)) => (
-            Some(*first_at),
-            first_place
-                .as_deref()
-                .and_then(|p| DivisionCode::parse(p).ok())
-                .and_then(|d| d.city_name(q.lang.is_en()))
-                .map(str::to_owned),
-        ),
-        None => (None, None),
-    };
-    let mut v = Verdict {
-        authenticity: decision.authenticity,
-        family: r.family,
-        code: match r.family {
-            Some(Family::ScratchPin) => None,
-            _ => r.display_code.clone(),
-        },
-        warnings: decision.warnings,
-        recheck: decision.recheck,
-        query_count: history.count,
-        first_query: history.count == 1,
-        first_queried_at,
-        first_queried_city,
-        product: r.product,
-        enterprise: r.enterprise,
-        batch: r.batch,
-        prefix_status: r.prefix_status,
-        notices: r.notices,
-        case_id: case_ids.first().copied(),
-        case_ids,
-        message: String::new(),
-        lang: q.lang,
-        error: r.error,
-        event_id,
-        queried_at: at,
-    };
-    v.message = advice::message(&v, q.lang);
-    Ok(v)
+    // 6. The verdicts.
+    Ok(p.into_iter()
+        .zip(decisions)
+        .map(|(x, decision)| {
+            let (first_queried_at, first_queried_city) = match &x.first {
+                Some((first_at, first_place)) => (
+                    Some(*first_at),
+                    first_place
+                        .as_deref()
+                        .and_then(|d| DivisionCode::parse(d).ok())
+                        .and_then(|d| d.city_name(x.q.lang.is_en()))
+                        .map(str::to_owned),
+                ),
+                None => (None, None),
+            };
+            let r = x.r.clone();
+            let mut v = Verdict {
+                authenticity: decision.authenticity,
+                family: r.family,
+                code: match r.family {
+                    Some(Family::ScratchPin) => None,
+                    _ => r.display_code.clone(),
+                },
+                warnings: decision.warnings,
+                recheck: decision.recheck,
+                query_count: x.history.count,
+                first_query: x.history.count == 1,
+                first_queried_at,
+                first_queried_city,
+                product: r.product,
+                enterprise: r.enterprise,
+                batch: r.batch,
+                prefix_status: r.prefix_status,
+                notices: r.notices,
+                case_id: x.case_ids.first().copied(),
+                case_ids: x.case_ids,
+                message: String::new(),
+                lang: x.q.lang,
+                error: r.error,
+                event_id: x.event_id,
+                queried_at: at,
+            };
+            v.message = advice::message(&v, x.q.lang);
+            v
+        })
+        .collect())
 }

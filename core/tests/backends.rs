@@ -108,6 +108,7 @@ on_both_backends!(
     consumer_report_opens_a_case,
     a_change_by_another_process_is_seen_by_the_next_query,
     a_cached_verify_reads_nothing_from_the_catalog,
+    one_batch_is_recorded_as_if_one_by_one,
 );
 
 async fn demo_scenarios_give_the_specified_verdicts(db: Db) {
@@ -770,4 +771,111 @@ async fn a_cached_verify_reads_nothing_from_the_catalog(db: Db) {
         assert!(after.hits > before.hits, "{scenario}");
         assert_eq!(v.query_count, 3, "{scenario}");
     }
+}
+
+/// One group-committed batch holding everything at once: six queries of one code, one code from
+/// two cities, ten unknown codes from one phone (one of them re-entered) and text that is no
+/// code. Each query must see exactly the ones before it, as if recorded one by one.
+async fn one_batch_is_recorded_as_if_one_by_one(db: Db) {
+    use std::sync::Arc;
+    use zhenwei_core::recorder::{record_batch, RecordContext};
+    let (f, m) = demo_core(db).await;
+    let place = |d: &str| Some(DivisionCode::parse(d).unwrap());
+    let mut queries: Vec<Query> = Vec::new();
+    for _ in 0..6 {
+        queries.push(query(&m["genuine"][50]));
+    }
+    queries.push(Query {
+        place: place("330203"),
+        ..query(&m["genuine"][51])
+    });
+    queries.push(Query {
+        place: place("310104"),
+        ..query(&m["genuine"][51])
+    });
+    let sms = |code: String| Query {
+        channel: Channel::Sms,
+        source: "13900000077".into(),
+        ..query(&code)
+    };
+    for i in 0..9 {
+        queries.push(sms(format!("7777666655554444{i:04}")));
+    }
+    queries.push(sms("77776666555544440003".into())); // re-entry of the 4th guess
+    queries.push(sms("77776666555544449999".into())); // the 10th distinct guess
+    queries.push(query("no code here!"));
+    queries.push(query("no code here!"));
+    let mut resolutions = Vec::new();
+    for q in &queries {
+        resolutions.push(f.core.verifier.resolve(&q.input).await.unwrap());
+    }
+    let batch: Vec<(&Query, &zhenwei_core::verify::Resolution)> =
+        queries.iter().zip(resolutions.iter()).collect();
+    let ctx = RecordContext {
+        keys: f.core.keys.clone(),
+        thresholds: Arc::new(Thresholds::default()),
+    };
+    let mut tx = f.core.store.pool().begin().await.unwrap();
+    let v = record_batch(&mut tx, &ctx, &batch).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let counts: Vec<i64> = v[..6].iter().map(|x| x.query_count).collect();
+    assert_eq!(counts, vec![1, 2, 3, 4, 5, 6]);
+    assert!(v[0].first_query && v[0].warnings.is_empty());
+    assert_eq!(v[3].warnings, vec![Warning::RepeatQuery]);
+    assert_eq!(v[4].warnings, vec![Warning::ExcessiveQueries]);
+    assert!(v[4].case_id.is_some());
+    assert_eq!(v[5].case_id, v[4].case_id, "one case per code and reason");
+    assert_eq!(v[6].warnings, vec![]);
+    assert_eq!(
+        v[7].warnings,
+        vec![Warning::RepeatQuery, Warning::CloneSuspected]
+    );
+    assert_eq!(v[7].first_queried_city.as_deref(), Some("宁波"));
+    for g in &v[8..17] {
+        assert!(g.recheck && g.case_ids.is_empty(), "{g:?}");
+    }
+    assert!(!v[17].recheck, "confirmed re-entry");
+    assert_eq!(v[17].case_ids.len(), 1);
+    assert!(
+        v[18].recheck && v[18].case_ids.is_empty(),
+        "enumeration is not shown"
+    );
+    assert_eq!(v[19].authenticity, Authenticity::NotACode);
+    assert_eq!(v[20].authenticity, Authenticity::NotACode);
+    let mut ids: Vec<i64> = v.iter().map(|x| x.event_id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), v.len(), "one event per query");
+    let (_, events) = f
+        .core
+        .verifier
+        .history(&m["genuine"][50])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.query_number).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5, 6]
+    );
+    let reasons: Vec<String> = sqlx::query_scalar(
+        "SELECT c.reason FROM cases c JOIN case_events ce ON ce.case_id = c.id \
+         WHERE ce.event_id = $1",
+    )
+    .bind(v[18].event_id)
+    .fetch_all(f.core.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(reasons, vec!["enumeration".to_string()]);
+    let case_events: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM case_events WHERE case_id = $1")
+            .bind(v[4].case_id.unwrap())
+            .fetch_one(f.core.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(case_events, 2);
+    assert_eq!(
+        audit::verify_chain(&f.core.store).await.unwrap().broken_at,
+        None
+    );
 }
