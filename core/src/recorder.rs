@@ -375,9 +375,11 @@ pub async fn record_batch(
                 .iter()
                 .filter(|e| e.r.code_key == key && e.source_key == *source)
                 .count() as i64;
+            // The rule asks only whether this source entered this code before.
             let stored_repeats: i64 = if prior.get(&key).copied().unwrap_or(0) > 0 {
                 sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM query_events WHERE code_key = $1 AND source_key = $2",
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM query_events WHERE code_key = $1 \
+                     AND source_key = $2 AND code_key LIKE 'u:%' LIMIT 1) AS earlier",
                 )
                 .bind(&key)
                 .bind(source)
@@ -386,12 +388,19 @@ pub async fn record_batch(
             } else {
                 0
             };
+            // Bounded: the rule only asks whether the threshold is reached, and an unbounded
+            // read would make every guess of an ongoing attack slower than the last.
+            // Distinct codes among this source's most recent unknown queries in the window
+            // (at most ten times the threshold of them), through the partial index of unknown
+            // events.
             let mut unknown: BTreeSet<String> = sqlx::query_scalar::<_, String>(
-                "SELECT DISTINCT code_key FROM query_events \
-                 WHERE source_key = $1 AND at >= $2 AND code_key LIKE 'u:%'",
+                "SELECT DISTINCT code_key FROM (SELECT code_key FROM query_events \
+                 WHERE source_key = $1 AND at >= $2 AND code_key LIKE 'u:%' \
+                 ORDER BY at DESC LIMIT $3) AS recent",
             )
             .bind(source)
             .bind(enum_start)
+            .bind(t.enumeration_unknown_codes * 10)
             .fetch_all(&mut **tx)
             .await?
             .into_iter()

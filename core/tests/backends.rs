@@ -879,3 +879,43 @@ async fn one_batch_is_recorded_as_if_one_by_one(db: Db) {
         None
     );
 }
+
+/// The enumeration and re-entry rules read only unrecognised-code events, through their partial
+/// indexes, so the thousandth guess of an attack costs what the first did (found as a bug: the
+/// distinct-codes read scanned every event of the source in the window).
+#[tokio::test]
+async fn unknown_code_reads_use_their_partial_indexes_on_sqlite() {
+    let f = fixture(Db::Sqlite, Thresholds::default()).await;
+    let plan = |sql: &'static str| {
+        let pool = f.core.store.pool().clone();
+        async move {
+            let rows: Vec<(i64, i64, i64, String)> =
+                sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+            rows.into_iter()
+                .map(|r| r.3)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        }
+    };
+    let enumeration = plan(
+        "SELECT DISTINCT code_key FROM (SELECT code_key FROM query_events \
+         WHERE source_key = 'k' AND at >= 0 AND code_key LIKE 'u:%' ORDER BY at DESC LIMIT 100) AS recent",
+    )
+    .await;
+    assert!(
+        enumeration.contains("query_events_unknown_by_source"),
+        "{enumeration}"
+    );
+    let reentry = plan(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM query_events WHERE code_key = 'u:sc:1' \
+         AND source_key = 'k' AND code_key LIKE 'u:%' LIMIT 1) AS earlier",
+    )
+    .await;
+    assert!(
+        reentry.contains("query_events_unknown_by_code"),
+        "{reentry}"
+    );
+}
