@@ -43,6 +43,15 @@ head -n 10000 "$work/cold.txt" > "$work/hot.txt"
 shuf --random-source=<(yes) "$work/cold.txt" -o "$work/cold.txt"
 echo "issued: $((10 * 1000000)) codes in 10 ranges; hot set $(wc -l < "$work/hot.txt"), cold set $(wc -l < "$work/cold.txt")" >&2
 
+# Both scripts end with the same summary line, which measure() parses.
+cat > "$work/done.lua" <<'LUA'
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %.3f %.3f %d %d\n", summary.requests, summary.duration,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    e.connect + e.read + e.write + e.timeout, e.status))
+end
+LUA
 cat > "$work/verify.lua" <<'LUA'
 local codes, i = {}, 0
 init = function(args)
@@ -54,24 +63,14 @@ request = function()
   return wrk.format("POST", "/v1/verify", {["Content-Type"] = "application/json"},
     '{"code":"' .. codes[i] .. '"}')
 end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT %d %d %.3f %.3f %d %d\n", summary.requests, summary.duration,
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    e.connect + e.read + e.write + e.timeout, e.status))
-end
 LUA
+cat "$work/done.lua" >> "$work/verify.lua"
 cat > "$work/ceiling.lua" <<'LUA'
 request = function()
   return wrk.format("POST", "/", {["Content-Type"] = "application/json"}, '{"code":"12345678901234567890"}')
 end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT %d %d %.3f %.3f %d %d\n", summary.requests, summary.duration,
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    e.connect + e.read + e.write + e.timeout, e.status))
-end
 LUA
+cat "$work/done.lua" >> "$work/ceiling.lua"
 
 measure() { # url script [script-arg] -> "rps p50 p99 errors"
   local url=$1 script=$2 arg=${3:-}

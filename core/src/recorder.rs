@@ -419,7 +419,7 @@ pub async fn record_batch(
     }
 
     // 4. Events. Events of codes are told apart by (code key, query number), which is unique;
-    //    text that is no code has neither, so each such event is inserted on its own.
+    //    text that is no code has neither, so each such event is a statement of its own.
     let coded: Vec<usize> = (0..p.len())
         .filter(|i| !p[*i].r.code_key.is_empty())
         .collect();
@@ -432,7 +432,16 @@ pub async fn record_batch(
             .collect::<Vec<_>>()
             .join(",")
     };
-    for chunk in coded.chunks(ROWS_PER_STATEMENT) {
+    let groups: Vec<Vec<usize>> = coded
+        .chunks(ROWS_PER_STATEMENT)
+        .map(<[usize]>::to_vec)
+        .chain(
+            (0..p.len())
+                .filter(|i| p[*i].r.code_key.is_empty())
+                .map(|i| vec![i]),
+        )
+        .collect();
+    for chunk in &groups {
         let sql = format!(
             "{EVENT_COLUMNS}{} RETURNING id, code_key, query_number",
             placeholders(chunk.len(), 12)
@@ -454,9 +463,12 @@ pub async fn record_batch(
                 .bind(warnings_text(&decisions[i]))
                 .bind(x.history.count);
         }
-        let ids: HashMap<(String, i64), i64> = query
-            .fetch_all(&mut **tx)
-            .await?
+        let rows = query.fetch_all(&mut **tx).await?;
+        if let ([i], [(id, _, _)]) = (chunk.as_slice(), rows.as_slice()) {
+            p[*i].event_id = *id;
+            continue;
+        }
+        let ids: HashMap<(String, i64), i64> = rows
             .into_iter()
             .map(|(id, key, n)| ((key, n), id))
             .collect();
@@ -466,31 +478,6 @@ pub async fn record_batch(
                 .get(&k)
                 .ok_or_else(|| VerifyError::Inconsistent(format!("no event id for {k:?}")))?;
         }
-    }
-    let uncoded: Vec<usize> = (0..p.len())
-        .filter(|i| p[*i].r.code_key.is_empty())
-        .collect();
-    for i in uncoded {
-        let x = &p[i];
-        let event_id: i64 = sqlx::query_scalar(&format!(
-            "{EVENT_COLUMNS}{} RETURNING id",
-            placeholders(1, 12)
-        ))
-        .bind("")
-        .bind("none")
-        .bind(x.q.channel.as_str())
-        .bind(&x.source_key)
-        .bind(mask_source(x.q.channel, &x.q.source))
-        .bind(x.q.store_id)
-        .bind(x.place.clone())
-        .bind(x.city.clone())
-        .bind(at)
-        .bind(decisions[i].authenticity.as_str())
-        .bind(warnings_text(&decisions[i]))
-        .bind(0i64)
-        .fetch_one(&mut **tx)
-        .await?;
-        p[i].event_id = event_id;
     }
 
     // 5. Cases: one upsert row per (case key, reason), incremented by its events here.
