@@ -9,9 +9,9 @@
 //! [`verify_chain`] detects. The chain's tip lives in the one-row `audit_head` table; an appender
 //! first *updates* that row, which serialises appenders on SQLite and PostgreSQL alike.
 
+use crate::write_tx::WriteTx;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::{Any, Transaction};
 
 use crate::store::{now_ms, Store, StoreError};
 
@@ -54,38 +54,43 @@ fn entry_hash(
 }
 
 /// Appends one entry inside `tx`. `detail` is JSON.
-pub async fn append(
-    tx: &mut Transaction<'_, Any>,
+pub async fn append<T: WriteTx>(
+    tx: &mut T,
     actor: &str,
     action: &str,
     subject: &str,
     detail: &serde_json::Value,
 ) -> Result<i64, StoreError> {
-    let (seq, prev): (i64, String) =
-        sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-            .fetch_one(&mut **tx)
-            .await?;
+    let head = tx
+        .fetch_one(
+            "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash",
+            vec![],
+        )
+        .await?;
+    let (seq, prev) = (head.int(0)?, head.text(1)?);
     let at = now_ms();
     let detail = detail.to_string();
     let hash = entry_hash(&prev, seq, at, actor, action, subject, &detail);
-    sqlx::query(
+    tx.execute(
         "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        vec![
+            seq.into(),
+            at.into(),
+            actor.into(),
+            action.into(),
+            subject.into(),
+            detail.into(),
+            prev.into(),
+            hash.clone().into(),
+        ],
     )
-    .bind(seq)
-    .bind(at)
-    .bind(actor)
-    .bind(action)
-    .bind(subject)
-    .bind(&detail)
-    .bind(&prev)
-    .bind(&hash)
-    .execute(&mut **tx)
     .await?;
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-        .bind(&hash)
-        .execute(&mut **tx)
-        .await?;
+    tx.execute(
+        "UPDATE audit_head SET hash = $1 WHERE id = 1",
+        vec![hash.into()],
+    )
+    .await?;
     Ok(seq)
 }
 

@@ -26,7 +26,8 @@ use lru::LruCache;
 use sqlx::{Any, Transaction};
 
 use crate::facts::{BatchFacts, EnterpriseFacts, NoticeFacts, ProductFacts};
-use crate::store::{Backend, Store};
+use crate::store::{Backend, Store, StoreError};
+use crate::write_tx::WriteTx;
 
 /// Default number of cached entries.
 pub const DEFAULT_CAPACITY: usize = 200_000;
@@ -109,17 +110,14 @@ pub async fn touch(tx: &mut Transaction<'_, Any>) -> Result<(), sqlx::Error> {
 /// Reads the catalog version inside the recorder's write transaction. On SQLite this is an
 /// `UPDATE … RETURNING` so that the transaction's first statement takes the write lock; on
 /// PostgreSQL a plain read (no row lock, so writers of several processes do not serialise here).
-pub async fn read_version(
-    tx: &mut Transaction<'_, Any>,
-    backend: Backend,
-) -> Result<i64, sqlx::Error> {
+pub async fn read_version<T: WriteTx>(tx: &mut T, backend: Backend) -> Result<i64, StoreError> {
     let sql = match backend {
         Backend::Sqlite => {
             "UPDATE catalog_version SET version = version WHERE id = 1 RETURNING version"
         }
         Backend::Postgres => "SELECT version FROM catalog_version WHERE id = 1",
     };
-    sqlx::query_scalar(sql).fetch_one(&mut **tx).await
+    tx.fetch_one(sql, vec![]).await?.int(0)
 }
 
 const PRODUCT_BY_ID: &str = "SELECT id, enterprise_id, gtin, name, name_en, spec, category, \

@@ -36,6 +36,7 @@ pub mod resolve;
 pub mod store;
 pub mod verdict;
 pub mod verify;
+pub mod write_tx;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -19,7 +19,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use sqlx::{Any, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::advice;
@@ -28,9 +27,10 @@ use crate::codes::division::DivisionCode;
 use crate::codes::Family;
 use crate::live_keys::LiveKeys;
 use crate::resolve::{Resolution, Resolver};
-use crate::store::{now_ms, Store};
+use crate::store::{now_ms, Store, StoreError};
 use crate::verdict::{decide, CaseReason, History, Identity, Thresholds};
 use crate::verify::{case_place, mask_source, Query, Verdict, VerifyError};
+use crate::write_tx::{open_sqlite, Param, SqliteTx, WriteTx};
 
 /// Most queries in one transaction.
 pub const MAX_BATCH: usize = 256;
@@ -74,7 +74,58 @@ pub struct Recorder {
     stats: Arc<RecorderStats>,
 }
 
-struct Writer {
+/// Where the writer's transactions run: the shared pool (PostgreSQL), or the writer's own
+/// SQLite connection (see [`crate::write_tx`] for why).
+trait BatchDb {
+    async fn transaction(
+        &mut self,
+        parts: &BatchParts<'_>,
+        jobs: &mut [Job],
+    ) -> Result<Vec<Verdict>, VerifyError>;
+}
+
+struct PoolDb(Store);
+
+impl BatchDb for PoolDb {
+    async fn transaction(
+        &mut self,
+        parts: &BatchParts<'_>,
+        jobs: &mut [Job],
+    ) -> Result<Vec<Verdict>, VerifyError> {
+        let mut tx = self.0.pool().begin().await?;
+        let verdicts = parts.record(&mut tx, jobs).await?;
+        tx.commit().await?;
+        Ok(verdicts)
+    }
+}
+
+struct SqliteDb {
+    conn: rusqlite::Connection,
+    slots: HashMap<String, Vec<usize>>,
+}
+
+impl BatchDb for SqliteDb {
+    async fn transaction(
+        &mut self,
+        parts: &BatchParts<'_>,
+        jobs: &mut [Job],
+    ) -> Result<Vec<Verdict>, VerifyError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        let mut tx = SqliteTx {
+            tx,
+            slots: &mut self.slots,
+        };
+        let verdicts = parts.record(&mut tx, jobs).await?;
+        tx.tx.commit().map_err(StoreError::from)?;
+        Ok(verdicts)
+    }
+}
+
+struct Writer<D> {
+    db: D,
     store: Store,
     resolver: Resolver,
     catalog: Arc<Catalog>,
@@ -83,7 +134,8 @@ struct Writer {
 }
 
 impl Recorder {
-    /// Starts the writer task on the current tokio runtime.
+    /// Starts the writer: on PostgreSQL a task on the current tokio runtime; on SQLite a
+    /// thread of its own with its own connection, driven by the same runtime's handle.
     pub fn start(
         store: Store,
         resolver: Resolver,
@@ -92,14 +144,38 @@ impl Recorder {
     ) -> Recorder {
         let (sender, receiver) = mpsc::channel(QUEUE);
         let stats = Arc::new(RecorderStats::default());
-        let writer = Writer {
-            store,
-            resolver,
-            catalog,
-            ctx,
-            stats: stats.clone(),
+        let own = match store.sqlite_path().map(open_sqlite) {
+            Some(Ok(conn)) => Some(conn),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "recorder: own SQLite connection failed; using the pool");
+                None
+            }
+            None => None,
         };
-        tokio::spawn(writer.run(receiver));
+        let parts = (store, resolver, catalog, ctx, stats.clone());
+        match own {
+            None => {
+                let mut w = Writer::new(PoolDb(parts.0.clone()), parts);
+                tokio::spawn(async move { w.run(receiver).await });
+            }
+            Some(conn) => {
+                let mut w = Writer::new(
+                    SqliteDb {
+                        conn,
+                        slots: HashMap::new(),
+                    },
+                    parts,
+                );
+                let runtime = tokio::runtime::Handle::current();
+                let started = std::thread::Builder::new()
+                    .name("zhenwei-recorder".into())
+                    .spawn(move || runtime.block_on(w.run(receiver)));
+                if let Err(e) = started {
+                    // Every verify then answers "unavailable" instead of an unrecorded verdict.
+                    tracing::error!(error = %e, "cannot start the recorder thread");
+                }
+            }
+        }
         Recorder { sender, stats }
     }
 
@@ -135,8 +211,27 @@ impl Recorder {
     }
 }
 
-impl Writer {
-    async fn run(self, mut receiver: mpsc::Receiver<Job>) {
+type WriterParts = (
+    Store,
+    Resolver,
+    Arc<Catalog>,
+    RecordContext,
+    Arc<RecorderStats>,
+);
+
+impl<D: BatchDb> Writer<D> {
+    fn new(db: D, (store, resolver, catalog, ctx, stats): WriterParts) -> Self {
+        Writer {
+            db,
+            store,
+            resolver,
+            catalog,
+            ctx,
+            stats,
+        }
+    }
+
+    async fn run(&mut self, mut receiver: mpsc::Receiver<Job>) {
         while let Some(first) = receiver.recv().await {
             let mut jobs = vec![first];
             while jobs.len() < MAX_BATCH {
@@ -149,7 +244,7 @@ impl Writer {
         }
     }
 
-    async fn process(&self, mut jobs: Vec<Job>) {
+    async fn process(&mut self, mut jobs: Vec<Job>) {
         jobs.sort_by(|a, b| a.resolution.code_key.cmp(&b.resolution.code_key));
         let n = jobs.len() as u64;
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
@@ -191,9 +286,34 @@ impl Writer {
         }
     }
 
-    async fn transaction(&self, jobs: &mut [Job]) -> Result<Vec<Verdict>, VerifyError> {
-        let mut tx = self.store.pool().begin().await?;
-        let version = catalog::read_version(&mut tx, self.store.backend()).await?;
+    async fn transaction(&mut self, jobs: &mut [Job]) -> Result<Vec<Verdict>, VerifyError> {
+        let parts = BatchParts {
+            store: &self.store,
+            resolver: &self.resolver,
+            catalog: &self.catalog,
+            ctx: &self.ctx,
+            stats: &self.stats,
+        };
+        self.db.transaction(&parts, jobs).await
+    }
+}
+
+/// What one batch transaction needs of the writer (borrowed apart from its connection).
+struct BatchParts<'w> {
+    store: &'w Store,
+    resolver: &'w Resolver,
+    catalog: &'w Catalog,
+    ctx: &'w RecordContext,
+    stats: &'w RecorderStats,
+}
+
+impl BatchParts<'_> {
+    async fn record<T: WriteTx>(
+        &self,
+        tx: &mut T,
+        jobs: &mut [Job],
+    ) -> Result<Vec<Verdict>, VerifyError> {
+        let version = catalog::read_version(tx, self.store.backend()).await?;
         self.catalog.check_version(version);
         let generation = self.catalog.generation();
         for job in jobs.iter_mut() {
@@ -205,9 +325,7 @@ impl Writer {
         }
         let batch: Vec<(&Query, &Resolution)> =
             jobs.iter().map(|j| (&j.query, &j.resolution)).collect();
-        let verdicts = record_batch(&mut tx, &self.ctx, &batch).await?;
-        tx.commit().await?;
-        Ok(verdicts)
+        record_batch(tx, self.ctx, &batch).await
     }
 }
 
@@ -252,8 +370,8 @@ const ROWS_PER_STATEMENT: usize = 100;
 /// queried before, one multi-row event insert, and for suspect verdicts one case upsert and one
 /// case-event insert. Queries of the same code within the batch are counted in batch order, and
 /// each sees the ones before it, exactly as if they had been recorded one by one.
-pub async fn record_batch(
-    tx: &mut Transaction<'_, Any>,
+pub async fn record_batch<T: WriteTx>(
+    tx: &mut T,
     ctx: &RecordContext,
     jobs: &[(&Query, &Resolution)],
 ) -> Result<Vec<Verdict>, VerifyError> {
@@ -301,17 +419,20 @@ pub async fn record_batch(
              last_at = excluded.last_at RETURNING code_key, query_count, first_at, first_place",
             placeholders(chunk.len(), 5)
         );
-        let mut query = sqlx::query_as::<_, (String, i64, i64, Option<String>)>(&sql);
+        let mut params = Vec::with_capacity(chunk.len() * 5);
         for key in chunk {
             let idx = &members[key];
-            query = query
-                .bind(key)
-                .bind(idx.len() as i64)
-                .bind(at)
-                .bind(p[idx[0]].place.clone())
-                .bind(at);
+            params.extend([
+                key.into(),
+                (idx.len() as i64).into(),
+                at.into(),
+                p[idx[0]].place.clone().into(),
+                at.into(),
+            ]);
         }
-        for (key, total, first_at, first_place) in query.fetch_all(&mut **tx).await? {
+        for row in tx.fetch(&sql, params).await? {
+            let (key, total, first_at, first_place) =
+                (row.text(0)?, row.int(1)?, row.int(2)?, row.opt_text(3)?);
             let Some(idx) = members.get(&key) else {
                 continue;
             };
@@ -331,26 +452,25 @@ pub async fn record_batch(
         .filter(|k| prior.get(*k).copied().unwrap_or(0) > 0)
         .collect();
     let mut prior_cities: HashMap<String, BTreeSet<String>> = HashMap::new();
-    let mut prior_stores: HashMap<String, BTreeSet<i64>> = HashMap::new();
+    let mut prior_stores: HashMap<String, BTreeSet<String>> = HashMap::new();
     for chunk in seen.chunks(ROWS_PER_STATEMENT) {
-        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 1)).collect();
         let sql = format!(
-            "SELECT DISTINCT code_key, city, store_id, CASE WHEN at >= $1 THEN 1 ELSE 0 END \
-             FROM query_events WHERE code_key IN ({}) \
-             AND (city IS NOT NULL OR store_id IS NOT NULL)",
+            "SELECT code_key, kind, value, last_at FROM code_sightings WHERE code_key IN ({})",
             list.join(",")
         );
-        let mut query = sqlx::query_as::<_, (String, Option<String>, Option<i64>, i64)>(&sql)
-            .bind(window_start);
-        for key in chunk {
-            query = query.bind(*key);
-        }
-        for (key, city, store, recent) in query.fetch_all(&mut **tx).await? {
-            if let (Some(c), 1) = (city, recent) {
-                prior_cities.entry(key.clone()).or_default().insert(c);
-            }
-            if let Some(s) = store {
-                prior_stores.entry(key).or_default().insert(s);
+        let params = chunk.iter().map(|key| Param::from(*key)).collect();
+        for row in tx.fetch(&sql, params).await? {
+            let (key, kind, value, last_at) =
+                (row.text(0)?, row.text(1)?, row.text(2)?, row.int(3)?);
+            match kind.as_str() {
+                "city" if last_at >= window_start => {
+                    prior_cities.entry(key).or_default().insert(value);
+                }
+                "store" => {
+                    prior_stores.entry(key).or_default().insert(value);
+                }
+                _ => {}
             }
         }
     }
@@ -366,7 +486,7 @@ pub async fn record_batch(
             cities.extend(p[i].city.clone());
             p[i].history.cities_in_window = cities.len() as i64;
             let stores = prior_stores.entry(key.clone()).or_default();
-            stores.extend(p[i].q.store_id);
+            stores.extend(p[i].q.store_id.map(|s| s.to_string()));
             p[i].history.stores = stores.len() as i64;
         }
         if matches!(p[i].r.identity, Identity::Unrecognised) {
@@ -377,14 +497,13 @@ pub async fn record_batch(
                 .count() as i64;
             // The rule asks only whether this source entered this code before.
             let stored_repeats: i64 = if prior.get(&key).copied().unwrap_or(0) > 0 {
-                sqlx::query_scalar(
+                tx.fetch_one(
                     "SELECT COUNT(*) FROM (SELECT 1 FROM query_events WHERE code_key = $1 \
                      AND source_key = $2 AND code_key LIKE 'u:%' LIMIT 1) AS earlier",
+                    vec![(&key).into(), source.into()],
                 )
-                .bind(&key)
-                .bind(source)
-                .fetch_one(&mut **tx)
                 .await?
+                .int(0)?
             } else {
                 0
             };
@@ -393,18 +512,21 @@ pub async fn record_batch(
             // Distinct codes among this source's most recent unknown queries in the window
             // (at most ten times the threshold of them), through the partial index of unknown
             // events.
-            let mut unknown: BTreeSet<String> = sqlx::query_scalar::<_, String>(
-                "SELECT DISTINCT code_key FROM (SELECT code_key FROM query_events \
-                 WHERE source_key = $1 AND at >= $2 AND code_key LIKE 'u:%' \
-                 ORDER BY at DESC LIMIT $3) AS recent",
-            )
-            .bind(source)
-            .bind(enum_start)
-            .bind(t.enumeration_unknown_codes * 10)
-            .fetch_all(&mut **tx)
-            .await?
-            .into_iter()
-            .collect();
+            let mut unknown: BTreeSet<String> = tx
+                .fetch(
+                    "SELECT DISTINCT code_key FROM (SELECT code_key FROM query_events \
+                     WHERE source_key = $1 AND at >= $2 AND code_key LIKE 'u:%' \
+                     ORDER BY at DESC LIMIT $3) AS recent",
+                    vec![
+                        source.into(),
+                        enum_start.into(),
+                        (t.enumeration_unknown_codes * 10).into(),
+                    ],
+                )
+                .await?
+                .iter()
+                .map(|row| row.text(0))
+                .collect::<Result<_, _>>()?;
             unknown.extend(
                 earlier
                     .iter()
@@ -446,24 +568,30 @@ pub async fn record_batch(
             "{EVENT_COLUMNS}{} RETURNING id, code_key, query_number",
             placeholders(chunk.len(), 12)
         );
-        let mut query = sqlx::query_as::<_, (i64, String, i64)>(&sql);
+        let mut params = Vec::with_capacity(chunk.len() * 12);
         for &i in chunk {
             let x = &p[i];
-            query = query
-                .bind(&x.r.code_key)
-                .bind(x.r.family.map(Family::as_str).unwrap_or("none"))
-                .bind(x.q.channel.as_str())
-                .bind(&x.source_key)
-                .bind(mask_source(x.q.channel, &x.q.source))
-                .bind(x.q.store_id)
-                .bind(x.place.clone())
-                .bind(x.city.clone())
-                .bind(at)
-                .bind(decisions[i].authenticity.as_str())
-                .bind(warnings_text(&decisions[i]))
-                .bind(x.history.count);
+            params.extend([
+                (&x.r.code_key).into(),
+                x.r.family.map(Family::as_str).unwrap_or("none").into(),
+                x.q.channel.as_str().into(),
+                (&x.source_key).into(),
+                mask_source(x.q.channel, &x.q.source).into(),
+                x.q.store_id.into(),
+                x.place.clone().into(),
+                x.city.clone().into(),
+                at.into(),
+                decisions[i].authenticity.as_str().into(),
+                warnings_text(&decisions[i]).into(),
+                x.history.count.into(),
+            ]);
         }
-        let rows = query.fetch_all(&mut **tx).await?;
+        let rows = tx
+            .fetch(&sql, params)
+            .await?
+            .iter()
+            .map(|row| Ok((row.int(0)?, row.text(1)?, row.int(2)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
         if let ([i], [(id, _, _)]) = (chunk.as_slice(), rows.as_slice()) {
             p[*i].event_id = *id;
             continue;
@@ -478,6 +606,30 @@ pub async fn record_batch(
                 .get(&k)
                 .ok_or_else(|| VerifyError::Inconsistent(format!("no event id for {k:?}")))?;
         }
+    }
+
+    // 4b. Sightings: one row per (code, city) and (code, store), its time moved forward.
+    let mut sightings: BTreeSet<(&str, &str, String)> = BTreeSet::new();
+    for x in p.iter().filter(|x| !x.r.code_key.is_empty()) {
+        if let Some(city) = &x.city {
+            sightings.insert((&x.r.code_key, "city", city.clone()));
+        }
+        if let Some(store) = x.q.store_id {
+            sightings.insert((&x.r.code_key, "store", store.to_string()));
+        }
+    }
+    let sightings: Vec<_> = sightings.into_iter().collect();
+    for chunk in sightings.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO code_sightings (code_key, kind, value, last_at) VALUES {} \
+             ON CONFLICT (code_key, kind, value) DO UPDATE SET last_at = excluded.last_at",
+            placeholders(chunk.len(), 4)
+        );
+        let params = chunk
+            .iter()
+            .flat_map(|(key, kind, value)| [(*key).into(), (*kind).into(), value.into(), at.into()])
+            .collect();
+        tx.execute(&sql, params).await?;
     }
 
     // 5. Cases: one upsert row per (case key, reason), incremented by its events here.
@@ -508,24 +660,27 @@ pub async fn record_batch(
              RETURNING id, code_key, reason, event_count",
             placeholders(chunk.len(), 10)
         );
-        let mut query = sqlx::query_as::<_, (i64, String, String, i64)>(&sql);
+        let mut params = Vec::with_capacity(chunk.len() * 10);
         for (case_key, reason) in chunk {
             let idx = &case_members[&(case_key.clone(), *reason)];
             let x = &p[idx[0]];
-            query = query
-                .bind(case_key)
-                .bind(reason.as_str())
-                .bind("open")
-                .bind(x.r.product.as_ref().map(|v| v.id))
-                .bind(x.r.batch.as_ref().map(|v| v.id))
-                .bind(x.r.enterprise.as_ref().map(|v| v.id))
-                .bind(case_place(*reason, x.place.as_deref(), x.r))
-                .bind(at)
-                .bind(at)
-                .bind(idx.len() as i64);
+            params.extend([
+                case_key.into(),
+                reason.as_str().into(),
+                "open".into(),
+                x.r.product.as_ref().map(|v| v.id).into(),
+                x.r.batch.as_ref().map(|v| v.id).into(),
+                x.r.enterprise.as_ref().map(|v| v.id).into(),
+                case_place(*reason, x.place.as_deref(), x.r).into(),
+                at.into(),
+                at.into(),
+                (idx.len() as i64).into(),
+            ]);
         }
         let mut links: Vec<(i64, i64)> = Vec::new();
-        for (id, case_key, reason_text, events) in query.fetch_all(&mut **tx).await? {
+        for row in tx.fetch(&sql, params).await? {
+            let (id, case_key, reason_text, events) =
+                (row.int(0)?, row.text(1)?, row.text(2)?, row.int(3)?);
             let Some((key, reason)) = chunk
                 .iter()
                 .find(|(k, r)| *k == case_key && r.as_str() == reason_text)
@@ -562,11 +717,11 @@ pub async fn record_batch(
                 "INSERT INTO case_events (case_id, event_id) VALUES {}",
                 placeholders(link_chunk.len(), 2)
             );
-            let mut query = sqlx::query(&sql);
-            for (case_id, event_id) in link_chunk {
-                query = query.bind(*case_id).bind(*event_id);
-            }
-            query.execute(&mut **tx).await?;
+            let params = link_chunk
+                .iter()
+                .flat_map(|(case_id, event_id)| [Param::Int(*case_id), Param::Int(*event_id)])
+                .collect();
+            tx.execute(&sql, params).await?;
         }
     }
 

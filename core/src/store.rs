@@ -13,7 +13,7 @@
 //! takes the write lock up front instead of failing with `SQLITE_BUSY` when a read-only
 //! transaction later tries to upgrade.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -34,6 +34,11 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A row did not have the shape the statement promised.
+    #[error("unexpected database row: {0}")]
+    Decode(String),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("cannot create data directory {path}: {source}")]
@@ -48,6 +53,8 @@ pub enum StoreError {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The database file, on SQLite (the recorder opens its own connection to it).
+    sqlite_path: Option<PathBuf>,
 }
 
 /// Milliseconds since the Unix epoch, now.
@@ -102,7 +109,19 @@ impl Store {
                     .await?
             }
         };
-        let store = Store { pool, backend };
+        let sqlite_path = match backend {
+            Backend::Sqlite => {
+                let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+                let path = rest.split('?').next().unwrap_or(rest);
+                Some(PathBuf::from(path))
+            }
+            Backend::Postgres => None,
+        };
+        let store = Store {
+            pool,
+            backend,
+            sqlite_path,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -121,6 +140,11 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// The database file, on SQLite.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        self.sqlite_path.as_deref()
     }
 
     pub fn pool(&self) -> &AnyPool {
