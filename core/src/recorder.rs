@@ -424,7 +424,8 @@ pub async fn record_batch(
         .filter(|i| !p[*i].r.code_key.is_empty())
         .collect();
     const EVENT_COLUMNS: &str = "INSERT INTO query_events (code_key, family, channel, source_key, \
-         source_masked, store_id, place, city, at, authenticity, warnings, query_number) VALUES ";
+         source_masked, store_id, place, city, at, authenticity, warnings, query_number, product_id, \
+         batch_id) VALUES ";
     let warnings_text = |d: &crate::verdict::Decision| {
         d.warnings
             .iter()
@@ -444,7 +445,7 @@ pub async fn record_batch(
     for chunk in &groups {
         let sql = format!(
             "{EVENT_COLUMNS}{} RETURNING id, code_key, query_number",
-            placeholders(chunk.len(), 12)
+            placeholders(chunk.len(), 14)
         );
         let mut query = sqlx::query_as::<_, (i64, String, i64)>(&sql);
         for &i in chunk {
@@ -461,7 +462,9 @@ pub async fn record_batch(
                 .bind(at)
                 .bind(decisions[i].authenticity.as_str())
                 .bind(warnings_text(&decisions[i]))
-                .bind(x.history.count);
+                .bind(x.history.count)
+                .bind(x.r.product.as_ref().map(|v| v.id))
+                .bind(x.r.batch.as_ref().map(|v| v.id));
         }
         let rows = query.fetch_all(&mut **tx).await?;
         if let ([i], [(id, _, _)]) = (chunk.as_slice(), rows.as_slice()) {
