@@ -334,6 +334,23 @@ async fn write_entry(
     let active: i64 = if e.is_withdrawn() { 0 } else { 1 };
     let (change, notice_id) = match &stored {
         Some(s) if same(kind, s, e) => return Ok(Change::Unchanged),
+        // A withdrawal names only the entry: what it matched stays on record.
+        Some(s) if e.is_withdrawn() && s.status == super::WITHDRAWN => {
+            return Ok(Change::Unchanged)
+        }
+        Some(s) if e.is_withdrawn() => {
+            sqlx::query(
+                "UPDATE status_notices SET status = $1, active = 0, import_id = $2, \
+                 updated_at = $3 WHERE id = $4",
+            )
+            .bind(&e.status)
+            .bind(import_id)
+            .bind(at)
+            .bind(s.id)
+            .execute(&mut **tx)
+            .await?;
+            (Change::Withdrawn, s.id)
+        }
         Some(s) => {
             sqlx::query(
                 "UPDATE status_notices SET status = $1, gtin = $2, lot = $3, credit_code = $4, \
@@ -358,12 +375,7 @@ async fn write_entry(
             .bind(s.id)
             .execute(&mut **tx)
             .await?;
-            let change = if e.is_withdrawn() && s.status != super::WITHDRAWN {
-                Change::Withdrawn
-            } else {
-                Change::Updated
-            };
-            (change, s.id)
+            (Change::Updated, s.id)
         }
         None => {
             let id: i64 = sqlx::query_scalar(
