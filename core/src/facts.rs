@@ -280,4 +280,44 @@ mod tests {
                 .spot_check_failed
         );
     }
+
+    #[test]
+    fn recalls_by_registration_number_and_several_lots() {
+        let (p, e) = (product(), enterprise());
+        let n = NoticeFacts {
+            licence_no: p.licence_no.clone(),
+            lot: Some("L1;L3".into()),
+            ..notice("recall", "active")
+        };
+        for (lot, recalled) in [("L1", true), ("L2", false), ("L3", true)] {
+            assert_eq!(
+                n.applies(&p, &e, Some(&batch(lot)), today()).is_some(),
+                recalled,
+                "{lot}"
+            );
+        }
+        // No lot named: a GTIN-only scan (no batch) is not claimed for a lot-limited recall.
+        assert_eq!(n.applies(&p, &e, None, today()), None);
+        let other = ProductFacts {
+            licence_no: Some("浙械注准20249999".into()),
+            ..product()
+        };
+        assert_eq!(n.applies(&other, &e, Some(&batch("L1")), today()), None);
+    }
+
+    #[test]
+    fn only_repeat_failures_and_refusals_mark_the_enterprise() {
+        let (p, e) = (product(), enterprise());
+        let failed_elsewhere = NoticeFacts {
+            credit_code: Some(e.credit_code.clone()),
+            gtin: Some("06900000000000".into()),
+            ..notice("spot_check", "failed")
+        };
+        assert_eq!(failed_elsewhere.applies(&p, &e, None, today()), None);
+        let repeat = NoticeFacts {
+            status: "repeat_failure".into(),
+            ..failed_elsewhere
+        };
+        assert!(repeat.applies(&p, &e, None, today()).unwrap().spot_check_failed);
+    }
 }
