@@ -318,6 +318,11 @@ mod tests {
             status: "repeat_failure".into(),
             ..failed_elsewhere
         };
-        assert!(repeat.applies(&p, &e, None, today()).unwrap().spot_check_failed);
+        assert!(
+            repeat
+                .applies(&p, &e, None, today())
+                .unwrap()
+                .spot_check_failed
+        );
     }
 }

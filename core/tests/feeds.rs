@@ -12,7 +12,9 @@ use support::{fixture, Db, Fixture};
 use zhenwei_core::feeds::apply::ImportOptions;
 use zhenwei_core::feeds::outbox::{self, Delivery, RecallNotice, RecallSender};
 use zhenwei_core::feeds::{self, tokens, FeedKind, ImportReport};
-use zhenwei_core::{audit, demo, Authenticity, Channel, Core, Lang, Query, Thresholds, Verdict, Warning};
+use zhenwei_core::{
+    audit, demo, Authenticity, Channel, Core, Lang, Query, Thresholds, Verdict, Warning,
+};
 
 fn query(input: &str, lang: Lang) -> Query {
     Query {
@@ -68,7 +70,10 @@ const EARBUDS_BODY: &str = "91320505MA1N00004";
 const METER_LICENCE: &str = "粤械注准20242070001";
 
 fn credit(body: &str) -> String {
-    format!("{body}{}", zhenwei_core::codes::uscc::check_char(body).unwrap())
+    format!(
+        "{body}{}",
+        zhenwei_core::codes::uscc::check_char(body).unwrap()
+    )
 }
 
 on_both_backends!(
@@ -104,7 +109,8 @@ async fn every_kind_changes_the_verdict_at_once(db: Db) {
     assert_eq!(v.authenticity, Authenticity::Genuine);
     assert_eq!(v.warnings, vec![Warning::Recalled]);
     assert!(
-        v.message.contains("This batch has been recalled: Stop feeding it and return it."),
+        v.message
+            .contains("This batch has been recalled: Stop feeding it and return it."),
         "{}",
         v.message
     );
@@ -135,10 +141,19 @@ async fn every_kind_changes_the_verdict_at_once(db: Db) {
         v.warnings,
         vec![Warning::SpotCheckFailed, Warning::CertificateInvalid]
     );
-    assert!(v.message.contains("Refused the 2026 provincial spot check."), "{}", v.message);
+    assert!(
+        v.message
+            .contains("Refused the 2026 provincial spot check."),
+        "{}",
+        v.message
+    );
     let v = verify(core, &m["gs1_serial"][0]).await;
     assert_eq!(v.warnings, vec![Warning::SpotCheckFailed]);
-    assert!(v.message.contains("Lot GM2026A failed: accuracy."), "{}", v.message);
+    assert!(
+        v.message.contains("Lot GM2026A failed: accuracy."),
+        "{}",
+        v.message
+    );
 
     // The kettle's certificate reinstated (the demo's entry, superseded by its number).
     let r = import(
@@ -180,8 +195,16 @@ async fn every_kind_changes_the_verdict_at_once(db: Db) {
         .verify(&query(&m["prefix_invalid"][0], Lang::Zh))
         .await
         .unwrap();
-    assert!(v.warnings.contains(&Warning::EnterpriseBlacklisted), "{:?}", v.warnings);
-    assert!(v.message.contains("该企业已被列入严重违法失信名单。"), "{}", v.message);
+    assert!(
+        v.warnings.contains(&Warning::EnterpriseBlacklisted),
+        "{:?}",
+        v.warnings
+    );
+    assert!(
+        v.message.contains("该企业已被列入严重违法失信名单。"),
+        "{}",
+        v.message
+    );
 
     // A plain GTIN names no batch: a recall limited to lots is not claimed for it.
     let v = verify(core, FORMULA).await;
@@ -206,13 +229,30 @@ async fn bad_rows_stop_the_import_unless_skipped(db: Db) {
     assert_eq!(r.import_id, None);
     let lines: Vec<u64> = r.rejected.iter().map(|e| e.line).collect();
     assert_eq!(lines, vec![3, 4, 5]);
-    assert!(r.rejected[0].reason.contains("gtin \"6901234000117\""), "{:?}", r.rejected);
-    assert!(r.rejected[1].reason.contains("status \"open\""), "{:?}", r.rejected);
-    assert!(r.rejected[2].reason.contains("already appears on line 2"), "{:?}", r.rejected);
+    assert!(
+        r.rejected[0].reason.contains("gtin \"6901234000117\""),
+        "{:?}",
+        r.rejected
+    );
+    assert!(
+        r.rejected[1].reason.contains("status \"open\""),
+        "{:?}",
+        r.rejected
+    );
+    assert!(
+        r.rejected[2].reason.contains("already appears on line 2"),
+        "{:?}",
+        r.rejected
+    );
     // Nothing applied: no entry, no import, the verdict unchanged.
     let entries = feeds::list_entries(&core.store, None, true).await.unwrap();
-    assert!(entries.iter().all(|e| e.reference.starts_with("DEMO-") || e.kind == "ccc"));
-    assert!(feeds::list_imports(&core.store, 10).await.unwrap().is_empty());
+    assert!(entries
+        .iter()
+        .all(|e| e.reference.starts_with("DEMO-") || e.kind == "ccc"));
+    assert!(feeds::list_imports(&core.store, 10)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(verify(core, &m["genuine"][2]).await.warnings, vec![]);
 
     let r = feeds::import(&core.store, FeedKind::Recall, text.as_bytes(), &opts(true))
@@ -220,11 +260,17 @@ async fn bad_rows_stop_the_import_unless_skipped(db: Db) {
         .unwrap();
     assert!(r.applied);
     assert_eq!((r.added, r.rejected.len()), (1, 3));
-    assert_eq!(verify(core, &m["genuine"][3]).await.warnings, vec![Warning::Recalled]);
+    assert_eq!(
+        verify(core, &m["genuine"][3]).await.warnings,
+        vec![Warning::Recalled]
+    );
 
     // File-level problems are errors, not rows.
     for (text, expected) in [
-        ("id,status,colour\nR,active,red\n", "line 1: unknown column \"colour\""),
+        (
+            "id,status,colour\nR,active,red\n",
+            "line 1: unknown column \"colour\"",
+        ),
         ("id,status,gtin\n", "no entries"),
         ("{\"entries\": 5}", "an object with an \"entries\" array"),
         ("{\"kind\": \"ccc\", \"entries\": []}", "not recall"),
@@ -248,7 +294,10 @@ async fn later_imports_supersede_and_withdraw(db: Db) {
     // Extended to the lot on sale: supersedes.
     let r = import(core, FeedKind::Recall, &recall("active", "NB2026Z;NB2026A")).await;
     assert_eq!((r.added, r.updated), (0, 1));
-    assert_eq!(verify(core, &m["genuine"][11]).await.warnings, vec![Warning::Recalled]);
+    assert_eq!(
+        verify(core, &m["genuine"][11]).await.warnings,
+        vec![Warning::Recalled]
+    );
     // The same file again changes nothing.
     let r = import(core, FeedKind::Recall, &recall("active", "NB2026Z;NB2026A")).await;
     assert_eq!((r.updated, r.unchanged), (0, 1));
@@ -267,7 +316,12 @@ async fn later_imports_supersede_and_withdraw(db: Db) {
     assert_eq!((r9.status.as_str(), r9.active), ("withdrawn", 0));
     // The demo's own recall (recorded with an id) can be withdrawn the same way.
     let yogurt = verify(core, &m["recalled"][1]).await.product.unwrap().gtin;
-    import(core, FeedKind::Recall, "id,status\nDEMO-RECALL-2026-001,withdrawn\n").await;
+    import(
+        core,
+        FeedKind::Recall,
+        "id,status\nDEMO-RECALL-2026-001,withdrawn\n",
+    )
+    .await;
     assert_eq!(verify(core, &m["recalled"][0]).await.warnings, vec![]);
     // And reinstated.
     let r = import(
@@ -277,13 +331,32 @@ async fn later_imports_supersede_and_withdraw(db: Db) {
     )
     .await;
     assert_eq!(r.updated, 1);
-    assert_eq!(verify(core, &m["recalled"][2]).await.warnings, vec![Warning::Recalled]);
+    assert_eq!(
+        verify(core, &m["recalled"][2]).await.warnings,
+        vec![Warning::Recalled]
+    );
     // A blacklisted enterprise taken off the list.
     let ent = credit(EARBUDS_BODY);
-    import(core, FeedKind::Blacklist, &format!("credit_code,status\n{ent},listed\n")).await;
-    assert!(verify(core, &m["prefix_invalid"][1]).await.warnings.contains(&Warning::EnterpriseBlacklisted));
-    import(core, FeedKind::Blacklist, &format!("credit_code,status\n{ent},withdrawn\n")).await;
-    assert!(!verify(core, &m["prefix_invalid"][2]).await.warnings.contains(&Warning::EnterpriseBlacklisted));
+    import(
+        core,
+        FeedKind::Blacklist,
+        &format!("credit_code,status\n{ent},listed\n"),
+    )
+    .await;
+    assert!(verify(core, &m["prefix_invalid"][1])
+        .await
+        .warnings
+        .contains(&Warning::EnterpriseBlacklisted));
+    import(
+        core,
+        FeedKind::Blacklist,
+        &format!("credit_code,status\n{ent},withdrawn\n"),
+    )
+    .await;
+    assert!(!verify(core, &m["prefix_invalid"][2])
+        .await
+        .warnings
+        .contains(&Warning::EnterpriseBlacklisted));
 }
 
 async fn gb18030_and_json_files(db: Db) {
@@ -305,22 +378,39 @@ async fn gb18030_and_json_files(db: Db) {
         .verify(&query(&m["genuine"][20], Lang::Zh))
         .await
         .unwrap();
-    assert!(v.message.contains("该批次已被召回：请立即停止食用，联系经销商退货。"), "{}", v.message);
+    assert!(
+        v.message
+            .contains("该批次已被召回：请立即停止食用，联系经销商退货。"),
+        "{}",
+        v.message
+    );
     let listed = feeds::list_entries(&core.store, None, false).await.unwrap();
-    assert!(listed.iter().any(|e| e.title.as_deref() == Some("婴幼儿配方奶粉召回")));
+    assert!(listed
+        .iter()
+        .any(|e| e.title.as_deref() == Some("婴幼儿配方奶粉召回")));
 
     let json = format!(
         "{{\"kind\": \"spot-check\", \"entries\": [\n  {{\"id\": \"J-1\", \"status\": \"failed\", \"gtin\": \"{FORMULA}\", \"lots\": [\"NB2026A\"]}},\n  {{\"id\": \"J-2\", \"status\": \"failed\"}}\n]}}"
     );
-    let r = feeds::import(&core.store, FeedKind::SpotCheck, json.as_bytes(), &opts(false))
-        .await
-        .unwrap();
+    let r = feeds::import(
+        &core.store,
+        FeedKind::SpotCheck,
+        json.as_bytes(),
+        &opts(false),
+    )
+    .await
+    .unwrap();
     assert!(!r.applied);
     assert_eq!(r.format.as_str(), "json");
     assert_eq!((r.rejected[0].line, r.rejected[0].entry), (3, Some(2)));
-    let r = feeds::import(&core.store, FeedKind::SpotCheck, json.as_bytes(), &opts(true))
-        .await
-        .unwrap();
+    let r = feeds::import(
+        &core.store,
+        FeedKind::SpotCheck,
+        json.as_bytes(),
+        &opts(true),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.added, 1);
     assert_eq!(
         verify(core, &m["genuine"][21]).await.warnings,
@@ -330,7 +420,9 @@ async fn gb18030_and_json_files(db: Db) {
 
 async fn an_import_by_another_process_is_seen_by_the_next_query(db: Db) {
     let (f, m) = demo_core(db).await;
-    let other = Core::open(&f.location, Thresholds::default()).await.unwrap();
+    let other = Core::open(&f.location, Thresholds::default())
+        .await
+        .unwrap();
     let code = &m["genuine"][30];
     verify(&f.core, code).await;
     verify(&f.core, code).await; // cached now
@@ -367,10 +459,20 @@ async fn imports_are_versioned_and_audited(db: Db) {
         .filter(|e| e.action.starts_with("feed."))
         .map(|e| e.action.as_str())
         .collect();
-    assert_eq!(actions, vec!["feed.entry.add", "feed.import", "feed.import"]);
-    let import_entry = entries.iter().rev().find(|e| e.action == "feed.import").unwrap();
+    assert_eq!(
+        actions,
+        vec!["feed.entry.add", "feed.import", "feed.import"]
+    );
+    let import_entry = entries
+        .iter()
+        .rev()
+        .find(|e| e.action == "feed.import")
+        .unwrap();
     assert!(import_entry.detail.contains(&first.file_sha256));
-    assert_eq!(audit::verify_chain(&core.store).await.unwrap().broken_at, None);
+    assert_eq!(
+        audit::verify_chain(&core.store).await.unwrap().broken_at,
+        None
+    );
 }
 
 /// A stand-in for the SMS gateway: records what it was asked to send; some consumers opted out.
@@ -422,9 +524,8 @@ async fn recall_notices_go_to_each_consumer_exactly_once(db: Db) {
         .await
         .unwrap();
 
-    let recall = format!(
-        "id,status,gtin,lots,advice_zh\nN-1,active,{FORMULA},NB2026A,请停止食用并退货。\n"
-    );
+    let recall =
+        format!("id,status,gtin,lots,advice_zh\nN-1,active,{FORMULA},NB2026A,请停止食用并退货。\n");
     let r = import(core, FeedKind::Recall, &recall).await;
     assert_eq!(r.notifications, 3, "Alice, Bob, Carol");
     // Re-importing the same recall, and a later import extending it, queue nobody again.
@@ -461,8 +562,9 @@ async fn recall_notices_go_to_each_consumer_exactly_once(db: Db) {
     let sent = gateway.sent.lock().unwrap().clone();
     assert_eq!(sent.len(), 2);
     assert!(
-        sent.iter().all(|(_, text)| text
-            == "【召回】婴幼儿配方奶粉（批号NB2026A）已被召回。请停止食用并退货。"),
+        sent.iter()
+            .all(|(_, text)| text
+                == "【召回】婴幼儿配方奶粉（批号NB2026A）已被召回。请停止食用并退货。"),
         "{sent:?}"
     );
     // A second, different recall of the same batch is news: one more notice each.
@@ -498,7 +600,12 @@ async fn regulator_tokens(db: Db) {
     let newer = tokens::issue(store, "t", "zj-amr", &[]).await.unwrap();
     assert_eq!(tokens::authenticate(store, &token).await.unwrap(), None);
     assert_eq!(
-        tokens::authenticate(store, &newer).await.unwrap().unwrap().kinds.len(),
+        tokens::authenticate(store, &newer)
+            .await
+            .unwrap()
+            .unwrap()
+            .kinds
+            .len(),
         5
     );
     tokens::revoke(store, "t", "zj-amr").await.unwrap();

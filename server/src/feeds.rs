@@ -54,9 +54,7 @@ pub async fn command(core: &Core, actor: &str, cmd: FeedCmd) -> Result<ExitCode>
             let bytes = read_file(&file)?;
             let opts = ImportOptions {
                 actor: actor.to_owned(),
-                file_name: file
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned()),
+                file_name: file.file_name().map(|n| n.to_string_lossy().into_owned()),
                 format: format.as_deref().and_then(Format::parse),
                 skip_bad_rows,
             };
@@ -103,7 +101,9 @@ pub async fn command(core: &Core, actor: &str, cmd: FeedCmd) -> Result<ExitCode>
                         e.status,
                         if e.active == 1 { "" } else { " (inactive)" },
                         target,
-                        e.import_id.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
+                        e.import_id
+                            .map(|i| i.to_string())
+                            .unwrap_or_else(|| "-".into()),
                         e.updated_at
                             .map(|t| format!(" {}", local_time(t)))
                             .unwrap_or_default()
@@ -248,7 +248,11 @@ fn unavailable(e: &dyn std::fmt::Display) -> Response<Body> {
 fn options(query: Option<&str>) -> Result<(bool, Option<Format>), String> {
     let mut skip = false;
     let mut format = None;
-    for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         match (k, v) {
             ("skip_bad_rows", "true" | "1" | "") => skip = true,
@@ -280,7 +284,9 @@ pub async fn respond(core: &Core, req: Request<Incoming>) -> Response<Body> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             let (scheme, rest) = v.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim().to_owned())
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| rest.trim().to_owned())
         });
     let Some(token) = token else {
         return unauthorized("send the regulator's token as \"Authorization: Bearer TOKEN\"");
@@ -295,9 +301,7 @@ pub async fn respond(core: &Core, req: Request<Incoming>) -> Response<Body> {
         return error(
             StatusCode::NOT_FOUND,
             "unknown_feed_kind",
-            &format!(
-                "no feed kind {name:?}: use recall, spot-check, ccc, licence or blacklist"
-            ),
+            &format!("no feed kind {name:?}: use recall, spot-check, ccc, licence or blacklist"),
         );
     };
     if !regulator.may_post(kind) {

@@ -89,7 +89,11 @@ fn cli_imports_of_every_kind_change_the_verdicts_at_once() {
         let err = out.clean_failure();
         assert!(err.contains("nothing was imported"), "{err}");
         for e in expected {
-            assert!(out.stdout.contains(e), "{kind}: {e:?} not in\n{}", out.stdout);
+            assert!(
+                out.stdout.contains(e),
+                "{kind}: {e:?} not in\n{}",
+                out.stdout
+            );
         }
     }
     let imports = server.cli(["feed", "imports", "--json"]).ok().json();
@@ -98,17 +102,26 @@ fn cli_imports_of_every_kind_change_the_verdicts_at_once() {
 
     // Recalls: by GTIN and lot, and by registration number; the advice is in the reply.
     let r = import(&server, "recall", &example("recall.csv"));
-    assert_eq!((r["added"].as_u64(), r["rows"].as_u64()), (Some(2), Some(2)));
+    assert_eq!(
+        (r["added"].as_u64(), r["rows"].as_u64()),
+        (Some(2), Some(2))
+    );
     let v = server.verify(demo.code("genuine", 1), &[]);
     assert_eq!(warnings(&v), ["recalled"]);
     assert!(
-        v["message"].as_str().unwrap().contains("该批次已被召回：请立即停止食用，凭购物凭证到购买处退货。"),
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("该批次已被召回：请立即停止食用，凭购物凭证到购买处退货。"),
         "{v}"
     );
     let v = http_verdict(&server, demo.code("genuine", 2));
     assert_eq!(warnings(&v), ["recalled"]);
     assert!(
-        v["message"].as_str().unwrap().contains("This batch has been recalled: Stop feeding it now"),
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("This batch has been recalled: Stop feeding it now"),
         "{v}"
     );
     assert_eq!(v["notices"][0]["reference"], "SAMR-2026-0042");
@@ -116,11 +129,20 @@ fn cli_imports_of_every_kind_change_the_verdicts_at_once() {
         v["notices"][0]["advice_en"],
         "Stop feeding it now and return it with your receipt where you bought it."
     );
-    assert!(has(&http_verdict(&server, demo.code("gs1_serial", 0)), "recalled"));
+    assert!(has(
+        &http_verdict(&server, demo.code("gs1_serial", 0)),
+        "recalled"
+    ));
     // The same recall from a GB18030 spreadsheet export supersedes it (new title).
     let r = import(&server, "recall", &example("recall-gb18030.csv"));
-    assert_eq!((r["encoding"].as_str(), r["updated"].as_u64()), (Some("gb18030"), Some(1)));
-    let listed = server.cli(["feed", "list", "--kind", "recall", "--json"]).ok().json();
+    assert_eq!(
+        (r["encoding"].as_str(), r["updated"].as_u64()),
+        (Some("gb18030"), Some(1))
+    );
+    let listed = server
+        .cli(["feed", "list", "--kind", "recall", "--json"])
+        .ok()
+        .json();
     let samr = listed
         .as_array()
         .unwrap()
@@ -130,7 +152,10 @@ fn cli_imports_of_every_kind_change_the_verdicts_at_once() {
     assert_eq!(samr["title"], "婴幼儿配方奶粉召回（批号NB2026A）");
     // JSON: the formula recall closed, a vitamin recall added.
     let r = import(&server, "recall", &example("recall.json"));
-    assert_eq!((r["added"].as_u64(), r["withdrawn"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (r["added"].as_u64(), r["withdrawn"].as_u64()),
+        (Some(1), Some(1))
+    );
     assert!(warnings(&http_verdict(&server, demo.code("genuine", 3))).is_empty());
     assert_eq!(
         warnings(&server.verify(demo.code("expired", 0), &[])),
@@ -155,9 +180,15 @@ fn cli_imports_of_every_kind_change_the_verdicts_at_once() {
         ["spot_check_failed"]
     );
     let kettle = http_verdict(&server, demo.code("certificate_invalid", 0));
-    assert_eq!(warnings(&kettle), ["spot_check_failed", "certificate_invalid"]);
+    assert_eq!(
+        warnings(&kettle),
+        ["spot_check_failed", "certificate_invalid"]
+    );
     assert!(
-        kettle["message"].as_str().unwrap().contains("The manufacturer refused an official spot check."),
+        kettle["message"]
+            .as_str()
+            .unwrap()
+            .contains("The manufacturer refused an official spot check."),
         "{kettle}"
     );
     import(&server, "spot-check", &example("spot-check.json"));
@@ -177,21 +208,36 @@ fn cli_imports_of_every_kind_change_the_verdicts_at_once() {
     let v = http_verdict(&server, demo.code("certificate_invalid", 3));
     assert_eq!(warnings(&v), ["certificate_invalid"]);
     assert!(
-        v["message"].as_str().unwrap().contains("do not use it for now"),
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("do not use it for now"),
         "{v}"
     );
 
     // Licence: the meter's registration lapsed, then renewed.
     import(&server, "licence", &example("licence.csv"));
-    assert!(has(&server.verify(demo.code("gs1_serial", 1), &[]), "licence_invalid"));
+    assert!(has(
+        &server.verify(demo.code("gs1_serial", 1), &[]),
+        "licence_invalid"
+    ));
     import(&server, "licence", &example("licence.json"));
-    assert!(!has(&http_verdict(&server, demo.code("gs1_serial", 2)), "licence_invalid"));
+    assert!(!has(
+        &http_verdict(&server, demo.code("gs1_serial", 2)),
+        "licence_invalid"
+    ));
 
     // Blacklist: listed, then taken off.
     import(&server, "blacklist", &example("blacklist.csv"));
-    assert!(has(&http_verdict(&server, demo.code("prefix_invalid", 0)), "enterprise_blacklisted"));
+    assert!(has(
+        &http_verdict(&server, demo.code("prefix_invalid", 0)),
+        "enterprise_blacklisted"
+    ));
     import(&server, "blacklist", &example("blacklist.json"));
-    assert!(!has(&server.verify(demo.code("prefix_invalid", 1), &[]), "enterprise_blacklisted"));
+    assert!(!has(
+        &server.verify(demo.code("prefix_invalid", 1), &[]),
+        "enterprise_blacklisted"
+    ));
 
     // Every import recorded and audited.
     let imports = server.cli(["feed", "imports", "--json"]).ok().json();
@@ -208,7 +254,9 @@ fn regulators_post_feeds_over_http_with_their_token() {
     let server = Server::start_demo();
     let demo = server.demo().clone();
     let token = server
-        .cli(["feed", "token", "add", "zj-amr", "--kind", "recall", "--kind", "ccc"])
+        .cli([
+            "feed", "token", "add", "zj-amr", "--kind", "recall", "--kind", "ccc",
+        ])
         .ok()
         .stdout
         .trim()
@@ -219,24 +267,50 @@ fn regulators_post_feeds_over_http_with_their_token() {
         http::request_with(server.addr(), "POST", path, headers, Some(body))
     };
     let csv = example_bytes("recall.csv");
-    let auth = [("Authorization", bearer.as_str()), ("Content-Type", "text/csv")];
+    let auth = [
+        ("Authorization", bearer.as_str()),
+        ("Content-Type", "text/csv"),
+    ];
 
     // Who may post what.
     let r = post("/v1/feeds/recall", &[], &csv);
     assert_eq!((r.status, r.error_code().as_str()), (401, "unauthorized"));
-    assert_eq!(r.header("www-authenticate"), Some("Bearer realm=\"zhenwei feeds\""));
-    let r = post("/v1/feeds/recall", &[("Authorization", "Bearer zwf_0000")], &csv);
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some("Bearer realm=\"zhenwei feeds\"")
+    );
+    let r = post(
+        "/v1/feeds/recall",
+        &[("Authorization", "Bearer zwf_0000")],
+        &csv,
+    );
     assert_eq!((r.status, r.error_code().as_str()), (401, "unauthorized"));
-    let r = post("/v1/feeds/blacklist", &auth, &example_bytes("blacklist.csv"));
-    assert_eq!((r.status, r.error_code().as_str()), (403, "feed_kind_not_allowed"));
+    let r = post(
+        "/v1/feeds/blacklist",
+        &auth,
+        &example_bytes("blacklist.csv"),
+    );
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (403, "feed_kind_not_allowed")
+    );
     let r = post("/v1/feeds/recalls", &auth, &csv);
-    assert_eq!((r.status, r.error_code().as_str()), (404, "unknown_feed_kind"));
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (404, "unknown_feed_kind")
+    );
     let r = http::request_with(server.addr(), "GET", "/v1/feeds/recall", &auth, None);
-    assert_eq!((r.status, r.error_code().as_str()), (405, "method_not_allowed"));
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (405, "method_not_allowed")
+    );
     let r = post("/v1/feeds/recall?skip=1", &auth, &csv);
     assert_eq!((r.status, r.error_code().as_str()), (400, "invalid_query"));
     let r = post("/v1/feeds/recall", &auth, b"\x81\x30\xff not text");
-    assert_eq!((r.status, r.error_code().as_str()), (400, "feed_unreadable"));
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (400, "feed_unreadable")
+    );
     assert!(warnings(&http_verdict(&server, demo.code("genuine", 0))).is_empty());
 
     // A file with a bad row: 422 with the rows, nothing applied; with skip_bad_rows: applied.
@@ -251,23 +325,42 @@ fn regulators_post_feeds_over_http_with_their_token() {
     let r = post("/v1/feeds/recall?skip_bad_rows=true", &auth, &bad);
     assert_eq!(r.status, 200, "{}", r.text());
     let report = r.json();
-    assert_eq!((report["added"].as_u64(), report["rejected"].as_array().map(Vec::len)), (Some(2), Some(1)));
+    assert_eq!(
+        (
+            report["added"].as_u64(),
+            report["rejected"].as_array().map(Vec::len)
+        ),
+        (Some(2), Some(1))
+    );
     let import_id = report["import_id"].as_i64().expect("an import id");
 
     // The verdict changed, on both paths, at once.
-    assert_eq!(warnings(&http_verdict(&server, demo.code("genuine", 2))), ["recalled"]);
-    assert_eq!(warnings(&server.verify(demo.code("genuine", 3), &[])), ["recalled"]);
+    assert_eq!(
+        warnings(&http_verdict(&server, demo.code("genuine", 2))),
+        ["recalled"]
+    );
+    assert_eq!(
+        warnings(&server.verify(demo.code("genuine", 3), &[])),
+        ["recalled"]
+    );
     let imports = server.cli(["feed", "imports", "--json"]).ok().json();
     assert_eq!(imports[0]["id"].as_i64(), Some(import_id));
     assert_eq!(imports[0]["actor"], "regulator:zj-amr");
 
     // The GB18030 export, then the JSON withdrawal.
-    let r = post("/v1/feeds/recall", &auth, &example_bytes("recall-gb18030.csv"));
+    let r = post(
+        "/v1/feeds/recall",
+        &auth,
+        &example_bytes("recall-gb18030.csv"),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["encoding"], "gb18030");
     let r = post(
         "/v1/feeds/recall",
-        &[("Authorization", bearer.as_str()), ("Content-Type", "application/json")],
+        &[
+            ("Authorization", bearer.as_str()),
+            ("Content-Type", "application/json"),
+        ],
         &example_bytes("recall.json"),
     );
     assert_eq!(r.status, 200, "{}", r.text());
@@ -299,7 +392,10 @@ fn a_recall_queues_one_sms_per_consumer_who_queried_the_batch() {
     let r = import(&server, "recall", &example("recall.csv"));
     assert_eq!(r["notifications"], 2);
     let r = import(&server, "recall", &example("recall.csv"));
-    assert_eq!((r["unchanged"].as_u64(), r["notifications"].as_u64()), (Some(2), Some(0)));
+    assert_eq!(
+        (r["unchanged"].as_u64(), r["notifications"].as_u64()),
+        (Some(2), Some(0))
+    );
     let outbox = server.cli(["feed", "outbox", "--json"]).ok().json();
     let rows = outbox.as_array().unwrap();
     assert_eq!(rows.len(), 2, "{outbox}");
@@ -313,5 +409,12 @@ fn a_recall_queues_one_sms_per_consumer_who_queried_the_batch() {
     // Withdrawn before anything was sent: nothing pending any more.
     import(&server, "recall", &example("recall.json"));
     let outbox = server.cli(["feed", "outbox", "--json"]).ok().json();
-    assert!(outbox.as_array().unwrap().iter().all(|r| r["state"] == "cancelled"), "{outbox}");
+    assert!(
+        outbox
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["state"] == "cancelled"),
+        "{outbox}"
+    );
 }

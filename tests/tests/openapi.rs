@@ -605,7 +605,14 @@ fn real_feed_reports_have_the_documented_shape() {
     let server = shared_demo_server();
     let op = &doc["paths"]["/v1/feeds/{kind}"]["post"];
     let token = server
-        .cli(["feed", "token", "add", "openapi-check", "--kind", "spot-check"])
+        .cli([
+            "feed",
+            "token",
+            "add",
+            "openapi-check",
+            "--kind",
+            "spot-check",
+        ])
         .ok()
         .stdout
         .trim()
@@ -619,20 +626,35 @@ fn real_feed_reports_have_the_documented_shape() {
     };
     let mut seen = BTreeSet::new();
     for (path, headers, status) in [
-        ("/v1/feeds/spot-check", vec![("Authorization", auth.as_str())], 422),
+        (
+            "/v1/feeds/spot-check",
+            vec![("Authorization", auth.as_str())],
+            422,
+        ),
         (
             "/v1/feeds/spot-check?skip_bad_rows=true",
             vec![("Authorization", auth.as_str())],
             200,
         ),
         ("/v1/feeds/spot-check", vec![], 401),
-        ("/v1/feeds/recall", vec![("Authorization", auth.as_str())], 403),
-        ("/v1/feeds/nothing", vec![("Authorization", auth.as_str())], 404),
+        (
+            "/v1/feeds/recall",
+            vec![("Authorization", auth.as_str())],
+            403,
+        ),
+        (
+            "/v1/feeds/nothing",
+            vec![("Authorization", auth.as_str())],
+            404,
+        ),
     ] {
         let r = post(path, &headers);
         assert_eq!(r.status, status, "{path}: {}", r.text());
         let listed = &op["responses"][status.to_string()];
-        assert!(listed.is_object(), "POST /v1/feeds/{{kind}} answers {status}, not listed");
+        assert!(
+            listed.is_object(),
+            "POST /v1/feeds/{{kind}} answers {status}, not listed"
+        );
         let name = if status == 200 || status == 422 {
             "FeedImportReport"
         } else {

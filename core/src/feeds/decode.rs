@@ -204,9 +204,7 @@ pub fn csv_rows(text: &str) -> Result<(Vec<String>, Vec<Result<RawRow, RowError>
 /// `kind`, returned for the caller to check). Values are strings, numbers or null; `lots` may
 /// also be an array of strings.
 #[allow(clippy::type_complexity)]
-pub fn json_rows(
-    text: &str,
-) -> Result<(Option<String>, Vec<Result<RawRow, RowError>>), FeedError> {
+pub fn json_rows(text: &str) -> Result<(Option<String>, Vec<Result<RawRow, RowError>>), FeedError> {
     let value: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| FeedError::Unreadable(format!("the file is not valid JSON: {e}")))?;
     let (kind, entries) = match value {
@@ -223,12 +221,10 @@ pub fn json_rows(
             };
             let entries = match o.remove("entries") {
                 Some(serde_json::Value::Array(a)) => a,
-                _ => {
-                    return Err(FeedError::Invalid(
-                        "a JSON feed is an array of entries, or an object with an \"entries\" array"
-                            .into(),
-                    ))
-                }
+                _ => return Err(FeedError::Invalid(
+                    "a JSON feed is an array of entries, or an object with an \"entries\" array"
+                        .into(),
+                )),
             };
             if let Some(k) = o.keys().next() {
                 return Err(FeedError::Invalid(format!(
@@ -239,8 +235,7 @@ pub fn json_rows(
         }
         _ => {
             return Err(FeedError::Invalid(
-                "a JSON feed is an array of entries, or an object with an \"entries\" array"
-                    .into(),
+                "a JSON feed is an array of entries, or an object with an \"entries\" array".into(),
             ))
         }
     };
@@ -250,7 +245,11 @@ pub fn json_rows(
         let line = lines.get(i).copied().unwrap_or(0);
         let entry = Some(i + 1);
         let serde_json::Value::Object(map) = e else {
-            rows.push(Err(RowError::at(line, entry, "is not a JSON object".into())));
+            rows.push(Err(RowError::at(
+                line,
+                entry,
+                "is not a JSON object".into(),
+            )));
             continue;
         };
         let mut fields = Vec::new();
@@ -352,7 +351,10 @@ mod tests {
     #[test]
     fn utf8_with_or_without_bom_and_gb18030() {
         let (t, e) = to_text("id,status\n召回1,active\n".as_bytes()).unwrap();
-        assert_eq!((t.as_str(), e), ("id,status\n召回1,active\n", Encoding::Utf8));
+        assert_eq!(
+            (t.as_str(), e),
+            ("id,status\n召回1,active\n", Encoding::Utf8)
+        );
         let (t, _) = to_text(b"\xEF\xBB\xBFid\n").unwrap();
         assert_eq!(t, "id\n");
         let (gb, _, _) = encoding_rs::GB18030.encode("id,advice_zh\nR1,请立即停止食用\n");

@@ -63,10 +63,7 @@ impl RecallNotice {
                 .as_deref()
                 .or(self.product.as_deref())
                 .unwrap_or("a product you checked");
-            let advice = self
-                .advice_en
-                .as_deref()
-                .unwrap_or("Stop using it now.");
+            let advice = self.advice_en.as_deref().unwrap_or("Stop using it now.");
             if lot.is_empty() {
                 format!("Recall: {product}. {advice}")
             } else {
@@ -74,10 +71,7 @@ impl RecallNotice {
             }
         } else {
             let product = self.product.as_deref().unwrap_or("您查询过的商品");
-            let advice = self
-                .advice_zh
-                .as_deref()
-                .unwrap_or("请立即停止使用。");
+            let advice = self.advice_zh.as_deref().unwrap_or("请立即停止使用。");
             if lot.is_empty() {
                 format!("【召回】{product}已被召回。{advice}")
             } else {

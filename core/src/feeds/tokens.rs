@@ -44,7 +44,11 @@ fn hash(token: &str) -> String {
 }
 
 fn kinds_text(kinds: &[FeedKind]) -> String {
-    kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(",")
+    kinds
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn parse_kinds(s: &str) -> Vec<FeedKind> {
@@ -141,11 +145,10 @@ pub async fn revoke(store: &Store, actor: &str, name: &str) -> Result<(), FeedEr
 
 /// The tokens (never the tokens themselves).
 pub async fn list(store: &Store) -> Result<Vec<TokenInfo>, FeedError> {
-    let rows: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
-        "SELECT name, kinds, created_at, revoked_at FROM feed_tokens ORDER BY name",
-    )
-    .fetch_all(store.pool())
-    .await?;
+    let rows: Vec<(String, String, i64, Option<i64>)> =
+        sqlx::query_as("SELECT name, kinds, created_at, revoked_at FROM feed_tokens ORDER BY name")
+            .fetch_all(store.pool())
+            .await?;
     Ok(rows
         .into_iter()
         .map(|(name, kinds, created_at, revoked_at)| TokenInfo {

@@ -271,9 +271,9 @@ pub fn entry(
             FeedKind::SpotCheck if e.status == "failed" && !names_product => {
                 Some("gtin or registration_no (a failed batch names its product)")
             }
-            FeedKind::SpotCheck if e.status != "failed" && e.credit_code.is_none() => Some(
-                "credit_code (repeat_failure and refused_inspection mark the enterprise)",
-            ),
+            FeedKind::SpotCheck if e.status != "failed" && e.credit_code.is_none() => {
+                Some("credit_code (repeat_failure and refused_inspection mark the enterprise)")
+            }
             FeedKind::Ccc if e.cert_no.is_none() => Some("cert_no"),
             FeedKind::Licence if e.licence_no.is_none() => Some("licence_no"),
             FeedKind::Blacklist if e.credit_code.is_none() => Some("credit_code"),
@@ -336,7 +336,8 @@ mod tests {
 
     #[test]
     fn bad_rows_say_why() {
-        let cases: [(FeedKind, &[(&str, &str)], &str); 11] = [
+        type Case<'a> = (FeedKind, &'a [(&'a str, &'a str)], &'a str);
+        let cases: [Case; 11] = [
             (FeedKind::Recall, &[("id", "R"), ("gtin", "6901234000283")], "status is missing"),
             (FeedKind::Recall, &[("id", "R"), ("status", "open"), ("gtin", "6901234000283")], "status \"open\" is not one of active, withdrawn"),
             (FeedKind::Recall, &[("id", "R"), ("status", "active")], "gtin or registration_no is missing"),
@@ -352,7 +353,11 @@ mod tests {
         for (kind, fields, expected) in cases {
             let e = one(kind, fields).unwrap_err();
             assert_eq!(e.line, 2);
-            assert!(e.reason.contains(expected), "{kind}: {:?} lacks {expected:?}", e.reason);
+            assert!(
+                e.reason.contains(expected),
+                "{kind}: {:?} lacks {expected:?}",
+                e.reason
+            );
         }
     }
 
@@ -373,19 +378,36 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(again.line, 3);
-        assert!(again.reason.contains("already appears on line 2"), "{}", again.reason);
+        assert!(
+            again.reason.contains("already appears on line 2"),
+            "{}",
+            again.reason
+        );
     }
 
     #[test]
     fn a_withdrawal_needs_only_its_id() {
         let e = one(FeedKind::Recall, &[("id", "R"), ("status", "withdrawn")]).unwrap();
         assert!(e.is_withdrawn());
+        let ent = format!(
+            "91330203MA2H00001{}",
+            crate::codes::uscc::check_char("91330203MA2H00001").unwrap()
+        );
         let e = one(
             FeedKind::Blacklist,
-            &[("credit_code", "91330203MA2H00001X"), ("status", "withdrawn")],
-        );
-        // The credit code must still be valid when it is the id.
-        assert!(e.is_err() || e.is_ok_and(|e| e.is_withdrawn()));
+            &[("credit_code", &ent), ("status", "withdrawn")],
+        )
+        .unwrap();
+        assert_eq!((e.id.as_str(), e.is_withdrawn()), (ent.as_str(), true));
+        // The credit code that names the entry must still be a valid one.
+        assert!(one(
+            FeedKind::Blacklist,
+            &[
+                ("credit_code", "91330203MA2H00001X"),
+                ("status", "withdrawn")
+            ],
+        )
+        .is_err());
     }
 
     #[test]
@@ -395,7 +417,13 @@ mod tests {
             &[
                 ("id", "S2"),
                 ("status", "repeat-failure"),
-                ("credit_code", &format!("91330203MA2H00001{}", crate::codes::uscc::check_char("91330203MA2H00001").unwrap())),
+                (
+                    "credit_code",
+                    &format!(
+                        "91330203MA2H00001{}",
+                        crate::codes::uscc::check_char("91330203MA2H00001").unwrap()
+                    ),
+                ),
             ],
         )
         .unwrap();
