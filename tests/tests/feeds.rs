@@ -418,3 +418,99 @@ fn a_recall_queues_one_sms_per_consumer_who_queried_the_batch() {
         "{outbox}"
     );
 }
+
+#[test]
+fn every_kind_over_http_good_and_bad() {
+    let server = Server::start_demo();
+    let demo = server.demo().clone();
+    let token = server
+        .cli(["feed", "token", "add", "samr"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    let bearer = format!("Bearer {token}");
+    let headers = [
+        ("Authorization", bearer.as_str()),
+        ("Content-Type", "text/csv"),
+    ];
+    let post = |kind: &str, body: &[u8]| {
+        http::request_with(
+            server.addr(),
+            "POST",
+            &format!("/v1/feeds/{kind}"),
+            &headers,
+            Some(body),
+        )
+    };
+    // (kind, a bad file and its first bad line, the scenario whose verdict the good file changes
+    // and the warning it then has)
+    let kinds: [(&str, &str, u64, &str, &str); 5] = [
+        (
+            "recall",
+            "id,status,gtin\nR-1,active,123\n",
+            2,
+            "genuine",
+            "recalled",
+        ),
+        (
+            "spot-check",
+            "id,status,gtin\nS-1,active,6901234000115\n",
+            2,
+            "scratch_pin",
+            "spot_check_failed",
+        ),
+        (
+            "ccc",
+            "cert_no,status\nC-1,valid\nC-2,void\n",
+            3,
+            "certificate_invalid",
+            "",
+        ),
+        (
+            "licence",
+            "licence_no,status,valid_until\nL-1,valid,2026-13-01\n",
+            2,
+            "gs1_serial",
+            "licence_invalid",
+        ),
+        (
+            "blacklist",
+            "credit_code,status\n91320505MA1N00004H,listed\n",
+            2,
+            "prefix_invalid",
+            "enterprise_blacklisted",
+        ),
+    ];
+    for (i, (kind, bad, line, scenario, warning)) in kinds.into_iter().enumerate() {
+        let r = post(kind, bad.as_bytes());
+        assert_eq!(r.status, 422, "{kind}: {}", r.text());
+        assert_eq!(
+            r.json()["rejected"][0]["line"],
+            line,
+            "{kind}: {}",
+            r.text()
+        );
+        let r = post(kind, &example_bytes(&format!("{kind}.csv")));
+        assert_eq!(r.status, 200, "{kind}: {}", r.text());
+        assert_eq!(r.json()["kind"], kind);
+        let v = http_verdict(&server, demo.code(scenario, 5 + i));
+        if warning.is_empty() {
+            // The CCC file reinstates the kettle's certificate.
+            assert!(!has(&v, "certificate_invalid"), "{kind}: {v}");
+        } else {
+            assert!(has(&v, warning), "{kind}: {v}");
+        }
+    }
+    let imports = server.cli(["feed", "imports", "--json"]).ok().json();
+    assert_eq!(
+        imports.as_array().map(Vec::len),
+        Some(5),
+        "only the good files"
+    );
+    assert!(imports
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["actor"] == "regulator:samr"));
+}
