@@ -571,6 +571,14 @@ async fn recall_notices_go_to_each_consumer_exactly_once(db: Db) {
     );
     let again = outbox::deliver(&core.store, &gateway, 100).await.unwrap();
     assert_eq!(again, outbox::DeliveryReport::default(), "nothing twice");
+    // The serving loop (one round, then shut down) finds nothing to send either.
+    outbox::serve(
+        core.store.clone(),
+        &gateway,
+        std::time::Duration::from_secs(60),
+        std::future::ready(()),
+    )
+    .await;
     let sent = gateway.sent.lock().unwrap().clone();
     assert_eq!(sent.len(), 2);
     assert!(

@@ -8,7 +8,8 @@
 //! querying twice, the same recall imported again, or a later import extending it, add nothing
 //! for a consumer already queued. Withdrawing the recall cancels what is still pending.
 //!
-//! **Sending.** The SMS gateway implements [`RecallSender`] and calls [`deliver`]: each pending
+//! **Sending.** The SMS gateway implements [`RecallSender`] and spawns [`serve`] (or calls
+//! [`deliver`] itself): each pending
 //! row is *claimed* (`pending → sending`, one row update that only one process can win), handed
 //! to the sender, and settled by its [`Delivery`] (`sent`, `opted_out`, `no_contact`, back to
 //! `pending` for a retry, or `failed` after [`MAX_ATTEMPTS`]). A crash between the claim and the
@@ -100,6 +101,12 @@ pub enum Delivery {
 /// `notice.source_key`, if they did not opt out.
 pub trait RecallSender: Send + Sync {
     fn send(&self, notice: &RecallNotice) -> impl Future<Output = Delivery> + Send;
+}
+
+impl<T: RecallSender> RecallSender for &T {
+    fn send(&self, notice: &RecallNotice) -> impl Future<Output = Delivery> + Send {
+        (**self).send(notice)
+    }
 }
 
 /// What one [`deliver`] run did.
@@ -267,6 +274,38 @@ pub async fn deliver<S: RecallSender>(
     Ok(report)
 }
 
+/// Drains the outbox every `every` until `shutdown` resolves: what a server runs next to its SMS
+/// gateway (`tokio::spawn(outbox::serve(store, gateway, Duration::from_secs(30), shutdown))`).
+/// Notices queued by an import in any process are picked up on the next round.
+pub async fn serve<S: RecallSender>(
+    store: Store,
+    sender: S,
+    every: std::time::Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        match deliver(&store, &sender, 100).await {
+            Ok(r) if r != DeliveryReport::default() => {
+                tracing::info!(
+                    sent = r.sent,
+                    opted_out = r.opted_out,
+                    no_contact = r.no_contact,
+                    retry = r.retry,
+                    failed = r.failed,
+                    "recall notices"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "recall notice outbox"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = &mut shutdown => return,
+        }
+    }
+}
+
 /// One outbox row as `zhenwei feed outbox` shows it (the source only as a hash prefix).
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
 pub struct OutboxRow {
@@ -296,4 +335,38 @@ pub async fn list(store: &Store, limit: i64) -> Result<Vec<OutboxRow>, FeedError
             r
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_notice_text_carries_the_recall_advice() {
+        let n = RecallNotice {
+            id: 1,
+            source_key: "k".into(),
+            reference: "R".into(),
+            title: None,
+            product: Some("风味发酵乳".into()),
+            product_en: Some("Flavoured yogurt".into()),
+            lot: Some("YG2026R".into()),
+            advice_zh: Some("请停止食用。".into()),
+            advice_en: None,
+            attempts: 1,
+        };
+        assert_eq!(
+            n.text(Lang::Zh),
+            "【召回】风味发酵乳（批号YG2026R）已被召回。请停止食用。"
+        );
+        assert_eq!(
+            n.text(Lang::En),
+            "Recall: Flavoured yogurt, lot YG2026R. Stop using it now."
+        );
+        let whole = RecallNotice { lot: None, ..n };
+        assert_eq!(
+            whole.text(Lang::Zh),
+            "【召回】风味发酵乳已被召回。请停止食用。"
+        );
+    }
 }
