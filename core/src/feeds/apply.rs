@@ -256,7 +256,7 @@ async fn apply(
     .fetch_one(&mut *tx)
     .await?;
     for e in entries {
-        let change = write_entry(&mut tx, kind, e, import_id, at).await?;
+        let change = write_entry(&mut tx, &opts.actor, kind, e, import_id, at).await?;
         match change {
             Change::Added => report.added += 1,
             Change::Updated => report.updated += 1,
@@ -317,6 +317,7 @@ enum Change {
 
 async fn write_entry(
     tx: &mut Transaction<'_, Any>,
+    actor: &str,
     kind: FeedKind,
     e: &Entry,
     import_id: i64,
@@ -424,7 +425,7 @@ async fn write_entry(
     detail["notice"] = notice_id.into();
     audit::append(
         tx,
-        &format!("feed_import:{import_id}"),
+        actor,
         action,
         &format!("notice:{}:{}", kind.notice_kind(), e.id),
         &detail,
