@@ -33,8 +33,44 @@ impl Lang {
     }
 }
 
+/// The kind of regulatory notice behind a warning, if it comes from one.
+pub fn notice_kind(w: Warning) -> Option<&'static str> {
+    Some(match w {
+        Warning::Recalled => "recall",
+        Warning::SpotCheckFailed => "spot_check",
+        Warning::CertificateInvalid => "ccc",
+        Warning::LicenceInvalid => "licence",
+        Warning::EnterpriseBlacklisted => "blacklist",
+        _ => return None,
+    })
+}
+
+/// The regulator's own advice behind a warning (a recall's instructions, say), in `lang`,
+/// falling back to the other language. Channels with a length budget (the SMS reply, the IVR
+/// prompt) use it directly; [`message`] includes it in the warning's line.
+pub fn notice_advice(v: &Verdict, w: Warning, lang: Lang) -> Option<String> {
+    let kind = notice_kind(w)?;
+    let n = v.notices.iter().find(|n| n.kind == kind)?;
+    let (first, second) = if lang.is_en() {
+        (&n.advice_en, &n.advice_zh)
+    } else {
+        (&n.advice_zh, &n.advice_en)
+    };
+    first.clone().or_else(|| second.clone())
+}
+
 /// One line per warning.
 pub fn warning_text(w: Warning, v: &Verdict, lang: Lang) -> String {
+    let line = warning_line(w, v, lang);
+    match (w, notice_advice(v, w, lang)) {
+        // A recall's line is built around its advice.
+        (Warning::Recalled, _) | (_, None) => line,
+        (_, Some(advice)) if lang.is_en() => format!("{line} {advice}"),
+        (_, Some(advice)) => format!("{line}{advice}"),
+    }
+}
+
+fn warning_line(w: Warning, v: &Verdict, lang: Lang) -> String {
     let en = lang.is_en();
     let notice_advice = |kind: &str| {
         v.notices.iter().find(|n| n.kind == kind).and_then(|n| {

@@ -2,7 +2,7 @@
 //!
 //! Resolving a code touches ranges, activation segments, products, enterprises, batches,
 //! prefixes, regulatory notices and uploaded serials or PINs. All of that changes only through
-//! the [lifecycle](crate::lifecycle) (and later the feed importer), never through queries, so it
+//! the [lifecycle](crate::lifecycle) and the [feed importer](crate::feeds), never through queries, so it
 //! is cached in one LRU (the `lru` crate) — negative answers included, so an enumeration attack
 //! does not turn into database reads either.
 //!
@@ -400,8 +400,8 @@ impl Catalog {
             Value::Notices,
             async move {
                 let rows: Vec<NoticeFacts> = sqlx::query_as(
-                    "SELECT id, kind, status, gtin, lot, credit_code, cert_no, licence_no, \
-                     valid_until, advice_zh, advice_en FROM status_notices WHERE active = 1 AND \
+                    "SELECT id, kind, reference, status, gtin, lot, credit_code, cert_no, \
+                     licence_no, valid_until, advice_zh, advice_en FROM status_notices WHERE active = 1 AND \
                      (gtin = $1 OR credit_code = $2 OR cert_no = $3 OR licence_no = $4) ORDER BY id",
                 )
                 .bind(&product.gtin)

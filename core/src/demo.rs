@@ -310,6 +310,7 @@ async fn seed(reg: &Registry) -> Result<Manifest, LifecycleError> {
         ACTOR,
         &NewNotice {
             kind: "recall".into(),
+            reference: Some("DEMO-RECALL-2026-001".into()),
             gtin: Some(format!("0{yogurt}")),
             lot: Some("YG2026R".into()),
             status: "active".into(),
@@ -331,6 +332,7 @@ async fn seed(reg: &Registry) -> Result<Manifest, LifecycleError> {
         ACTOR,
         &NewNotice {
             kind: "spot_check".into(),
+            reference: Some("DEMO-SPOT-2026-001".into()),
             gtin: Some(format!("0{cooker}")),
             lot: Some("DF2026S".into()),
             status: "failed".into(),
@@ -352,6 +354,7 @@ async fn seed(reg: &Registry) -> Result<Manifest, LifecycleError> {
         ACTOR,
         &NewNotice {
             kind: "ccc".into(),
+            reference: Some("2024010701123456".into()),
             cert_no: Some("2024010701123456".into()),
             status: "revoked".into(),
             ..NewNotice::default()

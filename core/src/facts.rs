@@ -57,14 +57,20 @@ pub struct NoticeFacts {
     #[serde(skip)]
     pub id: i64,
     pub kind: String,
+    /// The feed's own id of the entry (e.g. the recall notice number); `None` for notices not
+    /// imported from a feed.
+    pub reference: Option<String>,
     pub status: String,
     #[serde(skip)]
     pub gtin: Option<String>,
+    /// The batches it is limited to, separated by `;` (`None`: every batch).
     pub lot: Option<String>,
     #[serde(skip)]
     pub credit_code: Option<String>,
     #[serde(skip)]
     pub cert_no: Option<String>,
+    /// The licence number (`licence`), or the product registration number a recall or spot
+    /// check names the product by (matched against the product's licence/registration number).
     #[serde(skip)]
     pub licence_no: Option<String>,
     pub valid_until: Option<String>,
@@ -76,6 +82,8 @@ pub struct NoticeFacts {
 pub const CERTIFICATE_INVALID: [&str; 3] = ["revoked", "suspended", "cancelled"];
 /// Statuses under which a licence is not valid (besides being past `valid_until`).
 pub const LICENCE_INVALID: [&str; 4] = ["cancelled", "revoked", "expired", "suspended"];
+/// Spot-check statuses that mark the enterprise rather than a product or batch.
+pub const SPOT_CHECK_ENTERPRISE: [&str; 2] = ["repeat_failure", "refused_inspection"];
 
 impl NoticeFacts {
     /// Does this notice apply to an item of `product` (made by `enterprise`) in `batch`, on
@@ -87,19 +95,24 @@ impl NoticeFacts {
         batch: Option<&BatchFacts>,
         today: NaiveDate,
     ) -> Option<NoticeFlags> {
-        let gtin_matches = self.gtin.as_deref() == Some(product.gtin.as_str());
+        // The product, by GTIN or by its registration number.
+        let product_matches = self.gtin.as_deref() == Some(product.gtin.as_str())
+            || (self.licence_no.is_some() && self.licence_no == product.licence_no);
         let ent_matches = self.credit_code.as_deref() == Some(enterprise.credit_code.as_str());
         let lot_matches = match (&self.lot, batch) {
             (None, _) => true,
-            (Some(l), Some(b)) => *l == b.lot,
+            (Some(l), Some(b)) => l.split(';').any(|one| one == b.lot),
             (Some(_), None) => false,
         };
         let mut f = NoticeFlags::default();
         match self.kind.as_str() {
-            "recall" => f.recalled = gtin_matches && lot_matches,
+            "recall" => f.recalled = product_matches && lot_matches,
             "spot_check" => {
-                f.spot_check_failed =
-                    (gtin_matches && lot_matches) || (ent_matches && self.gtin.is_none())
+                f.spot_check_failed = if SPOT_CHECK_ENTERPRISE.contains(&self.status.as_str()) {
+                    ent_matches
+                } else {
+                    product_matches && lot_matches
+                }
             }
             "ccc" => {
                 f.certificate_invalid = product.ccc_cert_no.is_some()
@@ -175,6 +188,7 @@ mod tests {
         NoticeFacts {
             id: 1,
             kind: kind.into(),
+            reference: None,
             status: status.into(),
             gtin: None,
             lot: None,
@@ -261,6 +275,51 @@ mod tests {
         };
         assert!(
             refused
+                .applies(&p, &e, None, today())
+                .unwrap()
+                .spot_check_failed
+        );
+    }
+
+    #[test]
+    fn recalls_by_registration_number_and_several_lots() {
+        let (p, e) = (product(), enterprise());
+        let n = NoticeFacts {
+            licence_no: p.licence_no.clone(),
+            lot: Some("L1;L3".into()),
+            ..notice("recall", "active")
+        };
+        for (lot, recalled) in [("L1", true), ("L2", false), ("L3", true)] {
+            assert_eq!(
+                n.applies(&p, &e, Some(&batch(lot)), today()).is_some(),
+                recalled,
+                "{lot}"
+            );
+        }
+        // No lot named: a GTIN-only scan (no batch) is not claimed for a lot-limited recall.
+        assert_eq!(n.applies(&p, &e, None, today()), None);
+        let other = ProductFacts {
+            licence_no: Some("浙械注准20249999".into()),
+            ..product()
+        };
+        assert_eq!(n.applies(&other, &e, Some(&batch("L1")), today()), None);
+    }
+
+    #[test]
+    fn only_repeat_failures_and_refusals_mark_the_enterprise() {
+        let (p, e) = (product(), enterprise());
+        let failed_elsewhere = NoticeFacts {
+            credit_code: Some(e.credit_code.clone()),
+            gtin: Some("06900000000000".into()),
+            ..notice("spot_check", "failed")
+        };
+        assert_eq!(failed_elsewhere.applies(&p, &e, None, today()), None);
+        let repeat = NoticeFacts {
+            status: "repeat_failure".into(),
+            ..failed_elsewhere
+        };
+        assert!(
+            repeat
                 .applies(&p, &e, None, today())
                 .unwrap()
                 .spot_check_failed

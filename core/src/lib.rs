@@ -11,6 +11,7 @@
 //! * [`verdict`] — the verdict engine: facts + history → authenticity, warnings, cases. Pure.
 //! * [`store`] — sqlx over SQLite (default) or PostgreSQL; migrations.
 //! * [`lifecycle`] — enterprises, prefixes, products, ranges, activation, uploads.
+//! * [`feeds`] — regulatory status feeds: import, supersede/withdraw, the recall notice outbox.
 //! * [`kiosk_certs`] — which client certificate each kiosk authenticates with; revocation.
 //! * [`verify`] — the facade every channel calls: resolve, record, answer.
 //! * [`resolve`] — what a text names (reads, through [`catalog`], the LRU cache).
@@ -27,6 +28,7 @@ pub mod clock;
 pub mod codes;
 pub mod demo;
 pub mod facts;
+pub mod feeds;
 pub mod keys;
 pub mod kiosk_certs;
 pub mod lifecycle;

@@ -963,15 +963,16 @@ impl Registry {
         Ok(id)
     }
 
-    /// Records a regulatory status notice (the feed importer builds on this).
-    #[allow(clippy::too_many_arguments)]
+    /// Records one regulatory status notice directly (the demo data). Regulators' files go
+    /// through [`crate::feeds::import`], which writes the same `status_notices` rows and can
+    /// supersede or withdraw an entry with the same `reference`.
     pub async fn add_notice(&self, actor: &str, n: &NewNotice) -> Result<i64> {
         let mut tx = self.store.pool().begin().await?;
         catalog::touch(&mut tx).await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO status_notices (kind, gtin, lot, credit_code, cert_no, licence_no, status, \
-             valid_until, advice_zh, advice_en, active, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11) RETURNING id",
+             valid_until, advice_zh, advice_en, active, created_at, reference, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12, $11) RETURNING id",
         )
         .bind(&n.kind)
         .bind(&n.gtin)
@@ -984,6 +985,7 @@ impl Registry {
         .bind(&n.advice_zh)
         .bind(&n.advice_en)
         .bind(now_ms())
+        .bind(&n.reference)
         .fetch_one(&mut *tx)
         .await?;
         audit::append(
@@ -1003,6 +1005,9 @@ impl Registry {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct NewNotice {
     pub kind: String,
+    /// The entry's stable id in its feed; a feed import with the same kind and reference
+    /// supersedes or withdraws it.
+    pub reference: Option<String>,
     pub gtin: Option<String>,
     pub lot: Option<String>,
     pub credit_code: Option<String>,

@@ -546,7 +546,8 @@ pub async fn record_batch<T: WriteTx>(
         .filter(|i| !p[*i].r.code_key.is_empty())
         .collect();
     const EVENT_COLUMNS: &str = "INSERT INTO query_events (code_key, family, channel, source_key, \
-         source_masked, store_id, place, city, at, authenticity, warnings, query_number) VALUES ";
+         source_masked, store_id, place, city, at, authenticity, warnings, query_number, product_id, \
+         batch_id) VALUES ";
     let warnings_text = |d: &crate::verdict::Decision| {
         d.warnings
             .iter()
@@ -566,9 +567,9 @@ pub async fn record_batch<T: WriteTx>(
     for chunk in &groups {
         let sql = format!(
             "{EVENT_COLUMNS}{} RETURNING id, code_key, query_number",
-            placeholders(chunk.len(), 12)
+            placeholders(chunk.len(), 14)
         );
-        let mut params = Vec::with_capacity(chunk.len() * 12);
+        let mut params = Vec::with_capacity(chunk.len() * 14);
         for &i in chunk {
             let x = &p[i];
             params.extend([
@@ -584,6 +585,8 @@ pub async fn record_batch<T: WriteTx>(
                 decisions[i].authenticity.as_str().into(),
                 warnings_text(&decisions[i]).into(),
                 x.history.count.into(),
+                x.r.product.as_ref().map(|v| v.id).into(),
+                x.r.batch.as_ref().map(|v| v.id).into(),
             ]);
         }
         let rows = tx

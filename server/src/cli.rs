@@ -141,6 +141,80 @@ pub enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Regulatory status feeds: import recall, spot-check, CCC, licence and blacklist files;
+    /// list entries and imports; the recall notice outbox; tokens for regulators' HTTP posts.
+    #[command(subcommand)]
+    Feed(FeedCmd),
+}
+
+/// The feed kinds, as typed.
+pub const FEED_KINDS: [&str; 5] = ["recall", "spot-check", "ccc", "licence", "blacklist"];
+
+#[derive(Subcommand, Debug)]
+pub enum FeedCmd {
+    /// Import a feed file: CSV with a header row (UTF-8, or GB18030) or JSON. A file with a bad
+    /// row is not imported at all unless --skip-bad-rows (docs/feeds/README.md: the columns).
+    Import {
+        #[arg(value_parser = FEED_KINDS)]
+        kind: String,
+        /// The file ("-" for standard input).
+        file: PathBuf,
+        /// The file's format [default: JSON if it starts with "[" or "{", else CSV]
+        #[arg(long, value_parser = ["csv", "json"])]
+        format: Option<String>,
+        /// Import the valid rows of a file that has bad ones (the bad ones are reported).
+        #[arg(long)]
+        skip_bad_rows: bool,
+        /// Print the import report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the feed entries, newest change first (active ones unless --all).
+    List {
+        #[arg(long, value_parser = FEED_KINDS)]
+        kind: Option<String>,
+        /// Include withdrawn entries.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the recorded imports (who, when, file hash, counts), newest first.
+    Imports {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The proactive recall notices: one per consumer and recall, and their states.
+    Outbox {
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Bearer tokens with which regulators POST feeds to /v1/feeds/KIND.
+    #[command(subcommand)]
+    Token(FeedTokenCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FeedTokenCmd {
+    /// Issue (or replace) a regulator's token and print it once; only its hash is stored.
+    Add {
+        /// The regulator's name (letters, digits, "-", "_", "."), e.g. zj-amr.
+        name: String,
+        /// A kind it may post (repeatable) [default: all]
+        #[arg(long = "kind", value_parser = FEED_KINDS)]
+        kinds: Vec<String>,
+    },
+    /// Revoke a regulator's token.
+    Revoke { name: String },
+    /// List the regulators' tokens (never the tokens).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

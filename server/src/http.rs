@@ -34,7 +34,7 @@ use crate::tls::{self, ClientCert};
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 8 * 1024;
 
-type Body = Full<Bytes>;
+pub type Body = Full<Bytes>;
 
 /// The other end of a connection, as every request on it sees it.
 #[derive(Clone, Debug)]
@@ -46,7 +46,7 @@ pub struct Peer {
     pub client_cert: Option<ClientCert>,
 }
 
-fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::from(value.to_string())));
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -253,6 +253,8 @@ async fn route(core: Core, peer: Arc<Peer>, req: Request<Incoming>) -> Response<
             r
         }
         (&Method::POST, "/v1/verify") => verify(&core, &peer, req).await,
+        // Regulators' feed imports (feeds.rs).
+        (_, p) if crate::feeds::is_feed_path(p) => crate::feeds::respond(&core, req).await,
         // The public query page and its assets (page.rs).
         (_, p) if crate::page::is_page_path(p) => crate::page::respond(&req),
         (_, "/healthz") | (_, "/v1/verify") | (_, "/metrics") => error(

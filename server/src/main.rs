@@ -6,6 +6,7 @@
 
 mod cli;
 mod config;
+mod feeds;
 mod http;
 mod kiosk;
 mod metrics;
@@ -647,6 +648,7 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
                 }
             }
         }
+        Command::Feed(cmd) => return feeds::command(core, &actor, cmd).await,
         Command::Audit(AuditCmd::List { after, limit }) => {
             for e in audit::entries(&core.store, after, limit).await? {
                 out!("{}", serde_json::to_string(&e)?);

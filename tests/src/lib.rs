@@ -703,6 +703,24 @@ pub mod http {
             .unwrap_or_else(|why| panic!("{method} {path}: {why}"))
     }
 
+    /// [`request`] with extra headers (e.g. `("Authorization", "Bearer …")`); a
+    /// `Content-Type` among them replaces the JSON default.
+    #[track_caller]
+    pub fn request_with(
+        addr: SocketAddr,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Response {
+        let mut s = TcpStream::connect_timeout(&addr, LIMIT)
+            .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
+        s.set_read_timeout(Some(LIMIT)).expect("read timeout");
+        s.set_write_timeout(Some(LIMIT)).expect("write timeout");
+        exchange_with(&mut s, &addr.to_string(), method, path, headers, body)
+            .unwrap_or_else(|why| panic!("{method} {path}: {why}"))
+    }
+
     /// Writes one request (`Connection: close`) on `stream` and reads the whole answer. `Err`
     /// says what went wrong, for streams whose failure is the point (a TLS handshake refused).
     /// Time limits are the stream's own.
@@ -713,12 +731,30 @@ pub mod http {
         path: &str,
         body: Option<&[u8]>,
     ) -> Result<Response, String> {
+        exchange_with(stream, host, method, path, &[], body)
+    }
+
+    /// [`exchange`] with extra headers.
+    pub fn exchange_with<S: Read + Write>(
+        stream: &mut S,
+        host: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<Response, String> {
         let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+        for (name, value) in headers {
+            req.push_str(&format!("{name}: {value}\r\n"));
+        }
+        let typed = headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
         if let Some(b) = body {
-            req.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                b.len()
-            ));
+            if !typed {
+                req.push_str("Content-Type: application/json\r\n");
+            }
+            req.push_str(&format!("Content-Length: {}\r\n", b.len()));
         }
         req.push_str("\r\n");
         let mut bytes = req.into_bytes();

@@ -596,3 +596,80 @@ fn real_errors_have_the_documented_shape_and_status() {
     check(&doc, health_schema, &health, "healthz", &mut errs);
     assert!(errs.is_empty(), "{errs:?}");
 }
+
+/// A regulator's feed import answers (200 and 422) have exactly the documented
+/// `FeedImportReport` properties, and its refusals the `Error` shape with a listed status.
+#[test]
+fn real_feed_reports_have_the_documented_shape() {
+    let doc = document();
+    let server = shared_demo_server();
+    let op = &doc["paths"]["/v1/feeds/{kind}"]["post"];
+    let token = server
+        .cli([
+            "feed",
+            "token",
+            "add",
+            "openapi-check",
+            "--kind",
+            "spot-check",
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    let auth = format!("Bearer {token}");
+    // Entries that match no demo product, so the other tests' verdicts stay as they are.
+    let body = br#"[{"id": "OPENAPI-1", "status": "withdrawn"},
+        {"id": "OPENAPI-2", "status": "failed", "gtin": "6901234000116"}]"#;
+    let post = |path: &str, headers: &[(&str, &str)]| {
+        zhenwei_tests::http::request_with(server.addr(), "POST", path, headers, Some(body))
+    };
+    let mut seen = BTreeSet::new();
+    for (path, headers, status) in [
+        (
+            "/v1/feeds/spot-check",
+            vec![("Authorization", auth.as_str())],
+            422,
+        ),
+        (
+            "/v1/feeds/spot-check?skip_bad_rows=true",
+            vec![("Authorization", auth.as_str())],
+            200,
+        ),
+        ("/v1/feeds/spot-check", vec![], 401),
+        (
+            "/v1/feeds/recall",
+            vec![("Authorization", auth.as_str())],
+            403,
+        ),
+        (
+            "/v1/feeds/nothing",
+            vec![("Authorization", auth.as_str())],
+            404,
+        ),
+    ] {
+        let r = post(path, &headers);
+        assert_eq!(r.status, status, "{path}: {}", r.text());
+        let listed = &op["responses"][status.to_string()];
+        assert!(
+            listed.is_object(),
+            "POST /v1/feeds/{{kind}} answers {status}, not listed"
+        );
+        let name = if status == 200 || status == 422 {
+            "FeedImportReport"
+        } else {
+            "Error"
+        };
+        assert_eq!(
+            listed["content"]["application/json"]["schema"]["$ref"],
+            format!("#/components/schemas/{name}")
+        );
+        let v = r.json();
+        assert_valid(&doc, name, &v);
+        if name == "FeedImportReport" {
+            assert_eq!(v["rejected"][0]["entry"], 2, "{v}");
+            seen.insert(status);
+        }
+    }
+    assert_eq!(seen.len(), 2);
+}
