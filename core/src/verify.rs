@@ -222,7 +222,7 @@ impl Verifier {
 #[derive(Clone, Debug)]
 pub enum ReportFiling {
     /// The report was filed now: the verdict of its query, with the case.
-    Filed(Verdict),
+    Filed(Box<Verdict>),
     /// A report with this id was filed before, into this case; nothing was recorded now.
     AlreadyFiled { case_id: i64 },
 }
@@ -261,7 +261,7 @@ impl Verifier {
             .execute(self.store.pool())
             .await?;
         }
-        Ok(ReportFiling::Filed(v))
+        Ok(ReportFiling::Filed(Box::new(v)))
     }
 }
 

@@ -27,7 +27,10 @@ use crate::ui::Press;
 /// What became of one delivery attempt.
 #[derive(Debug)]
 enum Delivery {
-    Filed { case_id: i64, replayed: bool },
+    Filed {
+        case_id: i64,
+        replayed: bool,
+    },
     /// Try again later (server unreachable, or refusing this kiosk for now).
     Later(String),
     /// The server will never accept it (e.g. not a code): removed from the queue.
@@ -74,12 +77,16 @@ impl Services {
             },
             Err(RequestError::Unreachable(e)) => Delivery::Later(e),
             // A revoked or not-yet-issued certificate may be fixed; keep the report.
-            Err(e @ RequestError::Refused { status: 403 | 429, .. }) => {
-                Delivery::Later(e.to_string())
-            }
-            Err(e @ RequestError::Refused { status: 400..=499, .. }) => {
-                Delivery::Refused(e.to_string())
-            }
+            Err(
+                e @ RequestError::Refused {
+                    status: 403 | 429, ..
+                },
+            ) => Delivery::Later(e.to_string()),
+            Err(
+                e @ RequestError::Refused {
+                    status: 400..=499, ..
+                },
+            ) => Delivery::Refused(e.to_string()),
             Err(e) => Delivery::Later(e.to_string()),
         }
     }

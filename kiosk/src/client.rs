@@ -132,8 +132,8 @@ impl Client {
             return Err(bad_file(&c.cert, "certificate"));
         }
         let key_pem = read_pem(&c.key)?;
-        let key = PrivateKeyDer::from_pem_slice(&key_pem)
-            .map_err(|_| bad_file(&c.key, "private key"))?;
+        let key =
+            PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| bad_file(&c.key, "private key"))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
@@ -172,9 +172,8 @@ impl Client {
     }
 
     async fn once(&self, path: &str, body: &Value) -> Result<Value, Attempt> {
-        let unreachable = |what: &str, e: &dyn std::fmt::Display| {
-            Attempt::Unreachable(format!("{what}: {e}"))
-        };
+        let unreachable =
+            |what: &str, e: &dyn std::fmt::Display| Attempt::Unreachable(format!("{what}: {e}"));
         let tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
             .map_err(|e| unreachable("connect", &e))?;
@@ -212,9 +211,9 @@ impl Client {
         let json: Result<Value, _> = serde_json::from_slice(&bytes);
         match (status, json) {
             (StatusCode::OK, Ok(v)) => Ok(v),
-            (StatusCode::SERVICE_UNAVAILABLE, _) => {
-                Err(Attempt::Unreachable("the server is unavailable (503)".into()))
-            }
+            (StatusCode::SERVICE_UNAVAILABLE, _) => Err(Attempt::Unreachable(
+                "the server is unavailable (503)".into(),
+            )),
             (s, Ok(v)) if v.get("error").is_some() => Err(Attempt::Final(RequestError::Refused {
                 status: s.as_u16(),
                 code: v["error"]["code"].as_str().unwrap_or("?").to_owned(),

@@ -412,8 +412,8 @@ sms = "10690000"
 
     #[test]
     fn the_file_kiosk_add_writes_is_accepted_with_defaults() {
-        let c = Config::parse(Path::new("/etc/k/kiosk.toml"), ADDED, &Overrides::default())
-            .unwrap();
+        let c =
+            Config::parse(Path::new("/etc/k/kiosk.toml"), ADDED, &Overrides::default()).unwrap();
         assert_eq!(c.server, "https://127.0.0.1:8443");
         assert_eq!(c.store.as_deref(), Some("甬江超市海曙店"));
         assert_eq!(c.cert, PathBuf::from("/etc/k/kiosk.crt"));
@@ -462,12 +462,24 @@ sms = "10690000"
         let p = Path::new("k.toml");
         let cases = [
             (ADDED.replace("https://", "http://"), "https:// only"),
-            (ADDED.replace("language = \"zh\"", "language = \"fr\""), "\"zh\" or \"en\""),
-            (format!("{ADDED}\n[ui]\nlisten = \"0.0.0.0:80\"\n"), "loopback only"),
+            (
+                ADDED.replace("language = \"zh\"", "language = \"fr\""),
+                "\"zh\" or \"en\"",
+            ),
+            (
+                format!("{ADDED}\n[ui]\nlisten = \"0.0.0.0:80\"\n"),
+                "loopback only",
+            ),
             (format!("{ADDED}\n[ui]\nidle_seconds = 0\n"), "idle_seconds"),
-            (format!("{ADDED}\n[scanner]\ndevise = \"x\"\n"), "unknown field"),
+            (
+                format!("{ADDED}\n[scanner]\ndevise = \"x\"\n"),
+                "unknown field",
+            ),
             ("server = 1".to_owned(), "invalid type"),
-            (format!("{ADDED}\n[scanner]\ndevice = \"serial:\"\n"), "scanner"),
+            (
+                format!("{ADDED}\n[scanner]\ndevice = \"serial:\"\n"),
+                "scanner",
+            ),
         ];
         for (text, want) in cases {
             let e = Config::parse(p, &text, &Overrides::default())

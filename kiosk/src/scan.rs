@@ -301,10 +301,7 @@ mod tests {
         // The next scan is fine; an overflow without terminator ends at the gap too.
         assert_eq!(texts(d.push(b"42\r", t0)), vec!["42"]);
         assert!(d.push(&long, t0).is_empty());
-        assert_eq!(
-            d.expire(t0 + DEFAULT_GAP),
-            Some(Err(ScanError::TooLong))
-        );
+        assert_eq!(d.expire(t0 + DEFAULT_GAP), Some(Err(ScanError::TooLong)));
         // Exactly MAX_SCAN is accepted.
         let exact = vec![b'7'; MAX_SCAN];
         let got = d.push(&exact, t0);

@@ -175,7 +175,11 @@ fn parse_event(raw: &[u8]) -> Option<(u16, u16, i32)> {
     Some((ty, code, value))
 }
 
-async fn pump_evdev(mut dev: tokio::fs::File, gap: Duration, out: &mpsc::Sender<Decoded>) -> String {
+async fn pump_evdev(
+    mut dev: tokio::fs::File,
+    gap: Duration,
+    out: &mpsc::Sender<Decoded>,
+) -> String {
     let mut decoder = ScanDecoder::new(gap);
     let mut wedge = Wedge::default();
     let mut buf = vec![0u8; EVENT_SIZE * 64];
@@ -240,7 +244,9 @@ mod tests {
             pump(r, &mut d, &tx).await
         });
         use tokio::io::AsyncWriteExt;
-        w.write_all(b"]d2010950600013435\x1d21AB\r\n").await.unwrap();
+        w.write_all(b"]d2010950600013435\x1d21AB\r\n")
+            .await
+            .unwrap();
         assert_eq!(
             rx.recv().await.unwrap().unwrap().text,
             "]d2010950600013435\u{1d}21AB"

@@ -36,7 +36,10 @@ pub enum Event {
     /// The shopper pressed "Report this product" on the screen showing `scan`.
     ReportPressed { scan: ScanId },
     /// The outcome of a report.
-    Reported { scan: ScanId, outcome: ReportOutcome },
+    Reported {
+        scan: ScanId,
+        outcome: ReportOutcome,
+    },
     /// Time passed (the shell calls this at [`Kiosk::deadline`]).
     Tick,
 }
@@ -108,9 +111,13 @@ pub enum ReportView {
     /// The button is offered.
     Offered,
     Sending,
-    Filed { case_id: i64 },
+    Filed {
+        case_id: i64,
+    },
     Queued,
-    Refused { message: String },
+    Refused {
+        message: String,
+    },
 }
 
 /// One screen, as the browser draws it (sent as JSON).
@@ -321,7 +328,10 @@ mod tests {
     #[test]
     fn tones() {
         for (v, tone) in [
-            (json!({"authenticity": "genuine", "warnings": []}), Tone::Genuine),
+            (
+                json!({"authenticity": "genuine", "warnings": []}),
+                Tone::Genuine,
+            ),
             (
                 json!({"authenticity": "genuine", "warnings": ["repeat_query"]}),
                 Tone::Genuine,
@@ -360,7 +370,11 @@ mod tests {
         let v = k.view();
         assert!(matches!(
             &v.screen,
-            Screen::Verdict { tone: Tone::Suspect, report: ReportView::Offered, .. }
+            Screen::Verdict {
+                tone: Tone::Suspect,
+                report: ReportView::Offered,
+                ..
+            }
         ));
         assert_eq!(k.deadline(), Some(t0 + IDLE));
 
@@ -374,7 +388,11 @@ mod tests {
             }]
         );
         assert!(k.handle(Event::ReportPressed { scan: s }, t1).is_empty());
-        assert_eq!(k.deadline(), Some(t1 + IDLE), "activity restarts the timeout");
+        assert_eq!(
+            k.deadline(),
+            Some(t1 + IDLE),
+            "activity restarts the timeout"
+        );
         k.handle(
             Event::Reported {
                 scan: s,
@@ -384,7 +402,10 @@ mod tests {
         );
         assert!(matches!(
             &k.view().screen,
-            Screen::Verdict { report: ReportView::Filed { case_id: 42 }, .. }
+            Screen::Verdict {
+                report: ReportView::Filed { case_id: 42 },
+                ..
+            }
         ));
 
         k.handle(Event::Tick, t1 + IDLE - Duration::from_millis(1));
@@ -410,7 +431,11 @@ mod tests {
         );
         assert!(matches!(
             &k.view().screen,
-            Screen::Verdict { tone: Tone::Genuine, report: ReportView::None, .. }
+            Screen::Verdict {
+                tone: Tone::Genuine,
+                report: ReportView::None,
+                ..
+            }
         ));
         assert!(k.handle(Event::ReportPressed { scan: s }, t0).is_empty());
     }
@@ -438,7 +463,9 @@ mod tests {
         );
         assert_eq!(k.view().screen, Screen::Checking { scan: second });
         // A press on an older screen does nothing.
-        assert!(k.handle(Event::ReportPressed { scan: first }, t0).is_empty());
+        assert!(k
+            .handle(Event::ReportPressed { scan: first }, t0)
+            .is_empty());
         // A verdict on screen is replaced at once by the next scan.
         k.handle(
             Event::Answered {
@@ -475,7 +502,10 @@ mod tests {
         );
         assert!(matches!(
             &k.view().screen,
-            Screen::Offline { report: ReportView::Offered, .. }
+            Screen::Offline {
+                report: ReportView::Offered,
+                ..
+            }
         ));
         assert_eq!(
             k.handle(Event::ReportPressed { scan: s }, t0),
@@ -493,7 +523,10 @@ mod tests {
         );
         assert!(matches!(
             &k.view().screen,
-            Screen::Offline { report: ReportView::Queued, .. }
+            Screen::Offline {
+                report: ReportView::Queued,
+                ..
+            }
         ));
         let json = serde_json::to_value(k.view()).unwrap();
         assert_eq!(json["screen"], "offline");

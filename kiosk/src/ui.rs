@@ -70,7 +70,11 @@ struct Shared {
     presses: mpsc::Sender<Press>,
 }
 
-fn full(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<UiBody> {
+fn full(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<UiBody> {
     let mut r = Response::new(Full::new(body.into()).boxed());
     *r.status_mut() = status;
     r.headers_mut()
@@ -119,7 +123,11 @@ fn events(mut views: watch::Receiver<View>) -> Response<UiBody> {
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     tokio::spawn(async move {
         // Tell EventSource to reconnect quickly if the agent restarts.
-        if tx.send(Bytes::from_static(b"retry: 1000\n\n")).await.is_err() {
+        if tx
+            .send(Bytes::from_static(b"retry: 1000\n\n"))
+            .await
+            .is_err()
+        {
             return;
         }
         loop {
@@ -157,7 +165,13 @@ fn events(mut views: watch::Receiver<View>) -> Response<UiBody> {
 async fn report(shared: &Shared, req: Request<Incoming>) -> Response<UiBody> {
     let body = match Limited::new(req.into_body(), 1024).collect().await {
         Ok(b) => b.to_bytes(),
-        Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "1 KiB at most"),
+        Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "1 KiB at most",
+            )
+        }
     };
     let scan = serde_json::from_slice::<Value>(&body)
         .ok()
@@ -184,9 +198,7 @@ async fn route(shared: Shared, req: Request<Incoming>) -> Response<UiBody> {
     match (req.method(), path.as_str()) {
         (&Method::GET, "/") => full(StatusCode::OK, "text/html; charset=utf-8", INDEX),
         (&Method::GET, "/kiosk.css") => full(StatusCode::OK, "text/css; charset=utf-8", CSS),
-        (&Method::GET, "/kiosk.js") => {
-            full(StatusCode::OK, "text/javascript; charset=utf-8", JS)
-        }
+        (&Method::GET, "/kiosk.js") => full(StatusCode::OK, "text/javascript; charset=utf-8", JS),
         (&Method::GET, "/api/info") => json_response(
             StatusCode::OK,
             &serde_json::to_value(&shared.info).unwrap_or_default(),
@@ -197,13 +209,15 @@ async fn route(shared: Shared, req: Request<Incoming>) -> Response<UiBody> {
         ),
         (&Method::GET, "/api/events") => events(shared.views.clone()),
         (&Method::POST, "/api/report") => report(&shared, req).await,
-        (_, "/" | "/kiosk.css" | "/kiosk.js" | "/api/info" | "/api/view" | "/api/events" | "/api/report") => {
-            error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "method not allowed",
-            )
-        }
+        (
+            _,
+            "/" | "/kiosk.css" | "/kiosk.js" | "/api/info" | "/api/view" | "/api/events"
+            | "/api/report",
+        ) => error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "method not allowed",
+        ),
         _ => error(StatusCode::NOT_FOUND, "not_found", "no such path"),
     }
 }

@@ -25,8 +25,16 @@ fn a_bad_configuration_is_one_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let cases = [
         ("missing.toml", None, "cannot read"),
-        ("plain.toml", Some("server = \"http://x\"\n[tls]\ncert=\"a\"\nkey=\"b\"\nca=\"c\"\n"), "https:// only"),
-        ("nofiles.toml", Some("server = \"https://127.0.0.1:9\"\n[tls]\ncert=\"a\"\nkey=\"b\"\nca=\"c\"\n"), "c: No such file"),
+        (
+            "plain.toml",
+            Some("server = \"http://x\"\n[tls]\ncert=\"a\"\nkey=\"b\"\nca=\"c\"\n"),
+            "https:// only",
+        ),
+        (
+            "nofiles.toml",
+            Some("server = \"https://127.0.0.1:9\"\n[tls]\ncert=\"a\"\nkey=\"b\"\nca=\"c\"\n"),
+            "c: No such file",
+        ),
     ];
     for (name, text, want) in cases {
         let path = tmp.path().join(name);
@@ -43,11 +51,18 @@ fn a_bad_configuration_is_one_clear_error() {
         let err = String::from_utf8_lossy(&out.stderr);
         let lines: Vec<&str> = err.trim_end().lines().collect();
         assert_eq!(lines.len(), 1, "{name}: {err}");
-        assert!(lines[0].starts_with("error: ") && lines[0].contains(want), "{name}: {err}");
+        assert!(
+            lines[0].starts_with("error: ") && lines[0].contains(want),
+            "{name}: {err}"
+        );
     }
     // The UI must stay on loopback.
     let path = tmp.path().join("plain.toml");
-    std::fs::write(&path, "server = \"https://127.0.0.1:9\"\n[tls]\ncert=\"a\"\nkey=\"b\"\nca=\"c\"\n").unwrap();
+    std::fs::write(
+        &path,
+        "server = \"https://127.0.0.1:9\"\n[tls]\ncert=\"a\"\nkey=\"b\"\nca=\"c\"\n",
+    )
+    .unwrap();
     let out = agent()
         .arg("--config")
         .arg(&path)

@@ -199,7 +199,11 @@ async fn report(core: &Core, peer: &Peer, req: Request<Incoming>) -> Response<Bo
     let note = r.note.as_deref();
     let filed = match r.report_id.as_deref() {
         Some(id) => core.verifier.report_once(&q, note, id).await,
-        None => core.verifier.report(&q, note).await.map(ReportFiling::Filed),
+        None => core
+            .verifier
+            .report(&q, note)
+            .await
+            .map(|v| ReportFiling::Filed(Box::new(v))),
     };
     let (case_id, verdict) = match filed {
         Ok(ReportFiling::AlreadyFiled { case_id }) => (case_id, None),

@@ -22,7 +22,15 @@ const LATENCY_BUCKETS: [f64; 12] = [
 
 /// The routes requests are counted under (a fixed set, so a scan of random paths cannot grow
 /// the metrics).
-pub const ROUTES: [&str; 7] = ["/v1/verify", "/v1/report", "/healthz", "/metrics", "/", "static", "other"];
+pub const ROUTES: [&str; 7] = [
+    "/v1/verify",
+    "/v1/report",
+    "/healthz",
+    "/metrics",
+    "/",
+    "static",
+    "other",
+];
 
 /// The process's request metrics.
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::default);

@@ -252,7 +252,10 @@ fn scan(b: &Browser, pty: &mut Pty, bytes: &[u8], shot: &str) -> Shown {
             "(function () {{ const s = document.getElementById('screen'); \
              return Number(s.dataset.version) > {before} && s.dataset.screen !== 'checking'; }})()"
         ),
-        &format!("the answer to the scan {:?}", String::from_utf8_lossy(bytes)),
+        &format!(
+            "the answer to the scan {:?}",
+            String::from_utf8_lossy(bytes)
+        ),
     );
     screenshot(b, shot);
     shown(b)
@@ -382,7 +385,8 @@ fn a_kiosk_scans_shows_reports_and_queues_reports_while_offline() {
     let idle = shown(&b);
     assert!(idle.text.contains("请扫描商品上的防伪码"), "{}", idle.text);
     assert!(
-        idle.text.contains("Scan the anti-counterfeit code on the product"),
+        idle.text
+            .contains("Scan the anti-counterfeit code on the product"),
         "{}",
         idle.text
     );
@@ -394,11 +398,26 @@ fn a_kiosk_scans_shows_reports_and_queues_reports_while_offline() {
     // Genuine, first query (scanner ends scans with CR).
     let genuine = demo.code("genuine", 7);
     let s = scan(&b, &mut pty, format!("{genuine}\r").as_bytes(), "genuine");
-    s.assert("verdict", "genuine", &["正品", "Genuine", "婴幼儿配方奶粉", "宁波甬江食品", "首次查询", "批号"]);
+    s.assert(
+        "verdict",
+        "genuine",
+        &[
+            "正品",
+            "Genuine",
+            "婴幼儿配方奶粉",
+            "宁波甬江食品",
+            "首次查询",
+            "批号",
+        ],
+    );
 
     // The same code again (CR LF): still green, with the first time and place.
     let s = scan(&b, &mut pty, format!("{genuine}\r\n").as_bytes(), "repeat");
-    s.assert("verdict", "genuine", &["正品", "已查询 2 次", "北京时间", "宁波"]);
+    s.assert(
+        "verdict",
+        "genuine",
+        &["正品", "已查询 2 次", "北京时间", "宁波"],
+    );
 
     // A GS1 DataMatrix, sent by a scanner with no terminator at all: the pause ends it.
     let gs1 = demo.code("gs1_serial", 0);
@@ -407,26 +426,55 @@ fn a_kiosk_scans_shows_reports_and_queues_reports_while_offline() {
     s.assert("verdict", "genuine", &["正品", "首次查询"]);
 
     // Recalled: amber, the recall and its advice, and the report button.
-    let s = scan(&b, &mut pty, format!("{}\r", demo.code("recalled", 0)).as_bytes(), "recalled");
-    s.assert("verdict", "warning", &["正品，但请注意", "该批次已召回", "举报此商品"]);
+    let s = scan(
+        &b,
+        &mut pty,
+        format!("{}\r", demo.code("recalled", 0)).as_bytes(),
+        "recalled",
+    );
+    s.assert(
+        "verdict",
+        "warning",
+        &["正品，但请注意", "该批次已召回", "举报此商品"],
+    );
 
     // Never activated: red, why and what to do; the kiosk query opened a case already.
     let code = demo.code("not_activated", 0);
     let s = scan(&b, &mut pty, format!("{code}\r").as_bytes(), "suspect");
-    s.assert("verdict", "suspect", &["疑似假冒", "Suspected counterfeit", "此码未激活", "12315", "案件编号", "举报此商品"]);
+    s.assert(
+        "verdict",
+        "suspect",
+        &[
+            "疑似假冒",
+            "Suspected counterfeit",
+            "此码未激活",
+            "12315",
+            "案件编号",
+            "举报此商品",
+        ],
+    );
 
     // "Report this product": filed, with the case number, at the store's place.
     let (state, case) = press_report(&b, "reported");
     assert_eq!(state, "filed", "{}", shown(&b).text);
     let case = case.expect("a case number on the screen");
-    assert!(shown(&b).text.contains(&format!("案件编号 {case}")), "{}", shown(&b).text);
+    assert!(
+        shown(&b).text.contains(&format!("案件编号 {case}")),
+        "{}",
+        shown(&b).text
+    );
     assert_eq!(
         opened_case(&data, case),
         ("consumer_report".to_owned(), "330203".to_owned())
     );
 
     // An unknown code.
-    let s = scan(&b, &mut pty, format!("{}\r", random_digits(20)).as_bytes(), "unknown");
+    let s = scan(
+        &b,
+        &mut pty,
+        format!("{}\r", random_digits(20)).as_bytes(),
+        "unknown",
+    );
     s.assert("verdict", "unknown", &["未查到此码"]);
 
     // Every scan was a kiosk query of kiosk-nb-01 at its store.
@@ -442,11 +490,21 @@ fn a_kiosk_scans_shows_reports_and_queues_reports_while_offline() {
     // The server goes away: the screen says so, with the hotline and the SMS number.
     server.stop();
     let offline_code = demo.code("genuine", 8);
-    let s = scan(&b, &mut pty, format!("{offline_code}\r").as_bytes(), "offline");
+    let s = scan(
+        &b,
+        &mut pty,
+        format!("{offline_code}\r").as_bytes(),
+        "offline",
+    );
     s.assert(
         "offline",
         "",
-        &["暂时无法连接查询服务", "400-000-0000", "10690000", "举报此商品"],
+        &[
+            "暂时无法连接查询服务",
+            "400-000-0000",
+            "10690000",
+            "举报此商品",
+        ],
     );
 
     // Reporting while offline: saved on disk.
@@ -473,9 +531,14 @@ fn a_kiosk_scans_shows_reports_and_queues_reports_while_offline() {
         opened_case(&data, case),
         ("consumer_report".to_owned(), "330203".to_owned())
     );
-    assert!(queued(&queue).is_empty(), "the delivered report left the queue");
+    assert!(
+        queued(&queue).is_empty(),
+        "the delivered report left the queue"
+    );
     // Filed once: the code has exactly the report's one query.
-    let history = run_in(&data, ["history", offline_code, "--json"]).ok().json();
+    let history = run_in(&data, ["history", offline_code, "--json"])
+        .ok()
+        .json();
     assert_eq!(
         history["events"].as_array().map(Vec::len),
         Some(1),
@@ -483,7 +546,12 @@ fn a_kiosk_scans_shows_reports_and_queues_reports_while_offline() {
     );
 
     // And the kiosk answers again.
-    let s = scan(&b, &mut pty, format!("{}\r", demo.code("genuine", 9)).as_bytes(), "back-online");
+    let s = scan(
+        &b,
+        &mut pty,
+        format!("{}\r", demo.code("genuine", 9)).as_bytes(),
+        "back-online",
+    );
     s.assert("verdict", "genuine", &["正品", "首次查询"]);
     assert!(
         !agent.log().contains("panicked"),

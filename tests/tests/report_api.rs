@@ -14,7 +14,11 @@ fn report(server: &Server, body: &Value) -> zhenwei_tests::http::Response {
 
 /// Reason and place of case `id`, from its `case.open` audit entry.
 fn case(server: &Server, id: i64) -> (String, String) {
-    let out = server.cli(["audit", "list", "--limit", "100000"]).ok().stdout.clone();
+    let out = server
+        .cli(["audit", "list", "--limit", "100000"])
+        .ok()
+        .stdout
+        .clone();
     let entry = out
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -43,7 +47,10 @@ fn a_report_opens_a_case_at_its_place_once_per_report_id() {
     assert_eq!(first["report_id"], "web-report-0001");
     assert_eq!(first["verdict"]["authenticity"], "genuine");
     assert_eq!(first["verdict"]["case_id"].as_i64(), Some(case_id));
-    assert_eq!(case(&server, case_id), ("consumer_report".into(), "310104".into()));
+    assert_eq!(
+        case(&server, case_id),
+        ("consumer_report".into(), "310104".into())
+    );
 
     // The same report again (its answer was lost): the same case, nothing recorded.
     let r = report(&server, &body);
@@ -53,10 +60,17 @@ fn a_report_opens_a_case_at_its_place_once_per_report_id() {
     assert_eq!(again["replayed"], true);
     assert!(again.get("verdict").is_none(), "{again}");
     let history = server.cli(["history", &code, "--json"]).ok().json();
-    assert_eq!(history["events"].as_array().map(Vec::len), Some(1), "{history:#}");
+    assert_eq!(
+        history["events"].as_array().map(Vec::len),
+        Some(1),
+        "{history:#}"
+    );
 
     // A second report of the same code (another id) adds to the same case.
-    let r = report(&server, &json!({"code": code, "report_id": "web-report-0002"}));
+    let r = report(
+        &server,
+        &json!({"code": code, "report_id": "web-report-0002"}),
+    );
     assert_eq!(r.json()["case_id"].as_i64(), Some(case_id));
     assert_eq!(r.json()["replayed"], false);
 
@@ -71,11 +85,23 @@ fn a_report_opens_a_case_at_its_place_once_per_report_id() {
 
     // A suspect code: its own case and the consumer's report are different cases.
     let bad = server.demo().code("not_activated", 0).to_owned();
-    let r = report(&server, &json!({"code": bad, "report_id": "web-report-0003"})).json();
+    let r = report(
+        &server,
+        &json!({"code": bad, "report_id": "web-report-0003"}),
+    )
+    .json();
     let v = &r["verdict"];
     assert_eq!(v["authenticity"], "suspect");
-    let ids: Vec<i64> = v["case_ids"].as_array().unwrap().iter().filter_map(Value::as_i64).collect();
-    assert!(ids.len() >= 2 && ids.contains(&r["case_id"].as_i64().unwrap()), "{r}");
+    let ids: Vec<i64> = v["case_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_i64)
+        .collect();
+    assert!(
+        ids.len() >= 2 && ids.contains(&r["case_id"].as_i64().unwrap()),
+        "{r}"
+    );
 }
 
 #[test]
@@ -83,13 +109,29 @@ fn bad_reports_get_clear_errors() {
     let server = shared_demo_server();
     for (body, status, code) in [
         (json!({"code": "abc"}), 422, "not_reportable"),
-        (json!({"code": "1", "report_id": "short"}), 400, "invalid_report_id"),
-        (json!({"code": "1", "report_id": "has space in it"}), 400, "invalid_report_id"),
+        (
+            json!({"code": "1", "report_id": "short"}),
+            400,
+            "invalid_report_id",
+        ),
+        (
+            json!({"code": "1", "report_id": "has space in it"}),
+            400,
+            "invalid_report_id",
+        ),
         (json!({"code": "1", "colour": "red"}), 400, "invalid_json"),
         (json!({"note": "no code"}), 400, "invalid_json"),
         (json!({"code": "1", "lang": "fr"}), 400, "invalid_lang"),
-        (json!({"code": "1", "channel": "kiosk"}), 403, "kiosk_certificate_required"),
-        (json!({"code": "1", "channel": "sms"}), 400, "channel_not_allowed"),
+        (
+            json!({"code": "1", "channel": "kiosk"}),
+            403,
+            "kiosk_certificate_required",
+        ),
+        (
+            json!({"code": "1", "channel": "sms"}),
+            400,
+            "channel_not_allowed",
+        ),
     ] {
         let r = report(&server, &body);
         assert_eq!(r.status, status, "{body}: {}", r.text());
