@@ -9,7 +9,8 @@
 //! the case on the server at the kiosk's store. Then it stops the server, scans (the offline
 //! screen with hotline and SMS number), reports while offline (queued on disk), restarts the
 //! server on the same data directory and port, and waits for the queued report to arrive —
-//! filed once.
+//! filed once. Last, a second agent with a short idle timeout goes back to the idle screen by
+//! itself after a verdict.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (skipped with a notice without them, a
 //! failure under `CI=true`). With `ZHENWEI_KIOSK_SCREENSHOTS=1` it rewrites the PNGs in
@@ -557,6 +558,41 @@ fn a_kiosk_scans_shows_reports_and_queues_reports_while_offline() {
         !agent.log().contains("panicked"),
         "the agent panicked:\n{}",
         agent.log()
+    );
+    drop(agent);
+
+    // A kiosk with a short idle timeout returns to the idle screen by itself after a verdict
+    // (checking → verdict → idle: three new views).
+    let text = std::fs::read_to_string(&config).expect("kiosk.toml");
+    let quick = kdir.join("quick-idle.toml");
+    std::fs::write(
+        &quick,
+        text.replace("idle_seconds = 30", "idle_seconds = 0.5"),
+    )
+    .expect("writing quick-idle.toml");
+    let mut pty2 = Pty::open();
+    let agent = Agent::start(&quick, &pty2.path);
+    b.goto(&format!("http://{}/", agent.ui));
+    b.wait_for(
+        "document.getElementById('screen').dataset.screen === 'idle'",
+        "the idle screen",
+    );
+    let before = version(&b);
+    pty2.scan(format!("{}\r", demo.code("genuine", 12)).as_bytes());
+    b.wait_for(
+        &format!(
+            "(function () {{ const s = document.getElementById('screen'); \
+             return Number(s.dataset.version) >= {before} + 3 && s.dataset.screen === 'idle'; }})()"
+        ),
+        "the return to the idle screen",
+    );
+    let history = run_in(&data, ["history", demo.code("genuine", 12), "--json"])
+        .ok()
+        .json();
+    assert_eq!(
+        history["events"].as_array().map(Vec::len),
+        Some(1),
+        "the scan was answered before the screen went idle: {history:#}"
     );
     drop(agent);
     server.stop();
