@@ -235,3 +235,90 @@ enum Attempt {
     Unreachable(String),
     Final(RequestError),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Overrides;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A client for `server` with throwaway certificate files in `dir`.
+    fn client(dir: &std::path::Path, server: &str, timeout_ms: u64, retries: u32) -> Client {
+        let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+        std::fs::write(dir.join("kiosk.crt"), ck.cert.pem()).unwrap();
+        std::fs::write(dir.join("ca.crt"), ck.cert.pem()).unwrap();
+        std::fs::write(dir.join("kiosk.key"), ck.signing_key.serialize_pem()).unwrap();
+        let text = format!(
+            "server = \"{server}\"\n[tls]\ncert = \"kiosk.crt\"\nkey = \"kiosk.key\"\nca = \"ca.crt\"\n\
+             [client]\ntimeout_ms = {timeout_ms}\nretries = {retries}\n"
+        );
+        let c = Config::parse(&dir.join("kiosk.toml"), &text, &Overrides::default()).unwrap();
+        Client::new(&c).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_silent_server_times_out_on_every_attempt() {
+        let tmp = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        // Accepts and never answers (not even the TLS handshake).
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                held.push(s);
+            }
+        });
+        let c = client(tmp.path(), &format!("https://{addr}"), 150, 2);
+        let e = c
+            .post_json("/v1/verify", &serde_json::json!({"code": "1"}))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, RequestError::Unreachable(m) if m.contains("no answer within")),
+            "{e}"
+        );
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            3,
+            "one attempt and two retries"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_unreachable_at_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let c = client(
+            tmp.path(),
+            &format!("https://127.0.0.1:{port}/base/"),
+            5000,
+            0,
+        );
+        assert_eq!(c.base_path, "/base");
+        assert_eq!(c.authority, format!("127.0.0.1:{port}"));
+        let e = c
+            .post_json("/v1/verify", &serde_json::json!({}))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, RequestError::Unreachable(m) if m.starts_with("connect")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_certificate_files_are_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("ca.crt"), "not a certificate").unwrap();
+        let text = "server = \"https://127.0.0.1:1\"\n[tls]\ncert = \"kiosk.crt\"\nkey = \"kiosk.key\"\nca = \"ca.crt\"\n";
+        let c = Config::parse(&tmp.path().join("k.toml"), text, &Overrides::default()).unwrap();
+        let e = Client::new(&c).err().unwrap().to_string();
+        assert!(e.contains("ca.crt") && e.contains("no certificate"), "{e}");
+    }
+}
