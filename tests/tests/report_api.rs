@@ -52,6 +52,24 @@ fn a_report_opens_a_case_at_its_place_once_per_report_id() {
         ("consumer_report".into(), "310104".into())
     );
 
+    // The answer has exactly the properties openapi.json's ReportResult lists.
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.json"))
+            .expect("openapi.json"),
+    )
+    .expect("openapi.json is JSON");
+    let documented: Vec<&String> = doc["components"]["schemas"]["ReportResult"]["properties"]
+        .as_object()
+        .expect("ReportResult.properties")
+        .keys()
+        .collect();
+    let mut keys: Vec<&String> = first.as_object().expect("an object").keys().collect();
+    keys.sort();
+    let mut documented_sorted = documented.clone();
+    documented_sorted.sort();
+    assert_eq!(keys, documented_sorted, "{first}");
+    assert!(doc["paths"]["/v1/report"]["post"]["responses"]["422"].is_object());
+
     // The same report again (its answer was lost): the same case, nothing recorded.
     let r = report(&server, &body);
     assert_eq!(r.status, 200, "{}", r.text());
