@@ -218,6 +218,53 @@ impl Verifier {
     }
 }
 
+/// What [`Verifier::report_once`] did.
+#[derive(Clone, Debug)]
+pub enum ReportFiling {
+    /// The report was filed now: the verdict of its query, with the case.
+    Filed(Box<Verdict>),
+    /// A report with this id was filed before, into this case; nothing was recorded now.
+    AlreadyFiled { case_id: i64 },
+}
+
+impl Verifier {
+    /// [`Verifier::report`] at most once per `report_id` (an idempotency key chosen by the
+    /// client, e.g. the kiosk agent's queue): a report sent again — because its answer was lost
+    /// — answers with the case filed the first time and records nothing. Reports whose text
+    /// names no code (no case can be opened) are not remembered.
+    ///
+    /// Two requests with the same id at the same moment may both be filed (into the same case,
+    /// which the `(code, reason)` key keeps single); clients send one report at a time.
+    pub async fn report_once(
+        &self,
+        q: &Query,
+        note: Option<&str>,
+        report_id: &str,
+    ) -> Result<ReportFiling, VerifyError> {
+        let known: Option<i64> =
+            sqlx::query_scalar("SELECT case_id FROM report_ids WHERE report_id = $1")
+                .bind(report_id)
+                .fetch_optional(self.store.pool())
+                .await?;
+        if let Some(case_id) = known {
+            return Ok(ReportFiling::AlreadyFiled { case_id });
+        }
+        let v = self.report(q, note).await?;
+        if let Some(case_id) = v.case_id {
+            sqlx::query(
+                "INSERT INTO report_ids (report_id, case_id, filed_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (report_id) DO NOTHING",
+            )
+            .bind(report_id)
+            .bind(case_id)
+            .bind(v.queried_at)
+            .execute(self.store.pool())
+            .await?;
+        }
+        Ok(ReportFiling::Filed(Box::new(v)))
+    }
+}
+
 /// Where a case is handled (SPEC "Routing"): the place of the conduct when known; batch-level
 /// counterfeiting and unresolved places go to the enterprise's location.
 pub(crate) fn case_place(

@@ -106,6 +106,7 @@ on_both_backends!(
     export_matches_the_codes,
     clone_across_cities_and_stores,
     consumer_report_opens_a_case,
+    a_report_with_an_id_is_filed_once,
     a_change_by_another_process_is_seen_by_the_next_query,
     a_cached_verify_reads_nothing_from_the_catalog,
     one_batch_is_recorded_as_if_one_by_one,
@@ -707,6 +708,39 @@ async fn consumer_report_opens_a_case(db: Db) {
     assert_eq!(reason, "consumer_report");
     assert_eq!(place.as_deref(), Some("310104"));
     assert!(v.message.contains(&case.to_string()));
+}
+
+async fn a_report_with_an_id_is_filed_once(db: Db) {
+    use zhenwei_core::verify::ReportFiling;
+    let (f, m) = demo_core(db).await;
+    let q = query(&m["genuine"][40]);
+    let first = f
+        .core
+        .verifier
+        .report_once(&q, None, "kiosk-report-0001")
+        .await
+        .unwrap();
+    let ReportFiling::Filed(v) = first else {
+        panic!("filed the first time")
+    };
+    let case = v.case_id.expect("case");
+    let again = f
+        .core
+        .verifier
+        .report_once(&q, None, "kiosk-report-0001")
+        .await
+        .unwrap();
+    assert!(matches!(again, ReportFiling::AlreadyFiled { case_id } if case_id == case));
+    let (_, events) = f.core.verifier.history(&q.input).await.unwrap().unwrap();
+    assert_eq!(events.len(), 1, "the replay recorded nothing");
+    // Text that names no code files nothing and is not remembered.
+    let none = f
+        .core
+        .verifier
+        .report_once(&query("abc"), None, "kiosk-report-0002")
+        .await
+        .unwrap();
+    assert!(matches!(none, ReportFiling::Filed(v) if v.case_id.is_none()));
 }
 
 async fn a_change_by_another_process_is_seen_by_the_next_query(db: Db) {

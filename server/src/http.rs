@@ -3,6 +3,9 @@
 //! Every response is JSON, errors included, in one shape: `{"error": {"code", "message"}}`.
 //! Bodies over [`MAX_BODY`] are refused with 413 before they are read whole.
 //!
+//! `POST /v1/report` files a consumer's report of a suspected fake (the kiosk's "report this
+//! product" button) and answers with the case number; a `report_id` makes it idempotent.
+//!
 //! Two listeners share one router: plain HTTP (loopback, for local use and tests) and HTTPS
 //! ([`crate::tls`]). Each connection carries a [`Peer`] — its address and, over HTTPS, the client
 //! certificate it presented — into [`route`], so there is one handler for both; only a peer with
@@ -27,6 +30,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use zhenwei_core::codes::division::DivisionCode;
+use zhenwei_core::verify::ReportFiling;
 use zhenwei_core::{Channel, Core, Lang, Query};
 
 use crate::tls::{self, ClientCert};
@@ -112,59 +116,10 @@ async fn verify(core: &Core, peer: &Peer, req: Request<Incoming>) -> Response<Bo
             )
         }
     };
-    let channel = match r.channel.as_deref().map(Channel::parse) {
-        // A connection with a client certificate speaks for a kiosk unless it says otherwise.
-        None if peer.client_cert.is_some() => Channel::Kiosk,
-        None => Channel::Web,
-        Some(Some(c @ (Channel::Web | Channel::Kiosk))) => c,
-        Some(Some(other)) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "channel_not_allowed",
-                &format!(
-                    "channel {:?} is not accepted on this listener; only \"web\", and \"kiosk\" \
-                     over HTTPS with a kiosk certificate, are",
-                    other.as_str()
-                ),
-            )
-        }
-        Some(None) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_channel",
-                "channel must be one of web, kiosk, sms, ivr, cli",
-            )
-        }
+    let q = match build_query(core, peer, r.code, r.channel, r.lang, r.place).await {
+        Ok(q) => q,
+        Err(refused) => return refused,
     };
-    let lang = match r.lang.as_deref().map(Lang::parse) {
-        None => Lang::Zh,
-        Some(Some(l)) => l,
-        Some(None) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_lang",
-                "lang must be \"zh\" or \"en\"",
-            )
-        }
-    };
-    let place = match r.place.as_deref().map(DivisionCode::parse) {
-        None => None,
-        Some(Ok(p)) => Some(p),
-        Some(Err(e)) => return error(StatusCode::BAD_REQUEST, e.code(), &e.to_string()),
-    };
-    let mut q = Query {
-        input: r.code,
-        channel,
-        source: peer.addr.ip().to_string(),
-        place,
-        store_id: None,
-        lang,
-    };
-    if channel == Channel::Kiosk {
-        if let Err(refused) = as_kiosk(core, peer, &mut q).await {
-            return refused;
-        }
-    }
     match core.verifier.verify(&q).await {
         Ok(v) => match serde_json::to_value(&v) {
             Ok(value) => json(StatusCode::OK, &value),
@@ -183,6 +138,171 @@ async fn verify(core: &Core, peer: &Peer, req: Request<Incoming>) -> Response<Bo
             )
         }
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportRequest {
+    code: String,
+    #[serde(default)]
+    channel: Option<String>,
+    #[serde(default)]
+    lang: Option<String>,
+    #[serde(default)]
+    place: Option<String>,
+    #[serde(default)]
+    note: Option<String>,
+    #[serde(default)]
+    report_id: Option<String>,
+}
+
+/// A client's idempotency key: 8–64 characters of `A–Z a–z 0–9 _ -`.
+fn valid_report_id(id: &str) -> bool {
+    (8..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// `POST /v1/report`: a consumer's report of a suspected fake ("report this product" at a
+/// kiosk). Records the query and opens or updates the consumer-report case at the query's
+/// place (a kiosk's store); answers with the case number. With a `report_id`, a report sent
+/// again answers with the same case and files nothing ([`Verifier::report_once`]).
+///
+/// [`Verifier::report_once`]: zhenwei_core::Verifier::report_once
+async fn report(core: &Core, peer: &Peer, req: Request<Incoming>) -> Response<Body> {
+    let body = match read_body(req).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let r: ReportRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                &format!("the body is not a valid report request: {e}"),
+            )
+        }
+    };
+    if let Some(id) = r.report_id.as_deref().filter(|id| !valid_report_id(id)) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_report_id",
+            &format!("report_id {id:?}: 8 to 64 characters of A-Z, a-z, 0-9, _ and -"),
+        );
+    }
+    let q = match build_query(core, peer, r.code, r.channel, r.lang, r.place).await {
+        Ok(q) => q,
+        Err(refused) => return refused,
+    };
+    let note = r.note.as_deref();
+    let filed = match r.report_id.as_deref() {
+        Some(id) => core.verifier.report_once(&q, note, id).await,
+        None => core
+            .verifier
+            .report(&q, note)
+            .await
+            .map(|v| ReportFiling::Filed(Box::new(v))),
+    };
+    let (case_id, verdict) = match filed {
+        Ok(ReportFiling::AlreadyFiled { case_id }) => (case_id, None),
+        Ok(ReportFiling::Filed(v)) => match v.case_id {
+            Some(id) => (id, Some(v)),
+            None => {
+                return error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "not_reportable",
+                    "this is not a code that can be reported; check it against the label",
+                )
+            }
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "report failed");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the verification service is temporarily unavailable; please try again",
+            );
+        }
+    };
+    tracing::info!(case_id, source = %zhenwei_core::verify::mask_source(q.channel, &q.source), replayed = verdict.is_none(), "consumer report");
+    let mut answer = serde_json::json!({
+        "case_id": case_id,
+        "replayed": verdict.is_none(),
+    });
+    if let Some(id) = r.report_id {
+        answer["report_id"] = serde_json::json!(id);
+    }
+    if let Some(v) = verdict {
+        answer["verdict"] = serde_json::to_value(&v).unwrap_or_default();
+    }
+    json(StatusCode::OK, &answer)
+}
+
+/// The [`Query`] of a verify or report request from `peer`: channel (`kiosk` by default when a
+/// client certificate was presented), language and place checked; a kiosk query gets its kiosk's
+/// name and store. The error is the response to send.
+async fn build_query(
+    core: &Core,
+    peer: &Peer,
+    code: String,
+    channel: Option<String>,
+    lang: Option<String>,
+    place: Option<String>,
+) -> Result<Query, Response<Body>> {
+    let channel = match channel.as_deref().map(Channel::parse) {
+        // A connection with a client certificate speaks for a kiosk unless it says otherwise.
+        None if peer.client_cert.is_some() => Channel::Kiosk,
+        None => Channel::Web,
+        Some(Some(c @ (Channel::Web | Channel::Kiosk))) => c,
+        Some(Some(other)) => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "channel_not_allowed",
+                &format!(
+                    "channel {:?} is not accepted on this listener; only \"web\", and \"kiosk\" \
+                     over HTTPS with a kiosk certificate, are",
+                    other.as_str()
+                ),
+            ))
+        }
+        Some(None) => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "invalid_channel",
+                "channel must be one of web, kiosk, sms, ivr, cli",
+            ))
+        }
+    };
+    let lang = match lang.as_deref().map(Lang::parse) {
+        None => Lang::Zh,
+        Some(Some(l)) => l,
+        Some(None) => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "invalid_lang",
+                "lang must be \"zh\" or \"en\"",
+            ))
+        }
+    };
+    let place = match place.as_deref().map(DivisionCode::parse) {
+        None => None,
+        Some(Ok(p)) => Some(p),
+        Some(Err(e)) => return Err(error(StatusCode::BAD_REQUEST, e.code(), &e.to_string())),
+    };
+    let mut q = Query {
+        input: code,
+        channel,
+        source: peer.addr.ip().to_string(),
+        place,
+        store_id: None,
+        lang,
+    };
+    if channel == Channel::Kiosk {
+        as_kiosk(core, peer, &mut q).await?;
+    }
+    Ok(q)
 }
 
 /// Makes `q` a kiosk query of the kiosk whose certificate `peer` presented: its name is the
@@ -253,11 +373,12 @@ async fn route(core: Core, peer: Arc<Peer>, req: Request<Incoming>) -> Response<
             r
         }
         (&Method::POST, "/v1/verify") => verify(&core, &peer, req).await,
+        (&Method::POST, "/v1/report") => report(&core, &peer, req).await,
         // Regulators' feed imports (feeds.rs).
         (_, p) if crate::feeds::is_feed_path(p) => crate::feeds::respond(&core, req).await,
         // The public query page and its assets (page.rs).
         (_, p) if crate::page::is_page_path(p) => crate::page::respond(&req),
-        (_, "/healthz") | (_, "/v1/verify") | (_, "/metrics") => error(
+        (_, "/healthz") | (_, "/v1/verify") | (_, "/v1/report") | (_, "/metrics") => error(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             &format!("{} is not allowed on {path}", req.method()),

@@ -238,7 +238,22 @@ fn agent_config(kiosk: &KioskRecord, issued: &Issued, out: &KioskOut) -> String 
          # Shown when the server cannot be reached. Placeholders: put in your own numbers.\n\
          [offline]\n\
          hotline = \"400-000-0000\"\n\
-         sms = \"10690000\"\n",
+         sms = \"10690000\"\n\
+         \n\
+         # The scanner: a serial port (USB CDC-ACM or RS-232), or /dev/input/by-id/…-event-kbd for a\n\
+         # USB keyboard-wedge scanner, or \"stdin\" to type codes. Run: zhenwei-kiosk --config kiosk.toml\n\
+         [scanner]\n\
+         device = \"/dev/ttyACM0\"\n\
+         baud = 9600\n\
+         \n\
+         # The screen (loopback only): chromium --kiosk http://127.0.0.1:8088/\n\
+         [ui]\n\
+         listen = \"127.0.0.1:8088\"\n\
+         idle_seconds = 30\n\
+         \n\
+         # Reports waiting for the server are kept here (relative to this file).\n\
+         [queue]\n\
+         dir = \"queue\"\n",
         server = q(&out.server_url),
         name = q(&kiosk.name),
         store = q(&kiosk.store_name),
@@ -363,6 +378,9 @@ mod tests {
         assert_eq!(v["tls"]["key"].as_str(), Some("kiosk.key"));
         assert_eq!(v["tls"]["sha256"].as_str(), Some(issued.sha256.as_str()));
         assert!(v["offline"]["hotline"].is_str());
+        assert_eq!(v["scanner"]["device"].as_str(), Some("/dev/ttyACM0"));
+        assert_eq!(v["ui"]["listen"].as_str(), Some("127.0.0.1:8088"));
+        assert_eq!(v["queue"]["dir"].as_str(), Some("queue"));
         assert!(!text.contains("PRIVATE KEY"));
     }
 }
