@@ -360,10 +360,6 @@ fn essentials(method: &str, headers: &Headers) -> Result<Essentials, HeaderError
             _ => return Err(HeaderError::malformed("max-forwards", "not a number up to 255")),
         },
     };
-    if method == "REGISTER" && to.uri.as_sip().is_none() {
-        // RFC 3261 §10.3: the To of a REGISTER is the address-of-record, a SIP or SIPS URI.
-        return Err(HeaderError::malformed("to", "a REGISTER's To must be a SIP URI"));
-    }
     if method == "INVITE" {
         for c in headers.values("contact")? {
             NameAddr::parse(c, "contact")?;

@@ -441,6 +441,12 @@ impl Uas {
             return self.reply(now, peer, &r, 403, Headers::default());
         }
         let method = r.method.clone();
+        if method == "REGISTER" && r.to.uri.as_sip().is_none() {
+            // RFC 3261 §10.3: a REGISTER's To is an address-of-record, a SIP or SIPS URI.
+            let mut h = Headers::default();
+            h.push("Warning", "399 - \"To must be a SIP URI\"");
+            return self.reply(now, peer, &r, 400, h);
+        }
         if !ALLOW.split(", ").any(|m| m == method) {
             let status = if KNOWN.contains(&method.as_str()) { 405 } else { 501 };
             let mut h = Headers::default();
@@ -465,10 +471,13 @@ impl Uas {
             return self.on_cancel(now, peer, &r);
         }
         if r.to.tag().is_some() {
-            let Some(call) = self.dialog_of(&r) else {
-                return self.reply(now, peer, &r, 481, Headers::default());
-            };
-            return self.in_dialog(now, peer, call, r, answer);
+            match self.dialog_of(&r) {
+                Some(call) => return self.in_dialog(now, peer, call, r, answer),
+                // An INVITE for a dialog we do not know (we restarted, RFC 3261 §12.2.2):
+                // recreate the dialog under the tag the caller already has.
+                None if method == "INVITE" => {}
+                None => return self.reply(now, peer, &r, 481, Headers::default()),
+            }
         }
         match method.as_str() {
             "INVITE" => self.on_invite(now, peer, r, answer),
@@ -610,7 +619,7 @@ impl Uas {
             remote: peer.addr,
         };
         let offer = String::from_utf8_lossy(&r.body).into_owned();
-        let tag = new_tag();
+        let tag = r.to.tag().map(str::to_string).unwrap_or_else(new_tag);
         let sdp = match answer.answer(&info, &offer) {
             Ok(sdp) => sdp,
             Err(reject) => {

@@ -507,3 +507,22 @@ fn stream_keepalive_is_answered_with_crlf() {
     h.uas.on_parsed(h.now, tcp, Parsed::KeepAlive, &mut TestAnswer);
     assert_eq!(h.drain(), vec![Output::Send { to: tcp, bytes: b"\r\n".to_vec() }]);
 }
+
+#[test]
+fn invite_for_an_unknown_dialog_recreates_it_under_the_callers_tag() {
+    let mut h = Harness::new();
+    let text = req("INVITE", "re", Some("oldtag"), 9, "Content-Type: application/sdp\r\n", SDP);
+    let out = h.feed(&text);
+    let rs = responses(&out);
+    assert_eq!(rs.iter().map(|r| r.status).collect::<Vec<_>>(), vec![100, 180, 200]);
+    assert_eq!(rs[2].headers.get("to"), Some("<sip:ivr@127.0.0.1>;tag=oldtag"));
+    let out = h.feed(&req("ACK", "reack", Some("oldtag"), 9, "", ""));
+    assert!(matches!(events(&out)[..], [CallEvent::Started { .. }]));
+}
+
+#[test]
+fn register_with_a_non_sip_address_of_record_is_400() {
+    let mut h = Harness::new();
+    let text = req("REGISTER", "r", None, 1, "", "").replace("To: <sip:ivr@127.0.0.1>", "To: isbn:2983792873");
+    assert_eq!(statuses(&h.feed(&text)), vec![400]);
+}
