@@ -275,3 +275,47 @@ fn svmap_finds_the_server_but_no_software_version() {
     let columns: Vec<&str> = row.split('|').map(str::trim).filter(|c| !c.is_empty()).collect();
     assert_eq!(columns, vec![format!("127.0.0.1:{}", sip.port()).as_str(), "unknown"], "{stdout}");
 }
+
+#[test]
+fn sip_over_tls_answers_options_with_a_certificate_from_the_data_directory_ca() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use std::sync::Arc;
+
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(dir.path(), &["--sip-tls", "127.0.0.1:0"]);
+    let ca = dir.path().join("tls").join("ca.crt");
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(&ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let tcp = TcpStream::connect(server.sip_tls_addr()).unwrap();
+    tcp.set_read_timeout(Some(LIMIT)).unwrap();
+    let local = tcp.local_addr().unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(&probe("over-tls", "TLS", local)).unwrap();
+    let mut framer = StreamFramer::default();
+    let mut buf = vec![0u8; 16 * 1024];
+    let response = loop {
+        if let Some(p) = framer.next_message() {
+            break p;
+        }
+        let n = tls.read(&mut buf).expect("an answer over TLS");
+        assert!(n > 0, "the server closed the TLS connection");
+        framer.push(&buf[..n]);
+    };
+    let Parsed::Response(r) = response else {
+        panic!("not a response: {response:?}");
+    };
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers.get("call-id"), Some("over-tls"));
+}
