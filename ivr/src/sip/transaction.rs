@@ -43,7 +43,7 @@ pub enum TxAction {
 }
 
 /// Which transaction a request belongs to.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TxKey {
     /// RFC 3261: the branch, the sent-by of the top Via and the method (ACK and CANCEL are
     /// mapped by the caller as needed).

@@ -25,7 +25,8 @@
 //! address, or the same connection) — symmetric signalling, which is what `rport` asks for and
 //! what a trunk behind NAT needs.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -236,9 +237,20 @@ struct Dialog {
     started: bool,
 }
 
+/// What a timer entry refers to.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerRef {
+    Server(TxKey),
+    Client(String),
+    Answer(CallId),
+}
+
 /// The user agent server.
 #[derive(Debug)]
 pub struct Uas {
+    /// Deadlines, earliest first. An entry may be stale (its owner moved its deadline or is
+    /// gone); it is checked against the owner when it comes due, so arming never searches.
+    timers: BinaryHeap<Reverse<(Instant, TimerRef)>>,
     config: UasConfig,
     server: HashMap<TxKey, ServerEntry>,
     client: HashMap<String, ClientEntry>,
@@ -256,6 +268,7 @@ impl Uas {
             dialogs: HashMap::new(),
             out: VecDeque::new(),
             next_call: 1,
+            timers: BinaryHeap::new(),
         }
     }
 
@@ -297,69 +310,72 @@ impl Uas {
         }
     }
 
-    /// When [`on_timer`](Self::on_timer) must next be called.
+    /// When [`on_timer`](Self::on_timer) must next be called (possibly early).
     pub fn next_deadline(&self) -> Option<Instant> {
-        let server = self.server.values().filter_map(|e| match &e.tx {
-            ServerTx::Invite(t) => t.next_deadline(),
-            ServerTx::NonInvite(t) => t.next_deadline(),
-        });
-        let client = self.client.values().filter_map(|e| e.tx.next_deadline());
-        let answers = self.dialogs.values().filter_map(|d| d.answer_at);
-        server.chain(client).chain(answers).min()
+        self.timers.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// The current deadline of a timer's owner.
+    fn deadline_of(&self, r: &TimerRef) -> Option<Instant> {
+        match r {
+            TimerRef::Server(key) => self.server.get(key).and_then(|e| match &e.tx {
+                ServerTx::Invite(t) => t.next_deadline(),
+                ServerTx::NonInvite(t) => t.next_deadline(),
+            }),
+            TimerRef::Client(branch) => self.client.get(branch).and_then(|e| e.tx.next_deadline()),
+            TimerRef::Answer(id) => self.dialogs.get(id).and_then(|d| d.answer_at),
+        }
+    }
+
+    /// Records the owner's current deadline.
+    fn arm(&mut self, r: TimerRef) {
+        if let Some(at) = self.deadline_of(&r) {
+            self.timers.push(Reverse((at, r)));
+        }
     }
 
     /// Time has passed.
     pub fn on_timer(&mut self, now: Instant) {
-        let due: Vec<CallId> = self
-            .dialogs
-            .iter()
-            .filter(|(_, d)| d.answer_at.is_some_and(|t| now >= t))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in due {
-            self.send_answer(now, id);
-        }
-        let due: Vec<TxKey> = self
-            .server
-            .iter()
-            .filter(|(_, e)| {
-                match &e.tx {
-                    ServerTx::Invite(t) => t.next_deadline(),
-                    ServerTx::NonInvite(t) => t.next_deadline(),
+        while let Some(Reverse((at, _))) = self.timers.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((_, r))) = self.timers.pop() else {
+                break;
+            };
+            if !self.deadline_of(&r).is_some_and(|t| t <= now) {
+                continue; // stale
+            }
+            match r {
+                TimerRef::Answer(id) => self.send_answer(now, id),
+                TimerRef::Server(key) => {
+                    let Some(e) = self.server.get_mut(&key) else {
+                        continue;
+                    };
+                    let actions = match &mut e.tx {
+                        ServerTx::Invite(t) => t.on_timer(now),
+                        ServerTx::NonInvite(t) => t.on_timer(now),
+                    };
+                    self.apply_server(now, &key, actions);
                 }
-                .is_some_and(|t| now >= t)
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in due {
-            let Some(e) = self.server.get_mut(&key) else {
-                continue;
-            };
-            let actions = match &mut e.tx {
-                ServerTx::Invite(t) => t.on_timer(now),
-                ServerTx::NonInvite(t) => t.on_timer(now),
-            };
-            self.apply_server(now, &key, actions);
-        }
-        let due: Vec<String> = self
-            .client
-            .iter()
-            .filter(|(_, e)| e.tx.next_deadline().is_some_and(|t| now >= t))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for branch in due {
-            let Some(e) = self.client.get_mut(&branch) else {
-                continue;
-            };
-            let actions = e.tx.on_timer(now);
-            let to = e.peer;
-            for a in actions {
-                match a {
-                    TxAction::Send(bytes) => self.out.push_back(Output::Send { to, bytes }),
-                    TxAction::Timeout => tracing::debug!(%branch, "in-dialog request timed out"),
-                    TxAction::Terminated => {
-                        self.client.remove(&branch);
+                TimerRef::Client(branch) => {
+                    let Some(e) = self.client.get_mut(&branch) else {
+                        continue;
+                    };
+                    let actions = e.tx.on_timer(now);
+                    let to = e.peer;
+                    for a in actions {
+                        match a {
+                            TxAction::Send(bytes) => self.out.push_back(Output::Send { to, bytes }),
+                            TxAction::Timeout => {
+                                tracing::debug!(%branch, "in-dialog request timed out")
+                            }
+                            TxAction::Terminated => {
+                                self.client.remove(&branch);
+                            }
+                        }
                     }
+                    self.arm(TimerRef::Client(branch));
                 }
             }
         }
@@ -434,6 +450,8 @@ impl Uas {
         let (call, method) = (e.call, e.method.clone());
         if actions.contains(&TxAction::Terminated) {
             self.client.remove(&branch);
+        } else {
+            self.arm(TimerRef::Client(branch));
         }
         if deliver && method == "REFER" && r.status >= 300 {
             self.emit(
@@ -714,6 +732,8 @@ impl Uas {
         );
         if self.config.answer_delay.is_zero() {
             self.send_answer(now, id);
+        } else {
+            self.arm(TimerRef::Answer(id));
         }
     }
 
@@ -943,7 +963,7 @@ impl Uas {
         let (tx, actions) =
             NonInviteClient::start(request.to_bytes(), peer.transport.reliable(), now);
         self.client.insert(
-            branch,
+            branch.clone(),
             ClientEntry {
                 tx,
                 peer,
@@ -951,6 +971,7 @@ impl Uas {
                 method: method.to_string(),
             },
         );
+        self.arm(TimerRef::Client(branch));
         for a in actions {
             if let TxAction::Send(bytes) = a {
                 self.out.push_back(Output::Send { to: peer, bytes });
@@ -1039,6 +1060,7 @@ impl Uas {
                 }
             }
         }
+        self.arm(TimerRef::Server(key.clone()));
     }
 }
 
