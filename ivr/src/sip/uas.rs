@@ -343,7 +343,7 @@ impl Uas {
             let Some(Reverse((_, r))) = self.timers.pop() else {
                 break;
             };
-            if !self.deadline_of(&r).is_some_and(|t| t <= now) {
+            if self.deadline_of(&r).is_none_or(|t| t > now) {
                 continue; // stale
             }
             match r {
