@@ -11,6 +11,7 @@ mod kiosk;
 mod metrics;
 mod page;
 mod pki;
+mod smpp;
 mod tls;
 
 use std::io::{BufRead, BufReader, Write};
@@ -358,7 +359,16 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
                 None => "off".into(),
             };
             tracing::info!(http = %listener.local_addr()?, https = %https_shown, data_dir = %s.location.data_dir.display(), backend = ?core.store.backend(), "zhenwei serving");
+            // The SMPP ESME (issue 5), when the config file has an [smpp] section.
+            let esme = s
+                .file
+                .smpp
+                .as_ref()
+                .map(|section| smpp::start(section, core.verifier.clone()));
             http::serve(listener, https, core.clone(), shutdown).await?;
+            if let Some((esme, within)) = esme {
+                esme.stop(within).await;
+            }
             tracing::info!("stopped");
         }
         Command::DemoCodes => match demo::manifest(&core.store).await? {
