@@ -32,6 +32,10 @@ struct Shared {
     sent: Mutex<HashMap<String, Instant>>,
     latencies: Mutex<Vec<Duration>>,
     replies: AtomicUsize,
+    /// Counters for BENCH_TRACE: submit_sm seen, deliver_sm_resp seen, undecodable PDUs.
+    submits: AtomicUsize,
+    acks: AtomicUsize,
+    bad: AtomicUsize,
     bound: Notify,
     permits: Semaphore,
 }
@@ -42,6 +46,9 @@ impl Default for Shared {
             sent: Mutex::default(),
             latencies: Mutex::default(),
             replies: AtomicUsize::new(0),
+            submits: AtomicUsize::new(0),
+            acks: AtomicUsize::new(0),
+            bad: AtomicUsize::new(0),
             bound: Notify::new(),
             permits: Semaphore::new(0),
         }
@@ -111,19 +118,24 @@ async fn serve(
         buf.extend_from_slice(&chunk[..n]);
         let mut start = 0;
         let mut replies = Vec::new();
+        let mut bound = false;
         while let Ok(Some(len)) = pdu::frame_len(&buf[start..]) {
             let frame = &buf[start..start + len];
             start += len;
-            let Ok(p) = pdu::decode(frame) else { continue };
+            let Ok(p) = pdu::decode(frame) else {
+                shared.bad.fetch_add(1, Ordering::SeqCst);
+                continue;
+            };
             let resp = match p.body {
                 Body::BindTransceiver(_) => {
-                    shared.bound.notify_one();
+                    bound = true;
                     Some(Body::BindTransceiverResp {
                         system_id: "load".into(),
                         tlvs: vec![],
                     })
                 }
                 Body::SubmitSm(m) => {
+                    shared.submits.fetch_add(1, Ordering::SeqCst);
                     let last = if m.esm_class & ESM_UDHI != 0 {
                         matches!(coding::parse_udh(&m.short_message), Ok((Some(c), _)) if c.seq == c.total)
                     } else {
@@ -141,6 +153,10 @@ async fn serve(
                         message_id: format!("{}", p.sequence),
                     })
                 }
+                Body::DeliverSmResp { .. } => {
+                    shared.acks.fetch_add(1, Ordering::SeqCst);
+                    None
+                }
                 Body::EnquireLink => Some(Body::EnquireLinkResp),
                 Body::Unbind => Some(Body::UnbindResp),
                 _ => None,
@@ -154,6 +170,10 @@ async fn serve(
         buf.drain(..start);
         if !replies.is_empty() && tx.send(replies).is_err() {
             return;
+        }
+        // Only now is bind_transceiver_resp queued ahead of any deliver_sm.
+        if bound {
+            shared.bound.notify_one();
         }
     }
 }
@@ -218,6 +238,24 @@ async fn main() {
     let bound = shared.bound.notified();
     tokio::spawn(serve(rd, shared.clone(), tx.clone()));
     bound.await;
+    let trace = std::env::var_os("BENCH_TRACE").is_some();
+    if trace {
+        eprintln!("bound");
+        let s = shared.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                eprintln!(
+                    "replies {} submits {} acks {} bad {} waiting {}",
+                    s.replies.load(Ordering::SeqCst),
+                    s.submits.load(Ordering::SeqCst),
+                    s.acks.load(Ordering::SeqCst),
+                    s.bad.load(Ordering::SeqCst),
+                    s.sent.lock().unwrap().len()
+                );
+            }
+        });
+    }
     let codes = match &codes_path {
         Some(p) => read_codes(p).await,
         None => vec!["１２３４５".to_owned()],
@@ -231,7 +269,14 @@ async fn main() {
         shared.permits.add_permits(outstanding);
         let start = Instant::now();
         for i in 0..count {
-            shared.permits.acquire().await.unwrap().forget();
+            // A reply that never comes must not hang the benchmark.
+            match tokio::time::timeout(Duration::from_secs(60), shared.permits.acquire()).await {
+                Ok(Ok(p)) => p.forget(),
+                _ => {
+                    eprintln!("stalled: no reply for 60 s after {i} MOs");
+                    break;
+                }
+            }
             if rate > 0 {
                 let at = start + Duration::from_secs_f64(i as f64 / f64::from(rate));
                 tokio::time::sleep_until(at).await;
@@ -259,6 +304,12 @@ async fn main() {
             let batch = Pdu::new(seq, Body::DeliverSm(sm)).encode().unwrap();
             shared.sent.lock().unwrap().insert(phone, Instant::now());
             tx.send(batch).unwrap();
+        }
+        if trace {
+            eprintln!(
+                "sent {count}; replies so far {}",
+                shared.replies.load(Ordering::SeqCst)
+            );
         }
         let deadline = Instant::now() + Duration::from_secs(120);
         while shared.replies.load(Ordering::SeqCst) < count && Instant::now() < deadline {
