@@ -25,6 +25,19 @@
 //! agent_uri = "sip:agent@pbx.example"   # where "0 agent" transfers to (REFER)
 //! contact_host = "ivr.example.com:5060" # our Contact, when the listen address is not reachable
 //! hangup_after_secs = 30           # the stand-in call handler hangs up after this long
+//! [smpp]                 # optional: the SMPP 3.4 ESME to the operator's SMSC (issue 5)
+//! host = "smsc.example"
+//! port = 2775
+//! system_id = "zhenwei"
+//! password = "secret"    # or ZHENWEI_SMPP_PASSWORD in the environment
+//! system_type = ""
+//! window = 64            # submit_sm awaiting their response
+//! rate = 100             # submit_sm per second; 0 = unlimited
+//! enquire_link_secs = 30
+//! response_timeout_secs = 10
+//! reconnect_initial_ms = 500
+//! reconnect_max_ms = 30000
+//! receipts = true        # ask for delivery receipts
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -54,6 +67,55 @@ pub struct FileConfig {
     pub thresholds: Thresholds,
     #[serde(default)]
     pub sip: SipConfig,
+    pub smpp: Option<SmppSection>,
+}
+
+/// The `[smpp]` section: where the SMSC is, the account, and the session's limits.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmppSection {
+    pub host: String,
+    pub port: u16,
+    pub system_id: String,
+    #[serde(default)]
+    pub password: String,
+    #[serde(default)]
+    pub system_type: String,
+    #[serde(default = "SmppSection::default_window")]
+    pub window: usize,
+    #[serde(default)]
+    pub rate: u32,
+    #[serde(default = "SmppSection::default_enquire_link_secs")]
+    pub enquire_link_secs: u64,
+    #[serde(default = "SmppSection::default_response_timeout_secs")]
+    pub response_timeout_secs: u64,
+    #[serde(default = "SmppSection::default_reconnect_initial_ms")]
+    pub reconnect_initial_ms: u64,
+    #[serde(default = "SmppSection::default_reconnect_max_ms")]
+    pub reconnect_max_ms: u64,
+    #[serde(default = "SmppSection::default_receipts")]
+    pub receipts: bool,
+}
+
+impl SmppSection {
+    fn default_window() -> usize {
+        64
+    }
+    fn default_enquire_link_secs() -> u64 {
+        30
+    }
+    fn default_response_timeout_secs() -> u64 {
+        10
+    }
+    fn default_reconnect_initial_ms() -> u64 {
+        500
+    }
+    fn default_reconnect_max_ms() -> u64 {
+        30_000
+    }
+    fn default_receipts() -> bool {
+        true
+    }
 }
 
 /// The `[sip]` section.
@@ -114,6 +176,14 @@ impl FileConfig {
                 message: format!("thresholds.{name} must be at least 1"),
             });
         }
+        if let Some(smpp) = &cfg.smpp {
+            if smpp.window < 1 || smpp.enquire_link_secs < 1 || smpp.response_timeout_secs < 1 {
+                return Err(ConfigError::Parse {
+                    path: path.display().to_string(),
+                    message: "smpp.window, enquire_link_secs and response_timeout_secs must be at least 1".into(),
+                });
+            }
+        }
         if t.excessive_from < t.repeat_from {
             return Err(ConfigError::Parse {
                 path: path.display().to_string(),
@@ -156,6 +226,32 @@ mod tests {
         assert_eq!(c.sip.listen.as_deref(), Some("off"));
         assert_eq!(c.sip.trunks, vec!["192.0.2.0/24"]);
         assert_eq!(c.sip.agent_uri.as_deref(), Some("sip:agent@pbx"));
+    }
+
+    #[test]
+    fn smpp_section_with_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("z.toml");
+        std::fs::write(
+            &p,
+            "[smpp]\nhost = \"127.0.0.1\"\nport = 2775\nsystem_id = \"zw\"\nrate = 50\n",
+        )
+        .unwrap();
+        let c = FileConfig::load(Some(&p)).unwrap().smpp.unwrap();
+        assert_eq!(
+            (c.host.as_str(), c.port, c.system_id.as_str()),
+            ("127.0.0.1", 2775, "zw")
+        );
+        assert_eq!(
+            (c.window, c.rate, c.enquire_link_secs, c.receipts),
+            (64, 50, 30, true)
+        );
+        std::fs::write(
+            &p,
+            "[smpp]\nhost = \"h\"\nport = 1\nsystem_id = \"zw\"\nwindow = 0\n",
+        )
+        .unwrap();
+        assert!(FileConfig::load(Some(&p)).is_err());
     }
 
     #[test]

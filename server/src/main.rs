@@ -13,6 +13,7 @@ mod metrics;
 mod page;
 mod pki;
 mod sip;
+mod smpp;
 mod tls;
 
 use std::io::{BufRead, BufReader, Write};
@@ -364,8 +365,17 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
             let (sip_shown, sip_tls_shown) = hotline.shown();
             tracing::info!(http = %listener.local_addr()?, https = %https_shown, sip = %sip_shown, sip_tls = %sip_tls_shown, data_dir = %s.location.data_dir.display(), backend = ?core.store.backend(), "zhenwei serving");
             let hotline = tokio::spawn(hotline.serve());
+            // The SMPP ESME (issue 5), when the config file has an [smpp] section.
+            let esme = s
+                .file
+                .smpp
+                .as_ref()
+                .map(|section| smpp::start(section, core.verifier.clone()));
             http::serve(listener, https, core.clone(), shutdown).await?;
             hotline.abort();
+            if let Some((esme, within)) = esme {
+                esme.stop(within).await;
+            }
             tracing::info!("stopped");
         }
         Command::DemoCodes => match demo::manifest(&core.store).await? {
