@@ -8,4 +8,8 @@
 //! SMPP 3.4 ESME session (a sans-I/O state machine driven by tokio) and HTTP inbound in the style
 //! of Kannel's sms-service. Verdicts come from `zhenwei-core`.
 //!
-//! Nothing is implemented here yet; see the SMS issue.
+//! Built so far: [`coding`] (GSM-7 / UCS-2 coding, lengths and concatenated parts) and
+//! [`smpp`] (the SMPP 3.4 ESME).
+
+pub mod coding;
+pub mod smpp;
