@@ -12,4 +12,5 @@
 //! [`smpp`] (the SMPP 3.4 ESME).
 
 pub mod coding;
+pub mod parse;
 pub mod smpp;
