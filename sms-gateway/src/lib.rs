@@ -13,4 +13,5 @@
 
 pub mod coding;
 pub mod parse;
+pub mod reply;
 pub mod smpp;
