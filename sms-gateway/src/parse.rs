@@ -443,9 +443,15 @@ fn language(s: &str, english_keyword: bool) -> Lang {
     if english_keyword {
         return Lang::En;
     }
+    // Whole whitespace-separated tokens of letters only: codes, PINs and URLs are no words.
     let words = s
-        .split(|c: char| !c.is_ascii_alphabetic())
-        .filter(|w| w.len() >= 2 && w.chars().any(|c| c.is_ascii_lowercase()))
+        .split_whitespace()
+        .map(|t| t.trim_matches(|c: char| c.is_ascii_punctuation()))
+        .filter(|w| {
+            w.len() >= 2
+                && w.chars().all(|c| c.is_ascii_alphabetic())
+                && w.chars().any(|c| c.is_ascii_lowercase())
+        })
         .count();
     if words >= 2 {
         Lang::En
@@ -480,18 +486,34 @@ fn keyword_anywhere(s: &str) -> Option<Keyword> {
     None
 }
 
-/// The free text of a report: the message without the keyword and the code, tidied.
-fn note_of(s: &str, code: Option<&Range<usize>>) -> Option<String> {
-    let mut text = s.to_owned();
-    if let Some(r) = code {
-        if text.is_char_boundary(r.start) && text.is_char_boundary(r.end) && r.end <= text.len() {
-            text.replace_range(r.clone(), " ");
-        }
-    }
+/// The free text of a report: the message without the keyword and the code, tidied, in the
+/// characters as sent (not width-folded). `s` is a slice of `prepared`, which has one character
+/// for each character of `original`; `code` is a byte range within `s`.
+fn note_of(
+    prepared: &str,
+    original: &[char],
+    s: &str,
+    code: Option<&Range<usize>>,
+) -> Option<String> {
+    let offset = (s.as_ptr() as usize).saturating_sub(prepared.as_ptr() as usize);
+    let char_at = |byte: usize| prepared.get(..byte).map_or(0, |p| p.chars().count());
+    let (from, to) = (char_at(offset), char_at(offset + s.len()));
+    let skip = code.map(|r| (char_at(offset + r.start), char_at(offset + r.end)));
+    let text: String = original
+        .iter()
+        .enumerate()
+        .take(to)
+        .skip(from)
+        .map(|(i, &c)| match skip {
+            Some((a, b)) if (a..b).contains(&i) => ' ',
+            _ if c.is_control() => ' ',
+            _ => c,
+        })
+        .collect();
     let words: Vec<&str> = text.split_whitespace().collect();
     let note = words.join(" ");
     let note = note.trim_matches(|c: char| {
-        c.is_whitespace() || ",;:.-，。、：；!！".contains(c)
+        c.is_whitespace() || ",;:.-，。、：；!！\u{3000}".contains(c)
     });
     let note: String = note.chars().take(MAX_NOTE_CHARS).collect();
     if note.chars().any(|c| c.is_alphanumeric()) {
@@ -503,9 +525,10 @@ fn note_of(s: &str, code: Option<&Range<usize>>) -> Option<String> {
 
 /// Parses one message. Never panics, whatever the text.
 pub fn parse(raw: &str) -> Parsed {
+    let original: Vec<char> = raw.chars().take(MAX_MESSAGE_CHARS).collect();
     let prepared = prepare(raw);
     let text = prepared.trim_matches(|c: char| {
-        c.is_whitespace() || "\"'“”‘’【】[]「」《》<>*#~!。.,".contains(c)
+        c.is_whitespace() || "\"'“”‘’【】「」《》<>*#~!。.,".contains(c)
     });
     let (lead, body, attached) = match leading_keyword(text) {
         Some((k, rest, attached)) => (Some(k), rest, attached),
@@ -539,7 +562,7 @@ pub fn parse(raw: &str) -> Parsed {
             let found = if lead.is_some() { found } else { find_codes(text) };
             let first = found.into_iter().next();
             Command::Report {
-                note: note_of(source, first.as_ref().map(|f| &f.range)),
+                note: note_of(&prepared, &original, source, first.as_ref().map(|f| &f.range)),
                 code: first.map(|f| f.candidate),
             }
         }
