@@ -17,6 +17,10 @@
 //! clone_stores = 3
 //! enumeration_unknown_codes = 10
 //! enumeration_window_minutes = 60
+//!
+//! [sms]                  # per-number limits of the SMS channel, optional
+//! rate_burst = 10        # verify/report messages at once …
+//! rate_per_minute = 6    # … and per minute after that
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -44,6 +48,38 @@ pub struct FileConfig {
     pub tls_san: Vec<String>,
     #[serde(default)]
     pub thresholds: Thresholds,
+    #[serde(default)]
+    pub sms: SmsConfig,
+}
+
+/// `[sms]`: per-number limits of the SMS channel (issue 5).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmsConfig {
+    /// Verify/report messages one number may send at once…
+    pub rate_burst: u32,
+    /// …and per minute after that.
+    pub rate_per_minute: f64,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        let d = zhenwei_sms_gateway::GatewayConfig::default();
+        SmsConfig {
+            rate_burst: d.burst,
+            rate_per_minute: d.per_minute,
+        }
+    }
+}
+
+impl SmsConfig {
+    pub fn gateway(&self) -> zhenwei_sms_gateway::GatewayConfig {
+        zhenwei_sms_gateway::GatewayConfig {
+            burst: self.rate_burst,
+            per_minute: self.rate_per_minute,
+            ..zhenwei_sms_gateway::GatewayConfig::default()
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +120,13 @@ impl FileConfig {
             return Err(ConfigError::Parse {
                 path: path.display().to_string(),
                 message: format!("thresholds.{name} must be at least 1"),
+            });
+        }
+        if cfg.sms.rate_burst < 1 || !(cfg.sms.rate_per_minute > 0.0) {
+            return Err(ConfigError::Parse {
+                path: path.display().to_string(),
+                message: "sms.rate_burst must be at least 1 and sms.rate_per_minute above 0"
+                    .into(),
             });
         }
         if t.excessive_from < t.repeat_from {

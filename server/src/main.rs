@@ -11,6 +11,7 @@ mod kiosk;
 mod metrics;
 mod page;
 mod pki;
+mod sms;
 mod tls;
 
 use std::io::{BufRead, BufReader, Write};
@@ -342,6 +343,7 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
                     anyhow!("--https {a:?} is neither an address nor \"off\": {e}")
                 })?),
             };
+            sms::install(core, &s.file.sms.gateway());
             let shutdown = shutdown_signal()?;
             let listener = tokio::net::TcpListener::bind(addr)
                 .await

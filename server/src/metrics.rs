@@ -22,7 +22,15 @@ const LATENCY_BUCKETS: [f64; 12] = [
 
 /// The routes requests are counted under (a fixed set, so a scan of random paths cannot grow
 /// the metrics).
-pub const ROUTES: [&str; 6] = ["/v1/verify", "/healthz", "/metrics", "/", "static", "other"];
+pub const ROUTES: [&str; 7] = [
+    "/v1/verify",
+    "/v1/sms/inbound",
+    "/healthz",
+    "/metrics",
+    "/",
+    "static",
+    "other",
+];
 
 /// The process's request metrics.
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::default);
@@ -31,6 +39,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::default);
 pub fn route_label(path: &str) -> &'static str {
     match path {
         "/v1/verify" => "/v1/verify",
+        "/v1/sms/inbound" => "/v1/sms/inbound",
         "/healthz" => "/healthz",
         "/metrics" => "/metrics",
         "/" => "/",
@@ -49,7 +58,7 @@ struct RouteStats {
 /// Request counters and latency histograms.
 #[derive(Default)]
 pub struct Metrics {
-    routes: [RouteStats; 6],
+    routes: [RouteStats; 7],
     statuses: Mutex<BTreeMap<(usize, u16), u64>>,
 }
 
@@ -246,6 +255,7 @@ impl Metrics {
             "zhenwei_recorder_batch_size_count {}",
             load(&r.batches)
         )?;
+        crate::sms::render_metrics(out)?;
         Ok(())
     }
 }
