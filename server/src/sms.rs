@@ -91,15 +91,18 @@ pub async fn inbound(core: &Core, req: Request<Incoming>) -> Response<Full<Bytes
     };
     let body = match crate::http::read_body(req).await {
         Ok(b) => b,
-        Err(_) => {
+        Err(refused) => {
             count("bad_request");
-            return text(
-                StatusCode::PAYLOAD_TOO_LARGE,
+            let status = refused.status();
+            let why = if status == StatusCode::PAYLOAD_TOO_LARGE {
                 format!(
                     "request bodies are limited to {} bytes\n",
                     crate::http::MAX_BODY
-                ),
-            );
+                )
+            } else {
+                "the request body could not be read\n".to_owned()
+            };
+            return text(status, why);
         }
     };
     let msg = match kannel::inbound(query.as_deref(), content_type.as_deref(), &headers, &body) {

@@ -475,7 +475,8 @@ fn keyword_anywhere(s: &str) -> Option<Keyword> {
     }
     for w in s.split(|c: char| !c.is_ascii_alphabetic()) {
         let k = match w.to_ascii_lowercase().as_str() {
-            "report" | "fake" | "counterfeit" => kw(Kind::Report, true, true),
+            // Not "fake": "is this fake? <code>" asks for a check, it reports nothing.
+            "report" => kw(Kind::Report, true, true),
             "stop" | "unsubscribe" => kw(Kind::OptOut, true, true),
             "help" => kw(Kind::Help, true, true),
             "check" | "verify" => kw(Kind::Verify, true, true),
