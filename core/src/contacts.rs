@@ -224,8 +224,14 @@ mod tests {
             open(&Keyring::ephemeral(4), "row-a", &s),
             Err(ContactError::Decrypt)
         ));
-        assert!(matches!(open(&k, "row-a", "zz"), Err(ContactError::Decrypt)));
-        assert!(matches!(open(&k, "row-a", "00"), Err(ContactError::Decrypt)));
+        assert!(matches!(
+            open(&k, "row-a", "zz"),
+            Err(ContactError::Decrypt)
+        ));
+        assert!(matches!(
+            open(&k, "row-a", "00"),
+            Err(ContactError::Decrypt)
+        ));
     }
 
     #[test]

@@ -30,7 +30,9 @@ pub struct Limit {
 pub enum Decision {
     Allowed,
     /// Refused; one token will be back after this long.
-    Limited { retry_after: Duration },
+    Limited {
+        retry_after: Duration,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]

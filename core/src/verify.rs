@@ -290,8 +290,7 @@ impl Verifier {
             "src:{}",
             source_key(&self.keys.current().keyring, channel, source)
         );
-        let since =
-            crate::store::now_ms() - self.thresholds.enumeration_window_minutes * 60_000;
+        let since = crate::store::now_ms() - self.thresholds.enumeration_window_minutes * 60_000;
         let hit: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM cases WHERE code_key = $1 AND reason = $2 AND updated_at >= $3",
         )

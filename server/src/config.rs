@@ -125,8 +125,7 @@ impl FileConfig {
         if cfg.sms.rate_burst < 1 || !(cfg.sms.rate_per_minute > 0.0) {
             return Err(ConfigError::Parse {
                 path: path.display().to_string(),
-                message: "sms.rate_burst must be at least 1 and sms.rate_per_minute above 0"
-                    .into(),
+                message: "sms.rate_burst must be at least 1 and sms.rate_per_minute above 0".into(),
             });
         }
         if t.excessive_from < t.repeat_from {

@@ -273,7 +273,10 @@ impl Gateway {
                 code: Some(code),
                 note,
             } => {
-                let v = self.verifier.report(&query(&code.text), note.as_deref()).await?;
+                let v = self
+                    .verifier
+                    .report(&query(&code.text), note.as_deref())
+                    .await?;
                 Ok(done(reply::report(Some(&v), lang), Outcome::Reported))
             }
             _ => Ok(done(reply::unrecognised(lang), Outcome::Unrecognised)),
@@ -281,7 +284,11 @@ impl Gateway {
     }
 
     /// Records the contact unless it was recorded within [`SEEN_REFRESH`].
-    async fn saw(&self, number: &str, now_ms: i64) -> Result<(), zhenwei_core::contacts::ContactError> {
+    async fn saw(
+        &self,
+        number: &str,
+        now_ms: i64,
+    ) -> Result<(), zhenwei_core::contacts::ContactError> {
         let fresh = lock(&self.seen)
             .get(number)
             .is_some_and(|at| at.elapsed() < SEEN_REFRESH);
@@ -307,10 +314,17 @@ mod tests {
             "8613812345678",
             "１３８１２３４５６７８",
         ] {
-            assert_eq!(normalize_number(s).as_deref(), Some("+8613812345678"), "{s}");
+            assert_eq!(
+                normalize_number(s).as_deref(),
+                Some("+8613812345678"),
+                "{s}"
+            );
         }
         assert_eq!(normalize_number("10658").as_deref(), Some("10658"));
-        assert_eq!(normalize_number("+44 20 7946 0958").as_deref(), Some("+442079460958"));
+        assert_eq!(
+            normalize_number("+44 20 7946 0958").as_deref(),
+            Some("+442079460958")
+        );
         assert_eq!(normalize_number(""), None);
         assert_eq!(normalize_number("12"), None);
         assert_eq!(normalize_number("abc"), None);

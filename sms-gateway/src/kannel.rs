@@ -151,8 +151,9 @@ fn decode_text(bytes: &[u8], coding: TextCoding) -> Result<String, InboundError>
     match coding {
         TextCoding::Utf8 => String::from_utf8(bytes.to_vec()).map_err(|_| InboundError::BadUtf8),
         TextCoding::Latin1 => Ok(coding::decode_latin1(bytes)),
-        TextCoding::EightBit => Ok(String::from_utf8(bytes.to_vec())
-            .unwrap_or_else(|_| coding::decode_latin1(bytes))),
+        TextCoding::EightBit => {
+            Ok(String::from_utf8(bytes.to_vec()).unwrap_or_else(|_| coding::decode_latin1(bytes)))
+        }
         TextCoding::Utf16Be => {
             // Hex digits standing for UCS-2 ("4F60597D"), as some aggregators send it: real
             // UTF-16BE text of ASCII would hold NUL bytes, so the two cannot be confused.
@@ -271,8 +272,10 @@ mod tests {
 
     #[test]
     fn utf8_get_url() {
-        let m = get("from=%2B8613812345678&to=10658&text=%E9%AA%8C%E8%AF%81+1234&coding=0&charset=UTF-8")
-            .unwrap();
+        let m = get(
+            "from=%2B8613812345678&to=10658&text=%E9%AA%8C%E8%AF%81+1234&coding=0&charset=UTF-8",
+        )
+        .unwrap();
         assert_eq!(m.from, "+8613812345678");
         assert_eq!(m.to, "10658");
         assert_eq!(m.text, "验证 1234");
@@ -281,8 +284,10 @@ mod tests {
     #[test]
     fn ucs2_as_kannel_sends_it_with_percent_b() {
         // "验证 12" in UTF-16BE: 9A8C 8BC1 0020 0031 0032.
-        let m = get("from=13812345678&to=10658&text=%9A%8C%8B%C1%00+%001%002&coding=2&charset=UTF-16BE")
-            .unwrap();
+        let m = get(
+            "from=13812345678&to=10658&text=%9A%8C%8B%C1%00+%001%002&coding=2&charset=UTF-16BE",
+        )
+        .unwrap();
         assert_eq!(m.text, "验证 12");
         // charset alone is enough.
         let m = get("from=1&text=%9A%8C%8B%C1&charset=UTF-16BE").unwrap();
@@ -297,7 +302,10 @@ mod tests {
 
     #[test]
     fn latin1_and_8bit() {
-        assert_eq!(get("from=1&text=caf%E9&charset=ISO-8859-1").unwrap().text, "café");
+        assert_eq!(
+            get("from=1&text=caf%E9&charset=ISO-8859-1").unwrap().text,
+            "café"
+        );
         assert_eq!(get("from=1&text=caf%E9&coding=1").unwrap().text, "café");
         assert_eq!(get("from=1&text=caf%C3%A9&coding=1").unwrap().text, "café");
     }
@@ -324,7 +332,10 @@ mod tests {
             &[0x9A, 0x8C, 0x8B, 0xC1],
         )
         .unwrap();
-        assert_eq!((m.from.as_str(), m.to.as_str(), m.text.as_str()), ("+8613812345678", "10658", "验证"));
+        assert_eq!(
+            (m.from.as_str(), m.to.as_str(), m.text.as_str()),
+            ("+8613812345678", "10658", "验证")
+        );
     }
 
     #[test]
@@ -333,10 +344,22 @@ mod tests {
         assert_eq!(get("from=1"), Err(InboundError::Missing("text")));
         assert_eq!(get("from=1&text=%FF"), Err(InboundError::BadUtf8));
         assert_eq!(get("from=1&text=%9A&coding=2"), Err(InboundError::BadUcs2));
-        assert_eq!(get("from=1&text=%D8%00&coding=2"), Err(InboundError::BadUcs2));
-        assert_eq!(get("from=1&text=%G1"), Err(InboundError::BadEncoding("text")));
-        assert_eq!(get("from=1&text=a&charset=KOI8-R"), Err(InboundError::Charset("KOI8-R".into())));
-        assert_eq!(get("from=1&text=a&coding=9"), Err(InboundError::Coding("9".into())));
+        assert_eq!(
+            get("from=1&text=%D8%00&coding=2"),
+            Err(InboundError::BadUcs2)
+        );
+        assert_eq!(
+            get("from=1&text=%G1"),
+            Err(InboundError::BadEncoding("text"))
+        );
+        assert_eq!(
+            get("from=1&text=a&charset=KOI8-R"),
+            Err(InboundError::Charset("KOI8-R".into()))
+        );
+        assert_eq!(
+            get("from=1&text=a&coding=9"),
+            Err(InboundError::Coding("9".into()))
+        );
         assert_eq!(
             InboundError::BadUtf8.to_string(),
             "text is not valid UTF-8; for UCS-2 send coding=2 (or charset=UTF-16BE)"

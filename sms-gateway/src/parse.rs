@@ -63,7 +63,10 @@ pub struct Candidate {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     /// Check these codes (1 to [`MAX_CODES`]); `more` when the message held further codes.
-    Verify { codes: Vec<Candidate>, more: bool },
+    Verify {
+        codes: Vec<Candidate>,
+        more: bool,
+    },
     /// Report a suspected fake: the code (if given) and free text (shop name, address).
     Report {
         code: Option<Candidate>,
@@ -120,7 +123,10 @@ fn keyword(i: &str) -> IResult<&str, Keyword> {
             kw(Kind::OptOut, true, true),
             alt((tag_no_case("UNSUBSCRIBE"), tag_no_case("STOP"))),
         ),
-        value(kw(Kind::Report, false, false), alt((tag("举报"), tag("投诉")))),
+        value(
+            kw(Kind::Report, false, false),
+            alt((tag("举报"), tag("投诉"))),
+        ),
         value(kw(Kind::Report, false, true), tag_no_case("JB")),
         value(kw(Kind::Report, true, true), tag_no_case("REPORT")),
         value(kw(Kind::Help, false, false), alt((tag("帮助"), tag("?")))),
@@ -219,11 +225,13 @@ fn candidate_of(text: &str, d: &Option<Decoded>) -> Candidate {
     }
 }
 
-/// Letters people confuse with digits, inside a group that is otherwise digits.
+/// Letters people confuse with digits (`O`, `I`, `l`), inside a group of digits. Scratch-PIN
+/// normalisation maps them the same way, so this never changes what a PIN reads as; it lets
+/// `1234 6O2O` join into a supervision code.
 fn digit_lookalikes(g: &str) -> String {
-    let letters = g.chars().filter(|c| c.is_ascii_alphabetic()).count();
     let lookalike = |c: char| matches!(c, 'O' | 'o' | 'I' | 'i' | 'l');
-    if letters == 0 || letters * 4 > g.len() || !g.chars().all(|c| c.is_ascii_digit() || lookalike(c))
+    if !g.chars().any(|c| c.is_ascii_digit())
+        || !g.chars().all(|c| c.is_ascii_digit() || lookalike(c))
     {
         return g.to_owned();
     }
@@ -248,8 +256,8 @@ fn score(d: &Decoded, groups: usize) -> i32 {
         Decoded::Supervision(_) | Decoded::Gs1(_) => 40,
         Decoded::Gtin(_) => 8,
         Decoded::ScratchPin(p) => {
-            let mixed = p.chars().any(|c| c.is_ascii_alphabetic())
-                && p.chars().any(|c| c.is_ascii_digit());
+            let mixed =
+                p.chars().any(|c| c.is_ascii_alphabetic()) && p.chars().any(|c| c.is_ascii_digit());
             match (mixed, groups) {
                 (true, _) => 10,
                 (false, 1) => 4,
@@ -513,9 +521,8 @@ fn note_of(
         .collect();
     let words: Vec<&str> = text.split_whitespace().collect();
     let note = words.join(" ");
-    let note = note.trim_matches(|c: char| {
-        c.is_whitespace() || ",;:.-，。、：；!！\u{3000}".contains(c)
-    });
+    let note =
+        note.trim_matches(|c: char| c.is_whitespace() || ",;:.-，。、：；!！\u{3000}".contains(c));
     let note: String = note.chars().take(MAX_NOTE_CHARS).collect();
     if note.chars().any(|c| c.is_alphanumeric()) {
         Some(note)
@@ -528,9 +535,8 @@ fn note_of(
 pub fn parse(raw: &str) -> Parsed {
     let original: Vec<char> = raw.chars().take(MAX_MESSAGE_CHARS).collect();
     let prepared = prepare(raw);
-    let text = prepared.trim_matches(|c: char| {
-        c.is_whitespace() || "\"'“”‘’【】「」《》<>*#~!。.,".contains(c)
-    });
+    let text = prepared
+        .trim_matches(|c: char| c.is_whitespace() || "\"'“”‘’【】「」《》<>*#~!。.,".contains(c));
     let (lead, body, attached) = match leading_keyword(text) {
         Some((k, rest, attached)) => (Some(k), rest, attached),
         None => (None, text, false),
@@ -548,9 +554,9 @@ pub fn parse(raw: &str) -> Parsed {
     if attached && lead.is_some_and(|k| k.kind == Kind::Verify) {
         let whole = find_codes(text);
         let strong = |f: &[Found]| {
-            f.first().and_then(|x| x.candidate.family).is_some_and(|fam| {
-                matches!(fam, Family::Supervision | Family::Gs1 | Family::Gtin)
-            })
+            f.first()
+                .and_then(|x| x.candidate.family)
+                .is_some_and(|fam| matches!(fam, Family::Supervision | Family::Gs1 | Family::Gtin))
         };
         if !strong(&found) && whole.first().is_some_and(|f| f.candidate.family.is_some()) {
             found = whole;
@@ -560,10 +566,19 @@ pub fn parse(raw: &str) -> Parsed {
         Some(Kind::OptOut) if lead.is_some() || found.is_empty() => Command::OptOut,
         Some(Kind::Report) => {
             let source = if lead.is_some() { body } else { text };
-            let found = if lead.is_some() { found } else { find_codes(text) };
+            let found = if lead.is_some() {
+                found
+            } else {
+                find_codes(text)
+            };
             let first = found.into_iter().next();
             Command::Report {
-                note: note_of(&prepared, &original, source, first.as_ref().map(|f| &f.range)),
+                note: note_of(
+                    &prepared,
+                    &original,
+                    source,
+                    first.as_ref().map(|f| &f.range),
+                ),
                 code: first.map(|f| f.candidate),
             }
         }
@@ -634,6 +649,19 @@ mod tests {
 
     const CODE: &str = "12345678901234567890";
 
+    /// Full-width digits, as a Chinese input method types them.
+    fn fold_back(s: &str) -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_digit() {
+                    char::from_u32(c as u32 + 0xFEE0).unwrap_or(c)
+                } else {
+                    c
+                }
+            })
+            .collect()
+    }
+
     fn cmd(s: &str) -> String {
         parse(s).command.to_string()
     }
@@ -661,6 +689,9 @@ mod tests {
             "check:1234-5678-9012-3456-7890",
             "你好，请帮我查一下这个码 12345678901234567890 谢谢",
             "1234 5678 9O12 3456 789O",
+            "1234 5678 9O12 3456 789O",
+            "I234 5678 9O12 3456 789O",
+            "l234 5678 9012 3456 7890",
             "“12345678901234567890”",
         ] {
             assert_eq!(cmd(s), format!("verify {CODE}"), "{s:?}");
@@ -683,10 +714,7 @@ mod tests {
     #[test]
     fn several_codes() {
         let two = "12345678901234567890 09876543210987654321";
-        assert_eq!(
-            cmd(two),
-            "verify 12345678901234567890 09876543210987654321"
-        );
+        assert_eq!(cmd(two), "verify 12345678901234567890 09876543210987654321");
         assert_eq!(
             cmd("1234 5678 9012 3456 7890 0987 6543 2109 8765 4321"),
             "verify 12345678901234567890 09876543210987654321"
@@ -718,22 +746,28 @@ mod tests {
             cmd("举报 12345678901234567890 西湖百货文三路店"),
             "report 12345678901234567890 note=西湖百货文三路店"
         );
-        assert_eq!(
-            cmd("JB12345678901234567890"),
-            "report 12345678901234567890"
-        );
+        assert_eq!(cmd("JB12345678901234567890"), "report 12345678901234567890");
         assert_eq!(
             cmd("REPORT 1234-5678-9012-3456-7890 shop at 12 Main St"),
             "report 12345678901234567890 note=shop at 12 Main St"
         );
         assert_eq!(cmd("举报"), "report -");
-        assert_eq!(cmd("我要举报 12345678901234567890"), "report 12345678901234567890 note=我要举报");
+        assert_eq!(
+            cmd("我要举报 12345678901234567890"),
+            "report 12345678901234567890 note=我要举报"
+        );
     }
 
     #[test]
     fn wrong_lengths_are_passed_on_whole() {
-        assert_eq!(cmd("1234 5678 9012 3456 789"), "verify !1234567890123456789");
-        assert_eq!(cmd("123456789012345678901"), "verify !123456789012345678901");
+        assert_eq!(
+            cmd("1234 5678 9012 3456 789"),
+            "verify !1234567890123456789"
+        );
+        assert_eq!(
+            cmd("123456789012345678901"),
+            "verify !123456789012345678901"
+        );
         assert_eq!(cmd("你好"), "unrecognised");
         assert_eq!(cmd(""), "unrecognised");
     }
@@ -765,6 +799,23 @@ mod tests {
             if let Command::Verify { codes, .. } = &p.command {
                 prop_assert!(!codes.is_empty() && codes.len() <= MAX_CODES);
             }
+        }
+
+        #[test]
+        fn any_twenty_digits_in_any_dress(code in "[0-9]{20}", dress in 0usize..8, kw in 0usize..4) {
+            let g: Vec<String> = code.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+            let text = match dress {
+                0 => code.clone(),
+                1 => g.join(" "),
+                2 => g.join("-"),
+                3 => g.join("\n"),
+                4 => fold_back(&g.join("\u{3000}")),
+                5 => g.join(" ").replace('0', "O"),
+                6 => g.join(".").replace('1', "l"),
+                _ => format!("“{}”", g.join(" - ")),
+            };
+            let text = format!("{}{text}", ["", "验证 ", "CX", "查询："][kw]);
+            prop_assert_eq!(parse(&text).command.to_string(), format!("verify {code}"), "{:?}", text);
         }
 
         #[test]

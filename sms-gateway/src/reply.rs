@@ -374,7 +374,9 @@ pub fn unrecognised(lang: Lang) -> String {
 pub fn opted_out(lang: Lang) -> String {
     match lang {
         Lang::Zh => "已退订，不再向您发送提醒短信。查真伪仍可直接发送防伪码。".into(),
-        Lang::En => "You will get no more reminders from us. You can still text a code to check it.".into(),
+        Lang::En => {
+            "You will get no more reminders from us. You can still text a code to check it.".into()
+        }
     }
 }
 
@@ -468,7 +470,10 @@ mod tests {
     #[test]
     fn genuine_first_query() {
         let zh = verdict(&genuine(), Lang::Zh);
-        assert_eq!(zh, "正品：婴幼儿配方奶粉。首次查询。生产企业：宁波甬江食品有限公司。");
+        assert_eq!(
+            zh,
+            "正品：婴幼儿配方奶粉。首次查询。生产企业：宁波甬江食品有限公司。"
+        );
         one_segment(&zh, coding::Coding::Ucs2);
         let en = verdict(&genuine(), Lang::En);
         assert_eq!(
@@ -548,7 +553,10 @@ mod tests {
                 licence_no: None,
                 valid_until: None,
                 advice_zh: Some("请立即停止食用，凭购物凭证到购买处退货。".into()),
-                advice_en: Some("Stop eating it now and return it with your receipt where you bought it.".into()),
+                advice_en: Some(
+                    "Stop eating it now and return it with your receipt where you bought it."
+                        .into(),
+                ),
             }],
             ..genuine()
         };
@@ -574,7 +582,10 @@ mod tests {
             ..genuine()
         };
         let zh = verdict(&unknown, Lang::Zh);
-        assert_eq!(zh, "未查到此码，请核对后重新发送。如仍查不到，商品可能是假冒。");
+        assert_eq!(
+            zh,
+            "未查到此码，请核对后重新发送。如仍查不到，商品可能是假冒。"
+        );
         one_segment(&zh, coding::Coding::Ucs2);
         let confirmed = Verdict {
             recheck: false,
@@ -629,10 +640,16 @@ mod tests {
             ..genuine()
         };
         let zh = report(Some(&v), Lang::Zh);
-        assert_eq!(zh, "举报已受理，案件编号12。我们将转交品牌方和市场监管部门，感谢您的举报。");
+        assert_eq!(
+            zh,
+            "举报已受理，案件编号12。我们将转交品牌方和市场监管部门，感谢您的举报。"
+        );
         one_segment(&zh, coding::Coding::Ucs2);
         let en = report(Some(&v), Lang::En);
-        assert_eq!(en, "Report received, case 12. It goes to the brand owner and market regulator. Thank you.");
+        assert_eq!(
+            en,
+            "Report received, case 12. It goes to the brand owner and market regulator. Thank you."
+        );
         one_segment(&en, coding::Coding::Gsm7);
         assert_eq!(report(None, Lang::Zh), "举报请发送：JB+防伪码+店名。");
     }

@@ -117,9 +117,7 @@ fn substitute(s: &str, m: &Manifest, normalise: bool) -> String {
         };
         let text = render(&code, form);
         out.push_str(&if normalise {
-            codes::decode(&text)
-                .map(|d| d.normalised())
-                .unwrap_or(text)
+            codes::decode(&text).map(|d| d.normalised()).unwrap_or(text)
         } else {
             text
         });
@@ -195,13 +193,21 @@ async fn every_corpus_message() {
                 }
                 v.join(" ")
             }
-            Command::Report { code: Some(c), note } => {
+            Command::Report {
+                code: Some(c),
+                note,
+            } => {
                 let verdict = core
                     .verifier
                     .report(&query(&c.text), note.as_deref())
                     .await
                     .unwrap();
-                if verdict.case_id.is_some() { "case" } else { "no case" }.to_owned()
+                if verdict.case_id.is_some() {
+                    "case"
+                } else {
+                    "no case"
+                }
+                .to_owned()
             }
             _ => "-".to_owned(),
         };

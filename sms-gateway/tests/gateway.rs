@@ -7,10 +7,10 @@
 mod support;
 
 use support::{fixture, Db};
+use zhenwei_core::Lang;
 use zhenwei_core::{demo, Channel, Thresholds};
 use zhenwei_sms_gateway::reply;
 use zhenwei_sms_gateway::{Gateway, GatewayConfig, Inbound, Outcome};
-use zhenwei_core::Lang;
 
 fn sms(from: &str, text: &str) -> Inbound {
     Inbound {
@@ -39,12 +39,11 @@ async fn contacts_are_encrypted_and_opt_out_sticks(db: Db) {
     assert_eq!(r.outcome, Outcome::Verified);
     assert!(r.text.starts_with("正品："), "{}", r.text);
 
-    let (key, cipher, masked, opted_out): (String, String, String, i64) = sqlx::query_as(
-        "SELECT source_key, number_cipher, number_masked, opted_out FROM contacts",
-    )
-    .fetch_one(f.core.store.pool())
-    .await
-    .unwrap();
+    let (key, cipher, masked, opted_out): (String, String, String, i64) =
+        sqlx::query_as("SELECT source_key, number_cipher, number_masked, opted_out FROM contacts")
+            .fetch_one(f.core.store.pool())
+            .await
+            .unwrap();
     assert!(!cipher.contains("13812345678") && !cipher.contains("3812345678"));
     assert_eq!(masked, "861******5678");
     assert_eq!(opted_out, 0);
@@ -60,7 +59,10 @@ async fn contacts_are_encrypted_and_opt_out_sticks(db: Db) {
         .fetch_all(f.core.store.pool())
         .await
         .unwrap();
-    assert!(sources.iter().all(|s| !s.contains("12345678")), "{sources:?}");
+    assert!(
+        sources.iter().all(|s| !s.contains("12345678")),
+        "{sources:?}"
+    );
 
     // Another dress of the same number is the same person.
     let r = g.handle(&sms("+86-138-1234-5678", "TD")).await.unwrap();
@@ -84,7 +86,10 @@ async fn contacts_are_encrypted_and_opt_out_sticks(db: Db) {
 
     // A sender that is no number is refused; the text alone never is.
     assert!(g.handle(&sms("hello", code)).await.is_err());
-    let r = g.handle(&sms("13900000000", "\u{0}\u{ffff}💥")).await.unwrap();
+    let r = g
+        .handle(&sms("13900000000", "\u{0}\u{ffff}💥"))
+        .await
+        .unwrap();
     assert_eq!(r.outcome, Outcome::Unrecognised);
 }
 
@@ -110,7 +115,10 @@ async fn rate_limit_holds_a_number_back(db: Db) {
     let r = g.handle(&sms("13811110000", code)).await.unwrap();
     assert_eq!(r.outcome, Outcome::RateLimited);
     assert_eq!(r.text, "查询过于频繁，请稍后再试。");
-    let r = g.handle(&sms("13811110000", &format!("CHECK {code}"))).await.unwrap();
+    let r = g
+        .handle(&sms("13811110000", &format!("CHECK {code}")))
+        .await
+        .unwrap();
     assert_eq!(r.text, "Too many messages. Please try again later.");
     assert_eq!(events_of(&f.core, &key).await, 3, "the core was not asked");
     // Help and opt-out still work; other numbers are not affected.
@@ -145,7 +153,10 @@ async fn an_enumerating_number_is_held_back(db: Db) {
     for (i, guess) in guesses.iter().enumerate() {
         let r = g.handle(&sms("13833330000", guess)).await.unwrap();
         assert_eq!(r.outcome, Outcome::Verified, "guess {i}: {}", r.text);
-        assert_eq!(r.text, "未查到此码，请核对后重新发送。如仍查不到，商品可能是假冒。");
+        assert_eq!(
+            r.text,
+            "未查到此码，请核对后重新发送。如仍查不到，商品可能是假冒。"
+        );
     }
     // The core has opened an enumeration case for this number: from now on it is held back,
     // with the same neutral answer a rate limit gives, and the core is not asked.
@@ -156,11 +167,10 @@ async fn an_enumerating_number_is_held_back(db: Db) {
     assert_eq!(r.outcome, Outcome::Enumerating);
     assert_eq!(r.text, "查询过于频繁，请稍后再试。");
     assert_eq!(events_of(&f.core, &key).await, before);
-    let cases: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM cases WHERE reason = 'enumeration'")
-            .fetch_one(f.core.store.pool())
-            .await
-            .unwrap();
+    let cases: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cases WHERE reason = 'enumeration'")
+        .fetch_one(f.core.store.pool())
+        .await
+        .unwrap();
     assert_eq!(cases, 1);
     // Somebody else asking about the same code is answered.
     let r = g.handle(&sms("13844440000", genuine)).await.unwrap();

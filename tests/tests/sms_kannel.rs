@@ -235,9 +235,14 @@ impl FakeSmsc {
                     parts.push(mt);
                     if parts.len() == usize::from(total) {
                         parts.sort_by_key(|p| p.part.map(|x| x.2));
-                        let refs: Vec<u8> = parts.iter().filter_map(|p| p.part.map(|x| x.0)).collect();
-                        assert!(refs.windows(2).all(|w| w[0] == w[1]), "parts of different messages");
-                        let seqs: Vec<u8> = parts.iter().filter_map(|p| p.part.map(|x| x.2)).collect();
+                        let refs: Vec<u8> =
+                            parts.iter().filter_map(|p| p.part.map(|x| x.0)).collect();
+                        assert!(
+                            refs.windows(2).all(|w| w[0] == w[1]),
+                            "parts of different messages"
+                        );
+                        let seqs: Vec<u8> =
+                            parts.iter().filter_map(|p| p.part.map(|x| x.2)).collect();
                         assert_eq!(seqs, (1..=total).collect::<Vec<_>>());
                         let data: Vec<u8> = parts.iter().flat_map(|p| p.data.clone()).collect();
                         return (utf16be(&data), true, parts.len());
@@ -354,7 +359,10 @@ concatenation = true
     // Chinese as a handset sends it: UCS-2. The reply is UCS-2, one message.
     let code = demo.code("genuine", 0);
     let (text, is_ucs2, n) = fake.ask("13800000002", "ucs2", &ucs2(&format!("验证 {code}")));
-    assert_eq!(text, "正品：婴幼儿配方奶粉。首次查询。生产企业：宁波甬江食品有限公司。");
+    assert_eq!(
+        text,
+        "正品：婴幼儿配方奶粉。首次查询。生产企业：宁波甬江食品有限公司。"
+    );
     assert!(is_ucs2);
     assert_eq!(n, 1);
 
@@ -374,7 +382,10 @@ concatenation = true
         "text",
         &format!("CX{}", demo.code("genuine", 1)),
     );
-    assert_eq!(text, "正品：婴幼儿配方奶粉。首次查询。生产企业：宁波甬江食品有限公司。");
+    assert_eq!(
+        text,
+        "正品：婴幼儿配方奶粉。首次查询。生产企业：宁波甬江食品有限公司。"
+    );
 
     // A suspect code, then a report of it: the case number comes back.
     let bad = demo.code("not_activated", 0);
@@ -394,7 +405,10 @@ concatenation = true
 
     // An unknown code: please re-check.
     let (text, _, _) = fake.ask("13800000006", "text", "1234 5678 9012 3456 7890");
-    assert_eq!(text, "未查到此码，请核对后重新发送。如仍查不到，商品可能是假冒。");
+    assert_eq!(
+        text,
+        "未查到此码，请核对后重新发送。如仍查不到，商品可能是假冒。"
+    );
 
     // Two codes in one message: one line each, too long for one message, so Kannel sends
     // concatenated parts with a UDH.
@@ -415,5 +429,8 @@ concatenation = true
 
     // Opt-out.
     let (text, _, _) = fake.ask("13800000007", "ucs2", &ucs2("退订"));
-    assert_eq!(text, "已退订，不再向您发送提醒短信。查真伪仍可直接发送防伪码。");
+    assert_eq!(
+        text,
+        "已退订，不再向您发送提醒短信。查真伪仍可直接发送防伪码。"
+    );
 }

@@ -105,7 +105,12 @@ fn main() {
         _ => "help / opt-out / other",
     };
     let mut workloads: Vec<(String, Vec<String>)> = vec![("whole corpus".into(), messages.clone())];
-    for k in ["one code", "several codes", "report", "help / opt-out / other"] {
+    for k in [
+        "one code",
+        "several codes",
+        "report",
+        "help / opt-out / other",
+    ] {
         let subset: Vec<String> = messages.iter().filter(|m| kind(m) == k).cloned().collect();
         workloads.push((k.into(), subset));
     }
