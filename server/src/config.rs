@@ -122,7 +122,8 @@ impl FileConfig {
                 message: format!("thresholds.{name} must be at least 1"),
             });
         }
-        if cfg.sms.rate_burst < 1 || !(cfg.sms.rate_per_minute > 0.0) {
+        let rate = cfg.sms.rate_per_minute;
+        if cfg.sms.rate_burst < 1 || !rate.is_finite() || rate <= 0.0 {
             return Err(ConfigError::Parse {
                 path: path.display().to_string(),
                 message: "sms.rate_burst must be at least 1 and sms.rate_per_minute above 0".into(),

@@ -158,14 +158,14 @@ fn decode_text(bytes: &[u8], coding: TextCoding) -> Result<String, InboundError>
             // Hex digits standing for UCS-2 ("4F60597D"), as some aggregators send it: real
             // UTF-16BE text of ASCII would hold NUL bytes, so the two cannot be confused.
             let bytes = if !bytes.is_empty()
-                && bytes.len() % 4 == 0
+                && bytes.len().is_multiple_of(4)
                 && bytes.iter().all(u8::is_ascii_hexdigit)
             {
                 hex_bytes(bytes).ok_or(InboundError::BadUcs2)?
             } else {
                 bytes.to_vec()
             };
-            if bytes.len() % 2 != 0 {
+            if !bytes.len().is_multiple_of(2) {
                 return Err(InboundError::BadUcs2);
             }
             let units: Vec<u16> = bytes

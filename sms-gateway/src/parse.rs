@@ -271,7 +271,8 @@ fn score(d: &Decoded, groups: usize) -> i32 {
 fn codes_in_chunk(groups: &[Group]) -> Vec<Found> {
     let n = groups.len();
     // best[i] = (score, picks) for groups[i..]; a pick is (from, to, decoded).
-    let mut best: Vec<(i32, Vec<(usize, usize, Decoded)>)> = vec![(0, Vec::new()); n + 1];
+    type Pick = (usize, usize, Decoded);
+    let mut best: Vec<(i32, Vec<Pick>)> = vec![(0, Vec::new()); n + 1];
     for i in (0..n).rev() {
         // Skipping a group that holds digits leaves something unexplained.
         let skip_cost = if groups[i].text.chars().any(|c| c.is_ascii_digit()) {

@@ -140,7 +140,7 @@ fn percent_decode(s: &str) -> Vec<u8> {
 }
 
 fn utf16be(bytes: &[u8]) -> String {
-    assert!(bytes.len() % 2 == 0, "odd UCS-2 length: {bytes:?}");
+    assert!(bytes.len().is_multiple_of(2), "odd UCS-2 length: {bytes:?}");
     let units: Vec<u16> = bytes
         .chunks(2)
         .map(|p| u16::from_be_bytes([p[0], p[1]]))
