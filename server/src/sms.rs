@@ -28,7 +28,8 @@ pub fn install(core: &Core, config: &GatewayConfig) {
     let _ = GATEWAY.set(Arc::new(Gateway::new(core, config)));
 }
 
-fn gateway(core: &Core) -> &Gateway {
+/// The process's gateway (also for the SMPP ESME's MO handler: `gateway(core).handle(…)`).
+pub fn gateway(core: &Core) -> &Gateway {
     GATEWAY.get_or_init(|| Arc::new(Gateway::new(core, &GatewayConfig::default())))
 }
 

@@ -153,7 +153,11 @@ fn leading_keyword(s: &str) -> Option<(Keyword, &str, bool)> {
     let (rest, k) = keyword(s).ok()?;
     let next = rest.chars().next();
     let attached = next.is_some_and(|c| c.is_ascii_alphanumeric());
-    if k.ascii && next.is_some_and(|c| c.is_ascii_alphabetic()) {
+    // "CXl234…": a look-alike letter standing for a digit, then digits.
+    let lookalike_digit = rest
+        .trim_start_matches(['O', 'o', 'I', 'i', 'l'])
+        .starts_with(|c: char| c.is_ascii_digit());
+    if k.ascii && next.is_some_and(|c| c.is_ascii_alphabetic()) && !lookalike_digit {
         return None; // "Vitamin", "STOPPED", "JBL", "CXO…"
     }
     if k.ascii && attached && k.kind != Kind::Verify && k.kind != Kind::Report {
@@ -287,7 +291,8 @@ fn codes_in_chunk(groups: &[Group]) -> Vec<Found> {
             if joined.len() > 90 {
                 break;
             }
-            if let Some(d) = decoded(&joined) {
+            // Look-alike letters across the whole join ("1OOO OOOO …" is all zeros).
+            if let Some(d) = decoded(&digit_lookalikes(&joined)) {
                 let s = score(&d, j - i + 1) - 1 + best[j + 1].0;
                 if s > choice.0 {
                     choice = (s, Some((j, d)));
@@ -339,6 +344,7 @@ fn codes_in_chunk(groups: &[Group]) -> Vec<Found> {
         .into_iter()
         .map(|(a, b, d)| {
             let joined: String = groups[a..=b].iter().map(|g| g.text.as_str()).collect();
+            let joined = digit_lookalikes(&joined);
             Found {
                 candidate: candidate_of(&joined, &Some(d)),
                 range: span(a, b),
