@@ -276,6 +276,18 @@ impl Keyring {
         mac.update(value.as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }
+
+    /// The AES-256 key that encrypts contact details (phone numbers) at rest. It is derived from
+    /// the lookup key (HMAC-SHA256 of a fixed label, a one-step HKDF-Expand), so every key file,
+    /// old or new, has one without a format change, and it never coincides with a lookup hash
+    /// (those put a domain and a NUL before the value).
+    pub fn contact_key(&self) -> [u8; 32] {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.lookup) else {
+            unreachable!("HMAC accepts keys of any length")
+        };
+        mac.update(b"zhenwei contact encryption key v1");
+        mac.finalize().into_bytes().into()
+    }
 }
 
 fn serialise(path: &Path, contents: &KeyFileContents) -> Result<Vec<u8>, KeyError> {

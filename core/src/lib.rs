@@ -18,6 +18,8 @@
 //! * [`recorder`] — the group-commit writer: count, decide, store the event, open cases.
 //! * [`audit`] — the append-only, hash-chained audit log.
 //! * [`advice`] — the verdict in words, zh and en.
+//! * [`contacts`] — phone numbers of texters and callers: encrypted, keyed hash, opt-out.
+//! * [`rate_limit`] — per-source token buckets (sans-I/O; the caller passes the clock).
 //! * [`clock`] — "today" and displayed times in China Standard Time.
 //! * [`demo`] — the demo dataset.
 
@@ -26,6 +28,7 @@ pub mod audit;
 pub mod catalog;
 pub mod clock;
 pub mod codes;
+pub mod contacts;
 pub mod demo;
 pub mod facts;
 pub mod feeds;
@@ -33,6 +36,7 @@ pub mod keys;
 pub mod kiosk_certs;
 pub mod lifecycle;
 pub mod live_keys;
+pub mod rate_limit;
 pub mod recorder;
 pub mod resolve;
 pub mod store;

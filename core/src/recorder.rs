@@ -383,9 +383,7 @@ pub async fn record_batch<T: WriteTx>(
         .map(|(q, r)| Pending {
             q,
             r,
-            source_key: keys
-                .keyring
-                .lookup_hash("source", &format!("{}:{}", q.channel.as_str(), q.source)),
+            source_key: crate::verify::source_key(&keys.keyring, q.channel, &q.source),
             place: q.place.as_ref().map(|d| d.as_str().to_owned()),
             city: q.place.as_ref().map(|d| d.city().as_str().to_owned()),
             history: History::default(),

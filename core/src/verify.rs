@@ -321,6 +321,35 @@ pub(crate) async fn open_or_update_case(
     Ok(id)
 }
 
+/// The keyed hash a source is stored and found under (`query_events.source_key`,
+/// `contacts.source_key`): the same person on the same channel always has the same key, and the
+/// key reveals nothing without the key file.
+pub fn source_key(keyring: &crate::keys::Keyring, channel: Channel, source: &str) -> String {
+    keyring.lookup_hash("source", &format!("{}:{}", channel.as_str(), source))
+}
+
+impl Verifier {
+    /// Has the core caught this source guessing codes (an enumeration case updated within the
+    /// enumeration window)? Channels ask before verifying, so a source that is enumerating stops
+    /// getting answers until it has been quiet for a whole window. One indexed read.
+    pub async fn enumerating(&self, channel: Channel, source: &str) -> Result<bool, VerifyError> {
+        let key = format!(
+            "src:{}",
+            source_key(&self.keys.current().keyring, channel, source)
+        );
+        let since = crate::store::now_ms() - self.thresholds.enumeration_window_minutes * 60_000;
+        let hit: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM cases WHERE code_key = $1 AND reason = $2 AND updated_at >= $3",
+        )
+        .bind(&key)
+        .bind(CaseReason::Enumeration.as_str())
+        .bind(since)
+        .fetch_optional(self.store.pool())
+        .await?;
+        Ok(hit.is_some())
+    }
+}
+
 /// How a source appears in stored events and logs: kiosks and the CLI by name, phone numbers
 /// and addresses masked.
 pub fn mask_source(channel: Channel, source: &str) -> String {

@@ -38,6 +38,9 @@
 //! reconnect_initial_ms = 500
 //! reconnect_max_ms = 30000
 //! receipts = true        # ask for delivery receipts
+//! [sms]                  # per-number limits of the SMS channel, optional
+//! rate_burst = 10        # verify/report messages at once …
+//! rate_per_minute = 6    # … and per minute after that
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -68,6 +71,38 @@ pub struct FileConfig {
     #[serde(default)]
     pub sip: SipConfig,
     pub smpp: Option<SmppSection>,
+    #[serde(default)]
+    pub sms: SmsConfig,
+}
+
+/// `[sms]`: per-number limits of the SMS channel (issue 5).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmsConfig {
+    /// Verify/report messages one number may send at once…
+    pub rate_burst: u32,
+    /// …and per minute after that.
+    pub rate_per_minute: f64,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        let d = zhenwei_sms_gateway::GatewayConfig::default();
+        SmsConfig {
+            rate_burst: d.burst,
+            rate_per_minute: d.per_minute,
+        }
+    }
+}
+
+impl SmsConfig {
+    pub fn gateway(&self) -> zhenwei_sms_gateway::GatewayConfig {
+        zhenwei_sms_gateway::GatewayConfig {
+            burst: self.rate_burst,
+            per_minute: self.rate_per_minute,
+            ..zhenwei_sms_gateway::GatewayConfig::default()
+        }
+    }
 }
 
 /// The `[smpp]` section: where the SMSC is, the account, and the session's limits.
@@ -183,6 +218,13 @@ impl FileConfig {
                     message: "smpp.window, enquire_link_secs and response_timeout_secs must be at least 1".into(),
                 });
             }
+        }
+        let rate = cfg.sms.rate_per_minute;
+        if cfg.sms.rate_burst < 1 || !rate.is_finite() || rate <= 0.0 {
+            return Err(ConfigError::Parse {
+                path: path.display().to_string(),
+                message: "sms.rate_burst must be at least 1 and sms.rate_per_minute above 0".into(),
+            });
         }
         if t.excessive_from < t.repeat_from {
             return Err(ConfigError::Parse {

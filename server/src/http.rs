@@ -80,7 +80,7 @@ struct VerifyRequest {
     place: Option<String>,
 }
 
-async fn read_body(req: Request<Incoming>) -> Result<Bytes, Response<Body>> {
+pub(crate) async fn read_body(req: Request<Incoming>) -> Result<Bytes, Response<Body>> {
     match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => Ok(b.to_bytes()),
         Err(e)
@@ -376,9 +376,15 @@ async fn route(core: Core, peer: Arc<Peer>, req: Request<Incoming>) -> Response<
         (&Method::POST, "/v1/report") => report(&core, &peer, req).await,
         // Regulators' feed imports (feeds.rs).
         (_, p) if crate::feeds::is_feed_path(p) => crate::feeds::respond(&core, req).await,
+        // SMS in the style of Kannel's sms-service (sms.rs).
+        (&Method::GET | &Method::POST, "/v1/sms/inbound") => crate::sms::inbound(&core, req).await,
         // The public query page and its assets (page.rs).
         (_, p) if crate::page::is_page_path(p) => crate::page::respond(&req),
-        (_, "/healthz") | (_, "/v1/verify") | (_, "/v1/report") | (_, "/metrics") => error(
+        (_, "/healthz")
+        | (_, "/v1/verify")
+        | (_, "/v1/report")
+        | (_, "/metrics")
+        | (_, "/v1/sms/inbound") => error(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             &format!("{} is not allowed on {path}", req.method()),

@@ -14,6 +14,7 @@ mod page;
 mod pki;
 mod sip;
 mod smpp;
+mod sms;
 mod tls;
 
 use std::io::{BufRead, BufReader, Write};
@@ -347,6 +348,7 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
                     anyhow!("--https {a:?} is neither an address nor \"off\": {e}")
                 })?),
             };
+            sms::install(core, &s.file.sms.gateway());
             let shutdown = shutdown_signal()?;
             let names = [tls_san, s.file.tls_san.clone()].concat();
             let listener = tokio::net::TcpListener::bind(addr)
@@ -370,7 +372,7 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
                 .file
                 .smpp
                 .as_ref()
-                .map(|section| smpp::start(section, core.verifier.clone()));
+                .map(|section| smpp::start(section, sms::gateway(core)));
             http::serve(listener, https, core.clone(), shutdown).await?;
             hotline.abort();
             if let Some((esme, within)) = esme {

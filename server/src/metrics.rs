@@ -22,9 +22,10 @@ const LATENCY_BUCKETS: [f64; 12] = [
 
 /// The routes requests are counted under (a fixed set, so a scan of random paths cannot grow
 /// the metrics).
-pub const ROUTES: [&str; 7] = [
+pub const ROUTES: [&str; 8] = [
     "/v1/verify",
     "/v1/report",
+    "/v1/sms/inbound",
     "/healthz",
     "/metrics",
     "/",
@@ -40,6 +41,7 @@ pub fn route_label(path: &str) -> &'static str {
     match path {
         "/v1/verify" => "/v1/verify",
         "/v1/report" => "/v1/report",
+        "/v1/sms/inbound" => "/v1/sms/inbound",
         "/healthz" => "/healthz",
         "/metrics" => "/metrics",
         "/" => "/",
@@ -255,6 +257,7 @@ impl Metrics {
             "zhenwei_recorder_batch_size_count {}",
             load(&r.batches)
         )?;
+        crate::sms::render_metrics(out)?;
         Ok(())
     }
 }

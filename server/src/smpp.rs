@@ -1,18 +1,16 @@
 //! The SMPP channel in `zhenwei serve`: builds the ESME from the `[smpp]` config section and runs
 //! it next to the HTTP listeners until shutdown.
 //!
-//! GLUE, to be replaced: the [`MoHandler`] here hands the MO text straight to
-//! `Verifier::verify` and answers with the verdict's message. The SMS message parser and reply
-//! composer (`Gateway::handle` in zhenwei-sms-gateway, issue 5) take its place; only
-//! [`VerifyReplies::on_mo`] changes.
+//! Each MO goes to the same [`Gateway`] as the HTTP inbound route (`crate::sms`): the message
+//! parser, per-number limits, contacts and reply composer; the ESME only carries it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use zhenwei_core::{Channel, Lang, Query, Verifier};
 use zhenwei_sms_gateway::smpp::{self, EsmeConfig, LogReceipts, MoHandler, SessionConfig};
+use zhenwei_sms_gateway::{Gateway, Inbound};
 
 use crate::config::SmppSection;
 
@@ -33,33 +31,29 @@ impl Running {
 }
 
 /// GLUE: MO text → `Verifier::verify` → the verdict's message as the reply.
-struct VerifyReplies {
-    verifier: Verifier,
+struct GatewayReplies {
+    gateway: Arc<Gateway>,
 }
 
-impl MoHandler for VerifyReplies {
-    async fn on_mo(&self, from: &str, _to: &str, text: &str) -> Option<String> {
-        let lang = if text.is_ascii() { Lang::En } else { Lang::Zh };
-        let q = Query {
-            input: text.trim().to_owned(),
-            channel: Channel::Sms,
-            source: from.to_owned(),
-            place: None,
-            store_id: None,
-            lang,
+impl MoHandler for GatewayReplies {
+    async fn on_mo(&self, from: &str, to: &str, text: &str) -> Option<String> {
+        let msg = Inbound {
+            from: from.to_owned(),
+            to: to.to_owned(),
+            text: text.to_owned(),
         };
-        match self.verifier.verify(&q).await {
-            Ok(v) => Some(v.message),
+        match self.gateway.handle(&msg).await {
+            Ok(reply) => Some(reply.text),
             Err(e) => {
-                tracing::error!(error = %e, "verification failed for an SMS");
+                tracing::warn!(error = %e, "an SMS over SMPP could not be handled");
                 None
             }
         }
     }
 }
 
-/// Starts the ESME described by `section`, answering MOs with `verifier`.
-pub fn start(section: &SmppSection, verifier: Verifier) -> (Running, Duration) {
+/// Starts the ESME described by `section`, answering MOs through `gateway`.
+pub fn start(section: &SmppSection, gateway: Arc<Gateway>) -> (Running, Duration) {
     let password =
         std::env::var("ZHENWEI_SMPP_PASSWORD").unwrap_or_else(|_| section.password.clone());
     let response_timeout = Duration::from_secs(section.response_timeout_secs);
@@ -86,7 +80,7 @@ pub fn start(section: &SmppSection, verifier: Verifier) -> (Running, Duration) {
     };
     let task = tokio::spawn(smpp::run(
         cfg,
-        Arc::new(VerifyReplies { verifier }),
+        Arc::new(GatewayReplies { gateway }),
         Arc::new(LogReceipts),
         shutdown,
     ));

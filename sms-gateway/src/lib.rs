@@ -12,4 +12,10 @@
 //! [`smpp`] (the SMPP 3.4 ESME).
 
 pub mod coding;
+pub mod gateway;
+pub mod kannel;
+pub mod parse;
+pub mod reply;
 pub mod smpp;
+
+pub use gateway::{Gateway, GatewayConfig, GatewayError, Inbound, Outcome, Reply};

@@ -1,0 +1,243 @@
+//! Contacts: the phone numbers of people who texted or called, encrypted at rest.
+//!
+//! A number is personal data (SPEC "Cases and reporting"): it is used for nothing but replies,
+//! recall notices to people who queried a recalled batch (unless they opted out) and rewards.
+//! So the `contacts` table never holds it in the clear:
+//!
+//! * **found by keyed hash** — `source_key` is [`crate::verify::source_key`] of the channel and
+//!   number, the very value the query events of that person carry, so "who queried this batch
+//!   and did not opt out" is a join, and the hash means nothing without the key file;
+//! * **stored encrypted** — `number_cipher` is AES-256-GCM (random 96-bit nonce, the source key
+//!   as associated data so a ciphertext cannot be moved to another row) under
+//!   [`crate::keys::Keyring::contact_key`], which lives in the key file, outside the database;
+//! * **shown masked** — `number_masked` is [`crate::codes::text::mask_phone`].
+//!
+//! `opted_out` is set by an SMS `TD`/`STOP`/`退订` and is never cleared by a later query.
+
+use std::sync::Arc;
+
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use ring::rand::{SecureRandom, SystemRandom};
+
+use crate::codes::text::mask_phone;
+use crate::keys::Keyring;
+use crate::live_keys::LiveKeys;
+use crate::store::{Store, StoreError};
+use crate::verdict::Channel;
+use crate::verify::source_key;
+
+/// Failures of the contact book.
+#[derive(Debug, thiserror::Error)]
+pub enum ContactError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The ciphertext does not open under the current key (wrong key file, or tampering).
+    #[error("a stored contact cannot be decrypted with this key file")]
+    Decrypt,
+    #[error("encryption failed")]
+    Encrypt,
+}
+
+impl From<sqlx::Error> for ContactError {
+    fn from(e: sqlx::Error) -> Self {
+        ContactError::Store(StoreError::Db(e))
+    }
+}
+
+/// One contact as the rest of zhenwei may see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Contact {
+    pub source_key: String,
+    pub masked: String,
+    pub opted_out: bool,
+    pub first_seen: i64,
+    pub last_seen: i64,
+}
+
+/// The contact book. Cheap to clone.
+#[derive(Clone)]
+pub struct Contacts {
+    store: Store,
+    keys: Arc<LiveKeys>,
+}
+
+fn cipher(keyring: &Keyring) -> Result<LessSafeKey, ContactError> {
+    UnboundKey::new(&AES_256_GCM, &keyring.contact_key())
+        .map(LessSafeKey::new)
+        .map_err(|_| ContactError::Encrypt)
+}
+
+/// `hex(nonce ‖ ciphertext ‖ tag)` of `number`, bound to `aad`.
+pub fn seal(keyring: &Keyring, aad: &str, number: &str) -> Result<String, ContactError> {
+    let key = cipher(keyring)?;
+    let mut nonce = [0u8; NONCE_LEN];
+    SystemRandom::new()
+        .fill(&mut nonce)
+        .map_err(|_| ContactError::Encrypt)?;
+    let mut buf = number.as_bytes().to_vec();
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(aad.as_bytes()),
+        &mut buf,
+    )
+    .map_err(|_| ContactError::Encrypt)?;
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&buf);
+    Ok(hex::encode(out))
+}
+
+/// The number [`seal`] sealed.
+pub fn open(keyring: &Keyring, aad: &str, sealed: &str) -> Result<String, ContactError> {
+    let bytes = hex::decode(sealed).map_err(|_| ContactError::Decrypt)?;
+    if bytes.len() < NONCE_LEN {
+        return Err(ContactError::Decrypt);
+    }
+    let (nonce, body) = bytes.split_at(NONCE_LEN);
+    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| ContactError::Decrypt)?;
+    let mut body = body.to_vec();
+    let plain = cipher(keyring)?
+        .open_in_place(nonce, Aad::from(aad.as_bytes()), &mut body)
+        .map_err(|_| ContactError::Decrypt)?;
+    String::from_utf8(plain.to_vec()).map_err(|_| ContactError::Decrypt)
+}
+
+type Row = (String, String, i64, i64, i64);
+
+impl Contacts {
+    pub fn new(store: Store, keys: Arc<LiveKeys>) -> Contacts {
+        Contacts { store, keys }
+    }
+
+    /// The key `number` is stored and queried under on `channel`.
+    pub fn key(&self, channel: Channel, number: &str) -> String {
+        source_key(&self.keys.current().keyring, channel, number)
+    }
+
+    /// Records that `number` wrote or called at `at` (Unix ms): creates the contact on first
+    /// sight, moves `last_seen` otherwise. Returns the contact.
+    pub async fn seen(
+        &self,
+        channel: Channel,
+        number: &str,
+        at: i64,
+    ) -> Result<Contact, ContactError> {
+        self.upsert(channel, number, at, false).await
+    }
+
+    /// Records an opt-out (TD/STOP/退订): no recall notices or other follow-ups from now on.
+    pub async fn opt_out(
+        &self,
+        channel: Channel,
+        number: &str,
+        at: i64,
+    ) -> Result<Contact, ContactError> {
+        self.upsert(channel, number, at, true).await
+    }
+
+    async fn upsert(
+        &self,
+        channel: Channel,
+        number: &str,
+        at: i64,
+        opt_out: bool,
+    ) -> Result<Contact, ContactError> {
+        let keys = self.keys.current();
+        let key = source_key(&keys.keyring, channel, number);
+        let sealed = seal(&keys.keyring, &key, number)?;
+        let sql = if opt_out {
+            "INSERT INTO contacts (source_key, channel, number_cipher, number_masked, opted_out, \
+             opted_out_at, first_seen, last_seen) VALUES ($1, $2, $3, $4, 1, $5, $5, $5) \
+             ON CONFLICT (source_key) DO UPDATE SET last_seen = excluded.last_seen, \
+             opted_out = 1, opted_out_at = COALESCE(contacts.opted_out_at, excluded.opted_out_at) \
+             RETURNING source_key, number_masked, opted_out, first_seen, last_seen"
+        } else {
+            "INSERT INTO contacts (source_key, channel, number_cipher, number_masked, opted_out, \
+             opted_out_at, first_seen, last_seen) VALUES ($1, $2, $3, $4, 0, NULL, $5, $5) \
+             ON CONFLICT (source_key) DO UPDATE SET last_seen = excluded.last_seen \
+             RETURNING source_key, number_masked, opted_out, first_seen, last_seen"
+        };
+        let row: Row = sqlx::query_as(sql)
+            .bind(&key)
+            .bind(channel.as_str())
+            .bind(&sealed)
+            .bind(mask_phone(number))
+            .bind(at)
+            .fetch_one(self.store.pool())
+            .await?;
+        Ok(contact(row))
+    }
+
+    /// The contact of `number` on `channel`, if it ever wrote.
+    pub async fn get(
+        &self,
+        channel: Channel,
+        number: &str,
+    ) -> Result<Option<Contact>, ContactError> {
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT source_key, number_masked, opted_out, first_seen, last_seen FROM contacts \
+             WHERE source_key = $1",
+        )
+        .bind(self.key(channel, number))
+        .fetch_optional(self.store.pool())
+        .await?;
+        Ok(row.map(contact))
+    }
+
+    /// The number behind a source key, decrypted (for sending a recall notice or a reply).
+    pub async fn number(&self, source_key: &str) -> Result<Option<String>, ContactError> {
+        let sealed: Option<String> =
+            sqlx::query_scalar("SELECT number_cipher FROM contacts WHERE source_key = $1")
+                .bind(source_key)
+                .fetch_optional(self.store.pool())
+                .await?;
+        match sealed {
+            Some(s) => Ok(Some(open(&self.keys.current().keyring, source_key, &s)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+fn contact((source_key, masked, opted_out, first_seen, last_seen): Row) -> Contact {
+    Contact {
+        source_key,
+        masked,
+        opted_out: opted_out != 0,
+        first_seen,
+        last_seen,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_numbers_open_only_with_the_same_key_and_row() {
+        let k = Keyring::ephemeral(3);
+        let s = seal(&k, "row-a", "+8613812345678").unwrap();
+        assert!(!s.contains("13812345678"));
+        assert_eq!(open(&k, "row-a", &s).unwrap(), "+8613812345678");
+        // A fresh nonce each time.
+        assert_ne!(s, seal(&k, "row-a", "+8613812345678").unwrap());
+        assert!(matches!(open(&k, "row-b", &s), Err(ContactError::Decrypt)));
+        assert!(matches!(
+            open(&Keyring::ephemeral(4), "row-a", &s),
+            Err(ContactError::Decrypt)
+        ));
+        assert!(matches!(
+            open(&k, "row-a", "zz"),
+            Err(ContactError::Decrypt)
+        ));
+        assert!(matches!(
+            open(&k, "row-a", "00"),
+            Err(ContactError::Decrypt)
+        ));
+    }
+
+    #[test]
+    fn the_contact_key_is_not_a_lookup_hash() {
+        let k = Keyring::ephemeral(3);
+        assert_ne!(hex::encode(k.contact_key()), k.lookup_hash("", ""));
+        assert_ne!(k.contact_key(), Keyring::ephemeral(4).contact_key());
+    }
+}

@@ -1,0 +1,184 @@
+//! The gateway against a real core, on SQLite and PostgreSQL: contacts are stored encrypted and
+//! found by the same keyed hash as the person's query events, TD opts out for good, the
+//! per-number rate limit and the core's enumeration detection hold a number back before the core
+//! is asked, and help and opt-out work regardless.
+
+#[path = "../../core/tests/support/mod.rs"]
+mod support;
+
+use support::{fixture, Db};
+use zhenwei_core::Lang;
+use zhenwei_core::{demo, Channel, Thresholds};
+use zhenwei_sms_gateway::reply;
+use zhenwei_sms_gateway::{Gateway, GatewayConfig, Inbound, Outcome};
+
+fn sms(from: &str, text: &str) -> Inbound {
+    Inbound {
+        from: from.into(),
+        to: "10658".into(),
+        text: text.into(),
+    }
+}
+
+async fn events_of(core: &zhenwei_core::Core, source_key: &str) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM query_events WHERE source_key = $1")
+        .bind(source_key)
+        .fetch_one(core.store.pool())
+        .await
+        .unwrap()
+}
+
+async fn contacts_are_encrypted_and_opt_out_sticks(db: Db) {
+    let f = fixture(db, Thresholds::default()).await;
+    demo::seed_if_empty(&f.core.registry).await.unwrap();
+    let m = demo::manifest(&f.core.store).await.unwrap().unwrap();
+    let code = m["genuine"][0].as_str().unwrap();
+    let g = Gateway::new(&f.core, &GatewayConfig::default());
+
+    let r = g.handle(&sms("138 1234 5678", code)).await.unwrap();
+    assert_eq!(r.outcome, Outcome::Verified);
+    assert!(r.text.starts_with("正品："), "{}", r.text);
+
+    let (key, cipher, masked, opted_out): (String, String, String, i64) =
+        sqlx::query_as("SELECT source_key, number_cipher, number_masked, opted_out FROM contacts")
+            .fetch_one(f.core.store.pool())
+            .await
+            .unwrap();
+    assert!(!cipher.contains("13812345678") && !cipher.contains("3812345678"));
+    assert_eq!(masked, "861******5678");
+    assert_eq!(opted_out, 0);
+    assert_eq!(key, g.contacts().key(Channel::Sms, "+8613812345678"));
+    assert_eq!(
+        g.contacts().number(&key).await.unwrap().as_deref(),
+        Some("+8613812345678")
+    );
+    // The contact joins the person's query events (recall notices, issue 8).
+    assert_eq!(events_of(&f.core, &key).await, 1);
+    // No phone number in clear anywhere in the events either.
+    let sources: Vec<String> = sqlx::query_scalar("SELECT source_masked FROM query_events")
+        .fetch_all(f.core.store.pool())
+        .await
+        .unwrap();
+    assert!(
+        sources.iter().all(|s| !s.contains("12345678")),
+        "{sources:?}"
+    );
+
+    // Another dress of the same number is the same person.
+    let r = g.handle(&sms("+86-138-1234-5678", "TD")).await.unwrap();
+    assert_eq!(r.outcome, Outcome::OptedOut);
+    assert_eq!(r.text, reply::opted_out(Lang::Zh));
+    let c = g
+        .contacts()
+        .get(Channel::Sms, "+8613812345678")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(c.opted_out);
+    // A later query does not opt back in.
+    g.handle(&sms("008613812345678", code)).await.unwrap();
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM contacts WHERE opted_out = 1")
+        .fetch_one(f.core.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
+    assert_eq!(events_of(&f.core, &key).await, 2);
+
+    // A sender that is no number is refused; the text alone never is.
+    assert!(g.handle(&sms("hello", code)).await.is_err());
+    let r = g
+        .handle(&sms("13900000000", "\u{0}\u{ffff}💥"))
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Unrecognised);
+}
+
+async fn rate_limit_holds_a_number_back(db: Db) {
+    let f = fixture(db, Thresholds::default()).await;
+    demo::seed_if_empty(&f.core.registry).await.unwrap();
+    let m = demo::manifest(&f.core.store).await.unwrap().unwrap();
+    let g = Gateway::new(
+        &f.core,
+        &GatewayConfig {
+            burst: 3,
+            per_minute: 1.0,
+            ..GatewayConfig::default()
+        },
+    );
+    for i in 0..3 {
+        let code = m["genuine"][i].as_str().unwrap();
+        let r = g.handle(&sms("13811110000", code)).await.unwrap();
+        assert_eq!(r.outcome, Outcome::Verified, "{}", r.text);
+    }
+    let key = g.contacts().key(Channel::Sms, "+8613811110000");
+    let code = m["genuine"][3].as_str().unwrap();
+    let r = g.handle(&sms("13811110000", code)).await.unwrap();
+    assert_eq!(r.outcome, Outcome::RateLimited);
+    assert_eq!(r.text, "查询过于频繁，请稍后再试。");
+    let r = g
+        .handle(&sms("13811110000", &format!("CHECK {code}")))
+        .await
+        .unwrap();
+    assert_eq!(r.text, "Too many messages. Please try again later.");
+    assert_eq!(events_of(&f.core, &key).await, 3, "the core was not asked");
+    // Help and opt-out still work; other numbers are not affected.
+    assert_eq!(
+        g.handle(&sms("13811110000", "帮助")).await.unwrap().outcome,
+        Outcome::Help
+    );
+    assert_eq!(
+        g.handle(&sms("13811110000", "TD")).await.unwrap().outcome,
+        Outcome::OptedOut
+    );
+    assert_eq!(
+        g.handle(&sms("13822220000", code)).await.unwrap().outcome,
+        Outcome::Verified
+    );
+}
+
+async fn an_enumerating_number_is_held_back(db: Db) {
+    let t = Thresholds {
+        enumeration_unknown_codes: 3,
+        ..Thresholds::default()
+    };
+    let f = fixture(db, t).await;
+    demo::seed_if_empty(&f.core.registry).await.unwrap();
+    let m = demo::manifest(&f.core.store).await.unwrap().unwrap();
+    let g = Gateway::new(&f.core, &GatewayConfig::default());
+    let guesses = [
+        "10000000000000000001",
+        "10000000000000000002",
+        "10000000000000000003",
+    ];
+    for (i, guess) in guesses.iter().enumerate() {
+        let r = g.handle(&sms("13833330000", guess)).await.unwrap();
+        assert_eq!(r.outcome, Outcome::Verified, "guess {i}: {}", r.text);
+        assert_eq!(
+            r.text,
+            "未查到此码，请核对后重新发送。如仍查不到，商品可能是假冒。"
+        );
+    }
+    // The core has opened an enumeration case for this number: from now on it is held back,
+    // with the same neutral answer a rate limit gives, and the core is not asked.
+    let key = g.contacts().key(Channel::Sms, "+8613833330000");
+    let before = events_of(&f.core, &key).await;
+    let genuine = m["genuine"][0].as_str().unwrap();
+    let r = g.handle(&sms("13833330000", genuine)).await.unwrap();
+    assert_eq!(r.outcome, Outcome::Enumerating);
+    assert_eq!(r.text, "查询过于频繁，请稍后再试。");
+    assert_eq!(events_of(&f.core, &key).await, before);
+    let cases: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cases WHERE reason = 'enumeration'")
+        .fetch_one(f.core.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(cases, 1);
+    // Somebody else asking about the same code is answered.
+    let r = g.handle(&sms("13844440000", genuine)).await.unwrap();
+    assert_eq!(r.outcome, Outcome::Verified);
+}
+
+on_both_backends!(
+    contacts_are_encrypted_and_opt_out_sticks,
+    rate_limit_holds_a_number_back,
+    an_enumerating_number_is_held_back,
+);
