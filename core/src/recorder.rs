@@ -525,6 +525,7 @@ pub async fn record_batch(
                 .bind(idx.len() as i64);
         }
         let mut links: Vec<(i64, i64)> = Vec::new();
+        let mut opened: Vec<i64> = Vec::new();
         for (id, case_key, reason_text, events) in query.fetch_all(&mut **tx).await? {
             let Some((key, reason)) = chunk
                 .iter()
@@ -555,6 +556,7 @@ pub async fn record_batch(
                     }),
                 )
                 .await?;
+                opened.push(id);
             }
         }
         for link_chunk in links.chunks(ROWS_PER_STATEMENT) {
@@ -567,6 +569,12 @@ pub async fn record_batch(
                 query = query.bind(*case_id).bind(*event_id);
             }
             query.execute(&mut **tx).await?;
+        }
+        // New cases: route them and queue their reports (the outbox), in this transaction.
+        for id in opened {
+            crate::cases::casework::on_opened(tx, id, at)
+                .await
+                .map_err(|e| VerifyError::Inconsistent(format!("case {id}: {e}")))?;
         }
     }
 
