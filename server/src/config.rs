@@ -17,6 +17,21 @@
 //! clone_stores = 3
 //! enumeration_unknown_codes = 10
 //! enumeration_window_minutes = 60
+//!
+//! [cases]                # SPEC "Cases", all optional
+//! escalate_after_working_days = 7
+//! escalation_check_seconds = 300
+//! holidays = [2026-10-01, 2026-10-02]     # dates in China
+//! extra_working_days = [2026-09-27]      # worked weekend days (调休)
+//!
+//! [delivery]             # case reports to regulators and enterprises, all optional
+//! max_attempts = 12      # then dead-lettered
+//! backoff_base_ms = 2000
+//! backoff_max_ms = 3600000
+//! timeout_ms = 30000
+//! trust = ["/etc/zhenwei/receivers-ca.pem"]   # extra roots for receivers' certificates
+//! # client_cert = "…", client_key = "…"      # default: issued by the data directory's CA
+//! # signing_key = "…"                         # default: DATA_DIR/delivery-signing.key
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -44,6 +59,12 @@ pub struct FileConfig {
     pub tls_san: Vec<String>,
     #[serde(default)]
     pub thresholds: Thresholds,
+    /// Case rules: escalation working days, holidays (`[cases]`).
+    #[serde(default)]
+    pub cases: zhenwei_core::cases::CaseRules,
+    /// Delivery of case reports: retries, TLS, keys (`[delivery]`, see `delivery.rs`).
+    #[serde(default)]
+    pub delivery: crate::delivery::DeliveryConfig,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -4,8 +4,10 @@
 //! command line, merges configuration (flag > environment > file > default), opens the core, runs
 //! the command and turns any error into one clear line on stderr with a non-zero exit status.
 
+mod cases;
 mod cli;
 mod config;
+mod delivery;
 mod http;
 mod kiosk;
 mod metrics;
@@ -357,6 +359,13 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
                 Some(h) => h.listener.local_addr()?.to_string(),
                 None => "off".into(),
             };
+            delivery::Worker::new(
+                core.clone(),
+                s.file.delivery.clone(),
+                s.file.cases.clone(),
+                &s.location.data_dir,
+            )?
+            .start();
             tracing::info!(http = %listener.local_addr()?, https = %https_shown, data_dir = %s.location.data_dir.display(), backend = ?core.store.backend(), "zhenwei serving");
             http::serve(listener, https, core.clone(), shutdown).await?;
             tracing::info!("stopped");
@@ -634,6 +643,12 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
             }
             out!("{}", done.stdout.trim_end());
         }
+        Command::Regulator(cmd) => out!("{}", cases::regulator(core, &actor, cmd).await?),
+        Command::Cases(cmd) => out!("{}", cases::cases(core, &actor, &s.file.cases, cmd).await?),
+        Command::Delivery(cmd) => out!(
+            "{}",
+            cases::delivery(core, &s.location.data_dir, &s.file.delivery, cmd).await?
+        ),
         Command::Audit(AuditCmd::Verify) => {
             let r = audit::verify_chain(&core.store).await?;
             match r.broken_at {

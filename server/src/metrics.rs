@@ -246,6 +246,7 @@ impl Metrics {
             "zhenwei_recorder_batch_size_count {}",
             load(&r.batches)
         )?;
+        crate::delivery::STATS.write(out)?;
         Ok(())
     }
 }
