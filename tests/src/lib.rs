@@ -632,6 +632,7 @@ pub fn shared_demo_server() -> Arc<Server> {
     s
 }
 
+pub mod receiver;
 pub mod webdriver;
 
 /// A tiny HTTP/1.1 client over `std::net::TcpStream`: one request per connection

@@ -377,7 +377,8 @@ async fn escalate_one(
         &to.url,
         "case.escalated",
         &payload,
-        now,
+        // Due at once, even when `now` is a pretended future instant.
+        now.min(crate::store::now_ms()),
     )
     .await?;
     tx.commit().await?;
