@@ -35,6 +35,26 @@ pub enum RegulatorCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Issue a client certificate for an account of the office at PREFIX (the regulator API);
+    /// writes regulator.crt, regulator.key (0600) and ca.crt to DIR. Re-issuing replaces the
+    /// account's certificate.
+    Issue {
+        #[arg(long)]
+        prefix: String,
+        /// Account name (e.g. nb-officer-1).
+        #[arg(long)]
+        name: String,
+        /// Output directory [default: ./regulator-NAME]
+        #[arg(long, value_name = "DIR")]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Revoke an account's certificate (refused from the next request on).
+    Revoke { name: String },
+    /// The regulator accounts.
+    Accounts {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Cases: list, show, and the regulator's changes.
@@ -147,8 +167,62 @@ fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
 
-pub async fn regulator(core: &Core, actor: &str, cmd: RegulatorCmd) -> Result<String, CaseCmdError> {
+pub async fn regulator(
+    core: &Core,
+    data_dir: &Path,
+    actor: &str,
+    cmd: RegulatorCmd,
+) -> Result<String, CaseCmdError> {
     match cmd {
+        RegulatorCmd::Issue { prefix, name, out } => {
+            let ca = Ca::open_or_create(&Ca::dir_of(data_dir))?;
+            let issued = ca.issue_regulator(&name)?;
+            zhenwei_core::cases::accounts::add(
+                &core.store,
+                actor,
+                &prefix,
+                &name,
+                &issued.sha256,
+                &issued.serial,
+                issued.not_after_ms,
+            )
+            .await?;
+            let dir = out.unwrap_or_else(|| std::path::PathBuf::from(format!("regulator-{name}")));
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                CaseCmdError::Usage(format!("cannot create {}: {e}", dir.display()))
+            })?;
+            crate::pki::write_file(&dir.join("regulator.key"), issued.key_pem().as_bytes(), 0o600)?;
+            crate::pki::write_file(&dir.join("regulator.crt"), issued.cert_pem.as_bytes(), 0o644)?;
+            crate::pki::write_file(&dir.join("ca.crt"), ca.cert_pem().as_bytes(), 0o644)?;
+            Ok(format!(
+                "regulator account {name} (office {}) certificate written to {}",
+                if prefix.trim().is_empty() { "national" } else { prefix.trim() },
+                dir.display()
+            ))
+        }
+        RegulatorCmd::Revoke { name } => {
+            zhenwei_core::cases::accounts::revoke(&core.store, actor, &name).await?;
+            Ok(format!("regulator account {name} revoked"))
+        }
+        RegulatorCmd::Accounts { json: as_json } => {
+            let all = zhenwei_core::cases::accounts::list(&core.store).await?;
+            if as_json {
+                return Ok(json(&all));
+            }
+            Ok(all
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{} office={} {}{}",
+                        a.name,
+                        if a.prefix.is_empty() { "national" } else { &a.prefix },
+                        a.office,
+                        if a.revoked_at.is_some() { " REVOKED" } else { "" }
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n"))
+        }
         RegulatorCmd::Set { prefix, name, url } => {
             let r = offices::set_regulator(&core.store, actor, &prefix, &name, &url).await?;
             Ok(format!(

@@ -46,7 +46,7 @@ pub struct Peer {
     pub client_cert: Option<ClientCert>,
 }
 
-fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+pub(crate) fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::from(value.to_string())));
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -76,7 +76,7 @@ struct VerifyRequest {
     place: Option<String>,
 }
 
-async fn read_body(req: Request<Incoming>) -> Result<Bytes, Response<Body>> {
+pub(crate) async fn read_body(req: Request<Incoming>) -> Result<Bytes, Response<Body>> {
     match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => Ok(b.to_bytes()),
         Err(e)
@@ -253,6 +253,10 @@ async fn route(core: Core, peer: Arc<Peer>, req: Request<Incoming>) -> Response<
             r
         }
         (&Method::POST, "/v1/verify") => verify(&core, &peer, req).await,
+        // The regulator API (client certificates bound to an office; regulator_api.rs).
+        (_, p) if crate::regulator_api::is_api_path(p) => {
+            crate::regulator_api::respond(&core, &peer, req).await
+        }
         // The public query page and its assets (page.rs).
         (_, p) if crate::page::is_page_path(p) => crate::page::respond(&req),
         (_, "/healthz") | (_, "/v1/verify") | (_, "/metrics") => error(

@@ -13,6 +13,7 @@ mod kiosk;
 mod metrics;
 mod page;
 mod pki;
+mod regulator_api;
 mod tls;
 
 use std::io::{BufRead, BufReader, Write};
@@ -643,7 +644,7 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
             }
             out!("{}", done.stdout.trim_end());
         }
-        Command::Regulator(cmd) => out!("{}", cases::regulator(core, &actor, cmd).await?),
+        Command::Regulator(cmd) => out!("{}", cases::regulator(core, &s.location.data_dir, &actor, cmd).await?),
         Command::Cases(cmd) => out!("{}", cases::cases(core, &actor, &s.file.cases, cmd).await?),
         Command::Delivery(cmd) => out!(
             "{}",

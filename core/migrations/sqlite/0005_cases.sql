@@ -60,3 +60,17 @@ CREATE TABLE deliveries (
 );
 CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);
 CREATE INDEX deliveries_by_case ON deliveries (case_id);
+
+-- Regulator accounts: client certificates issued by zhenwei's CA (`zhenwei regulator issue`),
+-- pinned by SHA-256 and bound to one office, hence to its division-code prefix. The API
+-- enforces that prefix on every request; revoked_at refuses the certificate from then on.
+CREATE TABLE regulator_credentials (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    regulator_id INTEGER NOT NULL REFERENCES regulators(id),
+    name         TEXT NOT NULL UNIQUE,
+    cert_sha256  TEXT NOT NULL UNIQUE,
+    cert_serial  TEXT NOT NULL,
+    issued_at    INTEGER NOT NULL,
+    not_after    INTEGER NOT NULL,
+    revoked_at   INTEGER
+);

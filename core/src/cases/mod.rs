@@ -13,6 +13,7 @@
 //!   workers (`FOR UPDATE SKIP LOCKED` on PostgreSQL), retried with backoff, dead-lettered.
 //! * [`httpsig`] — Ed25519 HTTP Message Signatures (RFC 9421) over a body digest (RFC 9530).
 //! * [`report`] — the JSON report each delivery carries (`docs/cases/report.schema.json`).
+//! * [`accounts`] — regulator accounts: client certificates bound to an office's prefix.
 //! * [`offices`] — the regulator offices and enterprise endpoints (database, audited).
 //! * [`casework`] — the changes themselves, each one transaction with its audit entry and its
 //!   deliveries.
@@ -20,6 +21,7 @@
 //! The sending itself (HTTPS with a client certificate) is the server's job
 //! (`zhenwei-server`'s `delivery` module); everything here is storage or pure logic.
 
+pub mod accounts;
 pub mod calendar;
 pub mod casework;
 pub mod escalation;
