@@ -246,8 +246,21 @@ fn suspect_queries_are_routed_signed_delivered_escalated_and_closed() {
     assert!(again.clean_failure().contains("closed"), "{}", again.stderr);
     assert!(s.cli(&["cases", "show", "999999"]).clean_failure().contains("no case"));
 
-    // Every report arrived verified, once; nothing was refused.
+    // Every report arrived verified, once; nothing was refused; each is what the published
+    // schema describes.
     assert!(rx.rejected().is_empty(), "{:?}", rx.rejected());
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/cases/report.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for d in rx.accepted() {
+        let mut errs = Vec::new();
+        conforms(&schema, &d.body, "$", &mut errs);
+        assert!(errs.is_empty(), "{} {}: {errs:?}", d.path, d.body);
+    }
     let list = s.cli(&["cases", "list", "--within", "33", "--json"]).ok().json();
     let ids: Vec<i64> = list.as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()).collect();
     assert!(ids.contains(&ningbo_case) && !ids.contains(&shanghai_case), "{ids:?}");
@@ -258,6 +271,73 @@ fn suspect_queries_are_routed_signed_delivered_escalated_and_closed() {
         assert!(log.contains(&format!("\"action\":\"{action}\"")), "no {action} in the audit log");
     }
     server.stop();
+}
+
+/// Checks `v` against the subset of JSON Schema that `docs/cases/report.schema.json` uses:
+/// `type` (string or list), `const`, `enum`, `anyOf`, `properties`, `required`,
+/// `additionalProperties: false`, `items`, `maxItems`.
+fn conforms(schema: &Value, v: &Value, at: &str, errs: &mut Vec<String>) {
+    let type_ok = |t: &str| match t {
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        "string" => v.is_string(),
+        "integer" => v.is_i64() || v.is_u64(),
+        "null" => v.is_null(),
+        other => panic!("unsupported type {other}"),
+    };
+    match &schema["type"] {
+        Value::String(t) if !type_ok(t) => errs.push(format!("{at}: not {t}")),
+        Value::Array(ts) if !ts.iter().any(|t| type_ok(t.as_str().unwrap())) => {
+            errs.push(format!("{at}: none of {ts:?}"))
+        }
+        _ => {}
+    }
+    if let Some(c) = schema.get("const") {
+        if c != v {
+            errs.push(format!("{at}: {v} is not {c}"));
+        }
+    }
+    if let Some(e) = schema["enum"].as_array() {
+        if !e.contains(v) {
+            errs.push(format!("{at}: {v} not in {e:?}"));
+        }
+    }
+    if let Some(any) = schema["anyOf"].as_array() {
+        let fits = any.iter().any(|s| {
+            let mut e = Vec::new();
+            conforms(s, v, at, &mut e);
+            e.is_empty()
+        });
+        if !fits {
+            errs.push(format!("{at}: {v} fits no alternative"));
+        }
+    }
+    if let (Some(props), Some(obj)) = (schema["properties"].as_object(), v.as_object()) {
+        for r in schema["required"].as_array().into_iter().flatten() {
+            if !obj.contains_key(r.as_str().unwrap()) {
+                errs.push(format!("{at}: missing {r}"));
+            }
+        }
+        for (k, val) in obj {
+            match props.get(k) {
+                Some(s) => conforms(s, val, &format!("{at}.{k}"), errs),
+                None if schema["additionalProperties"] == false => {
+                    errs.push(format!("{at}: unexpected {k}"))
+                }
+                None => {}
+            }
+        }
+    }
+    if let (Some(items), Some(arr)) = (schema.get("items"), v.as_array()) {
+        if let Some(max) = schema["maxItems"].as_u64() {
+            if arr.len() as u64 > max {
+                errs.push(format!("{at}: more than {max} items"));
+            }
+        }
+        for (i, x) in arr.iter().enumerate() {
+            conforms(items, x, &format!("{at}[{i}]"), errs);
+        }
+    }
 }
 
 /// RFC 3339 in UTC for Unix milliseconds, without a date library in this crate.
