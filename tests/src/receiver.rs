@@ -48,6 +48,9 @@ struct Log {
     accepted: Vec<Delivery>,
     duplicates: Vec<String>,
     rejected: Vec<String>,
+    /// Keys of requests being answered right now, and keys that arrived while already in flight.
+    in_flight: Vec<String>,
+    overlaps: Vec<String>,
 }
 
 /// A running reference receiver.
@@ -58,6 +61,7 @@ pub struct Receiver {
     public_key: Vec<u8>,
     log: Arc<Mutex<Log>>,
     status: Arc<AtomicU16>,
+    delay_ms: Arc<AtomicU16>,
     stop: Arc<AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
 }
@@ -115,6 +119,7 @@ impl Receiver {
             public_key,
             log: Arc::new(Mutex::new(Log::default())),
             status: Arc::new(AtomicU16::new(200)),
+            delay_ms: Arc::new(AtomicU16::new(0)),
             stop: Arc::new(AtomicBool::new(false)),
             thread: None,
         };
@@ -126,12 +131,13 @@ impl Receiver {
         let listener = TcpListener::bind(("127.0.0.1", self.port)).expect("bind the receiver");
         self.port = listener.local_addr().expect("local address").port();
         self.stop = Arc::new(AtomicBool::new(false));
-        let (config, key, log, status, stop) = (
+        let (config, key, log, status, stop, delay) = (
             self.config.clone(),
             self.public_key.clone(),
             self.log.clone(),
             self.status.clone(),
             self.stop.clone(),
+            self.delay_ms.clone(),
         );
         self.thread = Some(thread::spawn(move || {
             for conn in listener.incoming() {
@@ -141,8 +147,9 @@ impl Receiver {
                 let Ok(tcp) = conn else { continue };
                 let (config, key, log, status) =
                     (config.clone(), key.clone(), log.clone(), status.clone());
+                let delay = Duration::from_millis(u64::from(delay.load(Ordering::SeqCst)));
                 thread::spawn(move || {
-                    let _ = handle(tcp, config, &key, &log, status.load(Ordering::SeqCst));
+                    let _ = handle(tcp, config, &key, &log, status.load(Ordering::SeqCst), delay);
                 });
             }
         }));
@@ -161,6 +168,18 @@ impl Receiver {
     /// Answer every request with `status` from now on (200 = normal).
     pub fn set_status(&self, status: u16) {
         self.status.store(status, Ordering::SeqCst);
+    }
+
+    /// Take this long to answer each verified request (a slow receiver: deliveries stay in
+    /// flight).
+    pub fn set_delay(&self, ms: u16) {
+        self.delay_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// Idempotency keys that arrived while a request with the same key was still being answered
+    /// (a delivery sent twice concurrently).
+    pub fn overlaps(&self) -> Vec<String> {
+        self.with_log(|l| l.overlaps.clone())
     }
 
     /// Closes the socket: connections are refused until [`Receiver::restart`].
@@ -239,6 +258,7 @@ fn handle(
     public_key: &[u8],
     log: &Mutex<Log>,
     status: u16,
+    delay: Duration,
 ) -> std::io::Result<()> {
     tcp.set_read_timeout(Some(LIMIT))?;
     let conn = ServerConnection::new(config).map_err(std::io::Error::other)?;
@@ -311,6 +331,18 @@ fn handle(
         }
         Ok(v) => {
             let key = header("idempotency-key").unwrap_or_default();
+            if !delay.is_zero() {
+                if l.in_flight.contains(&key) {
+                    l.overlaps.push(key.clone());
+                }
+                l.in_flight.push(key.clone());
+                drop(l);
+                thread::sleep(delay);
+                l = log.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(i) = l.in_flight.iter().position(|k| *k == key) {
+                    l.in_flight.swap_remove(i);
+                }
+            }
             if l.accepted.iter().any(|d| d.idempotency_key == key) {
                 l.duplicates.push(key);
             } else {
