@@ -572,9 +572,7 @@ pub async fn record_batch(
         }
         // New cases: route them and queue their reports (the outbox), in this transaction.
         for id in opened {
-            crate::cases::casework::on_opened(tx, id, at)
-                .await
-                .map_err(|e| VerifyError::Inconsistent(format!("case {id}: {e}")))?;
+            crate::cases::casework::on_opened(tx, id, at).await?;
         }
     }
 

@@ -98,6 +98,15 @@ pub enum VerifyError {
     Unavailable,
 }
 
+impl From<crate::cases::CaseError> for VerifyError {
+    fn from(e: crate::cases::CaseError) -> Self {
+        match e {
+            crate::cases::CaseError::Store(s) => VerifyError::Store(s),
+            other => VerifyError::Inconsistent(other.to_string()),
+        }
+    }
+}
+
 impl From<sqlx::Error> for VerifyError {
     fn from(e: sqlx::Error) -> Self {
         VerifyError::Store(StoreError::Db(e))
@@ -269,9 +278,7 @@ pub(crate) async fn open_or_update_case(
             &serde_json::json!({ "reason": reason.as_str(), "place": place, "event": event_id }),
         )
         .await?;
-        crate::cases::casework::on_opened(tx, id, at)
-            .await
-            .map_err(|e| VerifyError::Inconsistent(format!("case {id}: {e}")))?;
+        crate::cases::casework::on_opened(tx, id, at).await?;
     }
     Ok(id)
 }

@@ -50,9 +50,15 @@ async fn suspect(core: &Core, code: &str, place: &str) -> i64 {
 async fn offices_and_endpoint(core: &Core, credit: &str) -> HashMap<String, i64> {
     let mut ids = HashMap::new();
     for (prefix, name) in [("national", "国家"), ("33", "浙江"), ("3302", "宁波")] {
-        let o = offices::set_regulator(&core.store, "t", prefix, name, &format!("https://r.test/{name}"))
-            .await
-            .unwrap();
+        let o = offices::set_regulator(
+            &core.store,
+            "t",
+            prefix,
+            name,
+            &format!("https://r.test/{name}"),
+        )
+        .await
+        .unwrap();
         ids.insert(o.prefix, o.id);
     }
     offices::set_enterprise_endpoint(&core.store, "t", credit, Some("https://brand.test/cases"))
@@ -83,7 +89,9 @@ async fn a_case_is_routed_and_its_reports_queued_with_it(db: Db) {
         reg.idempotency_key,
         outbox::idempotency_key(case, 1, Target::Regulator(ids["3302"]))
     );
-    assert!(rows.iter().any(|r| r.target_kind == "enterprise" && r.url == "https://brand.test/cases"));
+    assert!(rows
+        .iter()
+        .any(|r| r.target_kind == "enterprise" && r.url == "https://brand.test/cases"));
     // A second suspect query of the same code adds evidence, not deliveries.
     suspect(core, code, "330203").await;
     assert_eq!(outbox::list(&core.store, None, 10).await.unwrap().len(), 2);
@@ -112,8 +120,13 @@ async fn a_case_is_routed_and_its_reports_queued_with_it(db: Db) {
         within: Some(p.into()),
         ..Filter::default()
     };
-    let ids_in = |list: Vec<casework::CaseSummary>| list.iter().map(|c| c.id).collect::<HashSet<_>>();
-    let county = ids_in(casework::list(&core.store, &within("330203")).await.unwrap());
+    let ids_in =
+        |list: Vec<casework::CaseSummary>| list.iter().map(|c| c.id).collect::<HashSet<_>>();
+    let county = ids_in(
+        casework::list(&core.store, &within("330203"))
+            .await
+            .unwrap(),
+    );
     assert_eq!(county, HashSet::from([case]));
     let province = ids_in(casework::list(&core.store, &within("33")).await.unwrap());
     assert_eq!(province, HashSet::from([case, c3]));
@@ -132,13 +145,27 @@ async fn lifecycle_changes_are_validated_audited_and_reported(db: Db) {
     let rules = CaseRules::default();
     let policy = RetryPolicy::default();
     // Deliver both reports: the regulator's moves the case to `delivered`.
-    let claimed = outbox::claim(&core.store, 10, now_ms(), &policy).await.unwrap();
+    let claimed = outbox::claim(&core.store, 10, now_ms(), &policy)
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 2);
-    assert!(outbox::claim(&core.store, 10, now_ms(), &policy).await.unwrap().is_empty(), "leased");
+    assert!(
+        outbox::claim(&core.store, 10, now_ms(), &policy)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
     for d in &claimed {
-        assert!(casework::delivered(&core.store, d, now_ms(), &rules.rule()).await.unwrap());
+        assert!(casework::delivered(&core.store, d, now_ms(), &rules.rule())
+            .await
+            .unwrap());
         // Finishing twice changes nothing.
-        assert!(!casework::delivered(&core.store, d, now_ms(), &rules.rule()).await.unwrap());
+        assert!(
+            !casework::delivered(&core.store, d, now_ms(), &rules.rule())
+                .await
+                .unwrap()
+        );
     }
     let c = casework::get(&core.store, case, None).await.unwrap();
     assert_eq!(c.status, "delivered");
@@ -146,37 +173,85 @@ async fn lifecycle_changes_are_validated_audited_and_reported(db: Db) {
 
     // Escalation: not yet; then to the province, recorded and reported.
     let rule = rules.rule();
-    let early = casework::escalate_due(&core.store, now_ms(), &rule).await.unwrap();
+    let early = casework::escalate_due(&core.store, now_ms(), &rule)
+        .await
+        .unwrap();
     assert!(early.escalated.is_empty());
     let late = now_ms() + 15 * 86_400_000;
-    let run = casework::escalate_due(&core.store, late, &rule).await.unwrap();
-    assert_eq!(run.escalated, vec![(case, "3302".to_owned(), "33".to_owned())]);
-    let again = casework::escalate_due(&core.store, late, &rule).await.unwrap();
+    let run = casework::escalate_due(&core.store, late, &rule)
+        .await
+        .unwrap();
+    assert_eq!(
+        run.escalated,
+        vec![(case, "3302".to_owned(), "33".to_owned())]
+    );
+    let again = casework::escalate_due(&core.store, late, &rule)
+        .await
+        .unwrap();
     assert!(again.escalated.is_empty(), "escalated once");
     let c = casework::get(&core.store, case, None).await.unwrap();
-    assert_eq!((c.status.as_str(), c.regulator_prefix.as_deref()), ("open", Some("33")));
-    let pending = outbox::list(&core.store, Some("pending"), 10).await.unwrap();
+    assert_eq!(
+        (c.status.as_str(), c.regulator_prefix.as_deref()),
+        ("open", Some("33"))
+    );
+    let pending = outbox::list(&core.store, Some("pending"), 10)
+        .await
+        .unwrap();
     assert_eq!(pending.len(), 1);
-    assert_eq!((pending[0].event.as_str(), pending[0].target_id), ("case.escalated", ids["33"]));
+    assert_eq!(
+        (pending[0].event.as_str(), pending[0].target_id),
+        ("case.escalated", ids["33"])
+    );
 
     // The regulator's changes: validated, audited, reported to the enterprise.
     let now = now_ms();
-    let e = casework::change(&core.store, "reg", case, Change::Close(Outcome::Genuine), None, None, now)
-        .await
-        .unwrap_err();
+    let e = casework::change(
+        &core.store,
+        "reg",
+        case,
+        Change::Close(Outcome::Genuine),
+        None,
+        None,
+        now,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(e, CaseError::Transition(_)), "{e}");
     // Outside the office's jurisdiction: as if it did not exist.
-    let e = casework::change(&core.store, "reg", case, Change::Acknowledge, Some("31"), None, now)
-        .await
-        .unwrap_err();
+    let e = casework::change(
+        &core.store,
+        "reg",
+        case,
+        Change::Acknowledge,
+        Some("31"),
+        None,
+        now,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(e, CaseError::NotFound(_)), "{e}");
-    for what in [Change::Acknowledge, Change::Investigate, Change::Close(Outcome::ReferredToPolice)] {
-        casework::change(&core.store, "reg", case, what, Some("33"), Some("note"), now)
-            .await
-            .unwrap();
+    for what in [
+        Change::Acknowledge,
+        Change::Investigate,
+        Change::Close(Outcome::ReferredToPolice),
+    ] {
+        casework::change(
+            &core.store,
+            "reg",
+            case,
+            what,
+            Some("33"),
+            Some("note"),
+            now,
+        )
+        .await
+        .unwrap();
     }
     let c = casework::get(&core.store, case, None).await.unwrap();
-    assert_eq!((c.status.as_str(), c.outcome.as_deref()), ("closed", Some("referred_to_police")));
+    assert_eq!(
+        (c.status.as_str(), c.outcome.as_deref()),
+        ("closed", Some("referred_to_police"))
+    );
     let events: Vec<String> = outbox::list(&core.store, Some("pending"), 10)
         .await
         .unwrap()
@@ -184,12 +259,25 @@ async fn lifecycle_changes_are_validated_audited_and_reported(db: Db) {
         .filter(|d| d.target_kind == "enterprise")
         .map(|d| d.event)
         .collect();
-    assert_eq!(events, ["case.closed", "case.investigating", "case.acknowledged"]);
+    assert_eq!(
+        events,
+        ["case.closed", "case.investigating", "case.acknowledged"]
+    );
     let log = audit::entries(&core.store, 0, 100_000).await.unwrap();
-    for action in ["case.open", "case.delivered", "case.escalate", "case.acknowledged", "case.investigating", "case.closed"] {
+    for action in [
+        "case.open",
+        "case.delivered",
+        "case.escalate",
+        "case.acknowledged",
+        "case.investigating",
+        "case.closed",
+    ] {
         assert!(log.iter().any(|e| e.action == action), "no {action}");
     }
-    assert_eq!(audit::verify_chain(&core.store).await.unwrap().broken_at, None);
+    assert_eq!(
+        audit::verify_chain(&core.store).await.unwrap().broken_at,
+        None
+    );
 }
 
 /// Sends as a receiver would see them: which rows are in flight, and how often each arrived.
@@ -233,7 +321,9 @@ async fn pool_worker(store: Store, seen: Arc<Mutex<Counting>>, fail_first: bool)
                     .await
                     .unwrap();
             } else {
-                assert!(casework::delivered(&store, &d, now_ms(), &rule).await.unwrap());
+                assert!(casework::delivered(&store, &d, now_ms(), &rule)
+                    .await
+                    .unwrap());
             }
         }
     }
@@ -248,9 +338,18 @@ async fn two_worker_pools_deliver_every_row_exactly_once(db: Db) {
     // 300 more deliveries of the case (distinct versions, so distinct idempotency keys).
     let mut tx = core.store.pool().begin().await.unwrap();
     for v in 2..302 {
-        outbox::enqueue(&mut tx, case, v, Target::Regulator(1), "https://r.test/x", "case.opened", &serde_json::json!({}), now_ms())
-            .await
-            .unwrap();
+        outbox::enqueue(
+            &mut tx,
+            case,
+            v,
+            Target::Regulator(1),
+            "https://r.test/x",
+            "case.opened",
+            &serde_json::json!({}),
+            now_ms(),
+        )
+        .await
+        .unwrap();
     }
     tx.commit().await.unwrap();
     // A worker that claims five rows with a short lease and dies without finishing them.
@@ -258,7 +357,9 @@ async fn two_worker_pools_deliver_every_row_exactly_once(db: Db) {
         lease_ms: 300,
         ..RetryPolicy::default()
     };
-    let orphaned = outbox::claim(&core.store, 5, now_ms(), &short).await.unwrap();
+    let orphaned = outbox::claim(&core.store, 5, now_ms(), &short)
+        .await
+        .unwrap();
     assert_eq!(orphaned.len(), 5);
 
     // Two pools, as two processes: separate connection pools to the same database.
@@ -268,7 +369,11 @@ async fn two_worker_pools_deliver_every_row_exactly_once(db: Db) {
     for pool in 0..2 {
         let store = Store::connect(&url).await.unwrap();
         for _ in 0..4 {
-            tasks.push(tokio::spawn(pool_worker(store.clone(), seen.clone(), pool == 0)));
+            tasks.push(tokio::spawn(pool_worker(
+                store.clone(),
+                seen.clone(),
+                pool == 0,
+            )));
         }
     }
     for t in tasks {
@@ -279,17 +384,22 @@ async fn two_worker_pools_deliver_every_row_exactly_once(db: Db) {
     }
     let c = outbox::counts(&core.store).await.unwrap();
     assert_eq!((c.pending, c.sending, c.delivered, c.dead), (0, 0, 302, 0));
-    let s = seen.lock().unwrap();
+    let s = std::mem::take(&mut *seen.lock().unwrap());
     assert_eq!(s.overlaps, 0, "a row was sent by two workers at once");
     assert_eq!(s.sent.len(), 302, "every row was sent");
     // Sent once, or twice when its first attempt failed (by design), never more.
     for (id, n) in &s.sent {
-        assert!(*n == 1 || (*n == 2 && id % 3 == 0), "row {id} sent {n} times");
+        assert!(
+            *n == 1 || (*n == 2 && id % 3 == 0),
+            "row {id} sent {n} times"
+        );
     }
     // The orphaned claims were taken over after their lease, and the dead worker's token no
     // longer finishes anything.
     for d in &orphaned {
         assert!(s.sent.contains_key(&d.id));
-        assert!(!outbox::mark_failed(&core.store, d, "late", Next::Dead).await.unwrap());
+        assert!(!outbox::mark_failed(&core.store, d, "late", Next::Dead)
+            .await
+            .unwrap());
     }
 }

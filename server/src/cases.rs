@@ -191,12 +191,24 @@ pub async fn regulator(
             std::fs::create_dir_all(&dir).map_err(|e| {
                 CaseCmdError::Usage(format!("cannot create {}: {e}", dir.display()))
             })?;
-            crate::pki::write_file(&dir.join("regulator.key"), issued.key_pem().as_bytes(), 0o600)?;
-            crate::pki::write_file(&dir.join("regulator.crt"), issued.cert_pem.as_bytes(), 0o644)?;
+            crate::pki::write_file(
+                &dir.join("regulator.key"),
+                issued.key_pem().as_bytes(),
+                0o600,
+            )?;
+            crate::pki::write_file(
+                &dir.join("regulator.crt"),
+                issued.cert_pem.as_bytes(),
+                0o644,
+            )?;
             crate::pki::write_file(&dir.join("ca.crt"), ca.cert_pem().as_bytes(), 0o644)?;
             Ok(format!(
                 "regulator account {name} (office {}) certificate written to {}",
-                if prefix.trim().is_empty() { "national" } else { prefix.trim() },
+                if prefix.trim().is_empty() {
+                    "national"
+                } else {
+                    prefix.trim()
+                },
                 dir.display()
             ))
         }
@@ -215,9 +227,17 @@ pub async fn regulator(
                     format!(
                         "{} office={} {}{}",
                         a.name,
-                        if a.prefix.is_empty() { "national" } else { &a.prefix },
+                        if a.prefix.is_empty() {
+                            "national"
+                        } else {
+                            &a.prefix
+                        },
                         a.office,
-                        if a.revoked_at.is_some() { " REVOKED" } else { "" }
+                        if a.revoked_at.is_some() {
+                            " REVOKED"
+                        } else {
+                            ""
+                        }
                     )
                 })
                 .collect::<Vec<_>>()
@@ -244,7 +264,11 @@ pub async fn regulator(
                     format!(
                         "{} {} {} {} {}",
                         r.id,
-                        if r.prefix.is_empty() { "national" } else { &r.prefix },
+                        if r.prefix.is_empty() {
+                            "national"
+                        } else {
+                            &r.prefix
+                        },
                         routing::level(&r.prefix),
                         r.name,
                         r.url
@@ -280,7 +304,10 @@ pub async fn cases(
             limit,
             json: as_json,
         } => {
-            let within = within.map(|w| routing::parse_prefix(&w)).transpose().map_err(CaseError::from)?;
+            let within = within
+                .map(|w| routing::parse_prefix(&w))
+                .transpose()
+                .map_err(CaseError::from)?;
             let list = casework::list(
                 store,
                 &Filter {
@@ -298,16 +325,43 @@ pub async fn cases(
         }
         CasesCmd::Show { id } => Ok(json(&casework::get(store, id, None).await?)),
         CasesCmd::Ack { id, note } => Ok(changed(
-            casework::change(store, actor, id, Change::Acknowledge, None, note.as_deref(), now_ms()).await?,
+            casework::change(
+                store,
+                actor,
+                id,
+                Change::Acknowledge,
+                None,
+                note.as_deref(),
+                now_ms(),
+            )
+            .await?,
         )),
         CasesCmd::Investigate { id, note } => Ok(changed(
-            casework::change(store, actor, id, Change::Investigate, None, note.as_deref(), now_ms()).await?,
+            casework::change(
+                store,
+                actor,
+                id,
+                Change::Investigate,
+                None,
+                note.as_deref(),
+                now_ms(),
+            )
+            .await?,
         )),
         CasesCmd::Close { id, outcome, note } => {
             let o = Outcome::parse(&outcome)
                 .ok_or_else(|| CaseCmdError::Usage(format!("unknown outcome {outcome:?}")))?;
             Ok(changed(
-                casework::change(store, actor, id, Change::Close(o), None, note.as_deref(), now_ms()).await?,
+                casework::change(
+                    store,
+                    actor,
+                    id,
+                    Change::Close(o),
+                    None,
+                    note.as_deref(),
+                    now_ms(),
+                )
+                .await?,
             ))
         }
         CasesCmd::Escalate { now } => {

@@ -265,12 +265,42 @@ impl DeliveryStats {
         let u = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let i = |a: &AtomicI64| a.load(Ordering::Relaxed);
         for (name, kind, help, value) in [
-            ("zhenwei_delivery_sent_total", "counter", "Case reports delivered by this process.", u(&self.sent) as i64),
-            ("zhenwei_delivery_failed_attempts_total", "counter", "Delivery attempts that failed (and will be retried or were dead-lettered).", u(&self.failed_attempts) as i64),
-            ("zhenwei_delivery_dead_letters_total", "counter", "Deliveries this process dead-lettered after the last attempt.", u(&self.dead_letters) as i64),
-            ("zhenwei_case_escalations_total", "counter", "Cases this process escalated to the next level up.", u(&self.escalations) as i64),
-            ("zhenwei_delivery_pending", "gauge", "Deliveries waiting to be sent or being sent (all processes).", i(&self.pending)),
-            ("zhenwei_delivery_dead", "gauge", "Dead-lettered deliveries (all processes): an alarm when above zero.", i(&self.dead)),
+            (
+                "zhenwei_delivery_sent_total",
+                "counter",
+                "Case reports delivered by this process.",
+                u(&self.sent) as i64,
+            ),
+            (
+                "zhenwei_delivery_failed_attempts_total",
+                "counter",
+                "Delivery attempts that failed (and will be retried or were dead-lettered).",
+                u(&self.failed_attempts) as i64,
+            ),
+            (
+                "zhenwei_delivery_dead_letters_total",
+                "counter",
+                "Deliveries this process dead-lettered after the last attempt.",
+                u(&self.dead_letters) as i64,
+            ),
+            (
+                "zhenwei_case_escalations_total",
+                "counter",
+                "Cases this process escalated to the next level up.",
+                u(&self.escalations) as i64,
+            ),
+            (
+                "zhenwei_delivery_pending",
+                "gauge",
+                "Deliveries waiting to be sent or being sent (all processes).",
+                i(&self.pending),
+            ),
+            (
+                "zhenwei_delivery_dead",
+                "gauge",
+                "Dead-lettered deliveries (all processes): an alarm when above zero.",
+                i(&self.dead),
+            ),
         ] {
             writeln!(out, "# HELP {name} {help}")?;
             writeln!(out, "# TYPE {name} {kind}")?;
@@ -327,7 +357,9 @@ impl Worker {
                 }
             };
             if let Ok(c) = outbox::counts(&self.core.store).await {
-                STATS.pending.store(c.pending + c.sending, Ordering::Relaxed);
+                STATS
+                    .pending
+                    .store(c.pending + c.sending, Ordering::Relaxed);
                 STATS.dead.store(c.dead, Ordering::Relaxed);
             }
             if !busy {
@@ -339,8 +371,13 @@ impl Worker {
     /// One claim and its sends; returns how many were claimed.
     pub async fn round(&self) -> Result<usize, zhenwei_core::cases::CaseError> {
         let policy = self.cfg.policy();
-        let claimed =
-            outbox::claim(&self.core.store, self.cfg.concurrency.max(1), now_ms(), &policy).await?;
+        let claimed = outbox::claim(
+            &self.core.store,
+            self.cfg.concurrency.max(1),
+            now_ms(),
+            &policy,
+        )
+        .await?;
         let n = claimed.len();
         let mut tasks = tokio::task::JoinSet::new();
         for d in claimed {
@@ -408,11 +445,15 @@ impl Worker {
             .path_and_query()
             .map(|p| p.as_str().to_owned())
             .unwrap_or_else(|| "/".into());
-        let bare_host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let bare_host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
         let tcp = tokio::net::TcpStream::connect((bare_host.as_str(), port))
             .await
             .map_err(|e| format!("connect: {e}"))?;
-        let name = ServerName::try_from(bare_host.clone()).map_err(|e| format!("server name: {e}"))?;
+        let name =
+            ServerName::try_from(bare_host.clone()).map_err(|e| format!("server name: {e}"))?;
         let tls = tokio_rustls::TlsConnector::from(self.tls.clone())
             .connect(name, tcp)
             .await

@@ -644,7 +644,10 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
             }
             out!("{}", done.stdout.trim_end());
         }
-        Command::Regulator(cmd) => out!("{}", cases::regulator(core, &s.location.data_dir, &actor, cmd).await?),
+        Command::Regulator(cmd) => out!(
+            "{}",
+            cases::regulator(core, &s.location.data_dir, &actor, cmd).await?
+        ),
         Command::Cases(cmd) => out!("{}", cases::cases(core, &actor, &s.file.cases, cmd).await?),
         Command::Delivery(cmd) => out!(
             "{}",

@@ -92,7 +92,10 @@ async fn authenticate(core: &Core, peer: &Peer) -> Result<Account, Response<Body
         Ok(Some(a)) => Err(refuse(
             peer,
             "regulator_certificate_revoked",
-            &format!("the certificate of regulator account {:?} has been revoked", a.name),
+            &format!(
+                "the certificate of regulator account {:?} has been revoked",
+                a.name
+            ),
         )),
         Ok(None) => Err(refuse(
             peer,
@@ -123,7 +126,11 @@ fn case_error(e: &CaseError) -> Response<Body> {
 pub async fn respond(core: &Core, peer: &Peer, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_owned();
     let Some(t) = target(&path) else {
-        return error(StatusCode::NOT_FOUND, "not_found", &format!("no such path: {path}"));
+        return error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("no such path: {path}"),
+        );
     };
     let allowed = match t {
         Target::List | Target::Csv | Target::Case(_) => Method::GET,
@@ -177,13 +184,17 @@ async fn list(core: &Core, a: &Account, query: &str) -> Result<Vec<CaseSummary>,
     };
     let limit = match param(query, "limit") {
         None => 100,
-        Some(l) => l.parse::<i64>().ok().filter(|n| (1..=10_000).contains(n)).ok_or_else(|| {
-            error(
-                StatusCode::BAD_REQUEST,
-                "invalid_limit",
-                "limit must be a number from 1 to 10000",
-            )
-        })?,
+        Some(l) => l
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_limit",
+                    "limit must be a number from 1 to 10000",
+                )
+            })?,
     };
     let reason = param(query, "reason")
         .filter(|r| r.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
@@ -214,7 +225,10 @@ async fn show(core: &Core, a: &Account, id: Option<i64>) -> Response<Body> {
         Err(e) => Err(e.into()),
     };
     match report {
-        Ok(r) => json(StatusCode::OK, &serde_json::json!({ "case": case, "report": r })),
+        Ok(r) => json(
+            StatusCode::OK,
+            &serde_json::json!({ "case": case, "report": r }),
+        ),
         Err(e) => case_error(&CaseError::Store(e)),
     }
 }
@@ -289,8 +303,16 @@ async fn act(
         return case_error(&CaseError::NotFound(0));
     };
     let actor = format!("regulator:{}", a.name);
-    match casework::change(&core.store, &actor, id, change, Some(&a.prefix), b.note.as_deref(), now_ms())
-        .await
+    match casework::change(
+        &core.store,
+        &actor,
+        id,
+        change,
+        Some(&a.prefix),
+        b.note.as_deref(),
+        now_ms(),
+    )
+    .await
     {
         Ok(c) => json(StatusCode::OK, &serde_json::json!({ "case": c })),
         Err(e) => case_error(&e),
@@ -351,8 +373,14 @@ mod tests {
     #[test]
     fn paths_and_fields() {
         assert!(matches!(target("/v1/regulator/cases"), Some(Target::List)));
-        assert!(matches!(target("/v1/regulator/cases/12"), Some(Target::Case(Some(12)))));
-        assert!(matches!(target("/v1/regulator/cases/{id}"), Some(Target::Case(None))));
+        assert!(matches!(
+            target("/v1/regulator/cases/12"),
+            Some(Target::Case(Some(12)))
+        ));
+        assert!(matches!(
+            target("/v1/regulator/cases/{id}"),
+            Some(Target::Case(None))
+        ));
         assert!(matches!(
             target("/v1/regulator/cases/7/outcome"),
             Some(Target::Action(Some(7), "outcome"))

@@ -100,9 +100,10 @@ impl Receiver {
         for c in certs(client_ca) {
             roots.add(c).expect("zhenwei's CA");
         }
-        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()
-            .expect("client verifier");
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .expect("client verifier");
         let config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .expect("versions")
@@ -149,7 +150,14 @@ impl Receiver {
                     (config.clone(), key.clone(), log.clone(), status.clone());
                 let delay = Duration::from_millis(u64::from(delay.load(Ordering::SeqCst)));
                 thread::spawn(move || {
-                    let _ = handle(tcp, config, &key, &log, status.load(Ordering::SeqCst), delay);
+                    let _ = handle(
+                        tcp,
+                        config,
+                        &key,
+                        &log,
+                        status.load(Ordering::SeqCst),
+                        delay,
+                    );
                 });
             }
         }));
@@ -162,7 +170,11 @@ impl Receiver {
 
     /// `https://127.0.0.1:PORT/PATH`.
     pub fn url(&self, path: &str) -> String {
-        format!("https://127.0.0.1:{}/{}", self.port, path.trim_start_matches('/'))
+        format!(
+            "https://127.0.0.1:{}/{}",
+            self.port,
+            path.trim_start_matches('/')
+        )
     }
 
     /// Answer every request with `status` from now on (200 = normal).
@@ -302,12 +314,7 @@ fn handle(
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    let header = |n: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| k == n)
-            .map(|(_, v)| v.clone())
-    };
+    let header = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
     let host = header("host").unwrap_or_default();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -121,8 +121,17 @@ fn suspect_queries_are_routed_signed_delivered_escalated_and_closed() {
         ("31", "shanghai"),
         ("national", "national"),
     ] {
-        s.cli(&["regulator", "set", "--prefix", prefix, "--name", path, "--url", &rx.url(path)])
-            .ok();
+        s.cli(&[
+            "regulator",
+            "set",
+            "--prefix",
+            prefix,
+            "--name",
+            path,
+            "--url",
+            &rx.url(path),
+        ])
+        .ok();
     }
     let listed = s.cli(&["regulator", "list", "--json"]).ok().json();
     assert_eq!(listed.as_array().unwrap().len(), 4);
@@ -131,9 +140,19 @@ fn suspect_queries_are_routed_signed_delivered_escalated_and_closed() {
     let first = demo.code("not_activated", 0).to_owned();
     // The enterprise's endpoint, by the credit code its verdict shows.
     let probe = server.verify(demo.code("genuine", 0), &[]);
-    let credit = probe["enterprise"]["credit_code"].as_str().unwrap().to_owned();
-    s.cli(&["cases", "enterprise-url", "--credit-code", &credit, "--url", &rx.url("enterprise")])
-        .ok();
+    let credit = probe["enterprise"]["credit_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    s.cli(&[
+        "cases",
+        "enterprise-url",
+        "--credit-code",
+        &credit,
+        "--url",
+        &rx.url("enterprise"),
+    ])
+    .ok();
 
     // A suspect query in Ningbo (county 330203): the city office 3302 is the longest prefix.
     let (ningbo_case, verdict) = suspect_case(&server, &first, "330203");
@@ -153,7 +172,10 @@ fn suspect_queries_are_routed_signed_delivered_escalated_and_closed() {
     assert_eq!(b["case"]["code"]["family"], "supervision");
     assert_eq!(b["case"]["code"]["value"], verdict["code"]);
     assert_eq!(b["product"]["gtin"], verdict["product"]["gtin"]);
-    assert_eq!(b["enterprise"]["credit_code"], verdict["enterprise"]["credit_code"]);
+    assert_eq!(
+        b["enterprise"]["credit_code"],
+        verdict["enterprise"]["credit_code"]
+    );
     let ev = &b["evidence"][0];
     assert_eq!(ev["channel"], "web");
     assert_eq!(ev["source"], "127.0.*.*", "sources are masked");
@@ -187,12 +209,17 @@ fn suspect_queries_are_routed_signed_delivered_escalated_and_closed() {
         assert_eq!(e.body["recipient"], "enterprise");
     }
     assert!(
-        rx.accepted().iter().all(|d| d.path != "/zhejiang" && d.path != "/national"),
+        rx.accepted()
+            .iter()
+            .all(|d| d.path != "/zhejiang" && d.path != "/national"),
         "nothing went to the higher offices yet"
     );
     // Delivered to the office in charge: the acknowledgement clock runs.
     let shown = eventually("delivered status", || {
-        let c = s.cli(&["cases", "show", &ningbo_case.to_string()]).ok().json();
+        let c = s
+            .cli(&["cases", "show", &ningbo_case.to_string()])
+            .ok()
+            .json();
         (c["status"] == "delivered").then_some(c)
     });
     let delivered_at = shown["delivered_at"].as_i64().unwrap();
@@ -200,15 +227,19 @@ fn suspect_queries_are_routed_signed_delivered_escalated_and_closed() {
 
     // Six calendar days later nothing happens; fourteen days later (≥ 7 working days, whatever
     // the weekday) both cases go one level up: Ningbo city → Zhejiang, Shanghai → national.
-    let at = |days: i64| {
-        chrono_like_rfc3339(delivered_at + days * 86_400_000)
-    };
+    let at = |days: i64| chrono_like_rfc3339(delivered_at + days * 86_400_000);
     let none = s.cli(&["cases", "escalate", "--now", &at(6)]).ok().json();
     assert_eq!(none["escalated"], json!([]), "{none}");
     let run = s.cli(&["cases", "escalate", "--now", &at(14)]).ok().json();
     let escalated = run["escalated"].as_array().unwrap();
-    assert!(escalated.contains(&json!([ningbo_case, "3302", "33"])), "{run}");
-    assert!(escalated.contains(&json!([shanghai_case, "31", ""])), "{run}");
+    assert!(
+        escalated.contains(&json!([ningbo_case, "3302", "33"])),
+        "{run}"
+    );
+    assert!(
+        escalated.contains(&json!([shanghai_case, "31", ""])),
+        "{run}"
+    );
     let up = rx.wait_for("escalated report", |d| {
         d.path == "/zhejiang" && d.body["case"]["id"] == ningbo_case
     });
@@ -224,8 +255,15 @@ fn suspect_queries_are_routed_signed_delivered_escalated_and_closed() {
     // The province acknowledges, investigates and closes; the enterprise hears of each step.
     let id = ningbo_case.to_string();
     let refused = s.cli(&["cases", "close", &id, "--outcome", "genuine"]);
-    assert!(refused.clean_failure().contains("acknowledge it first"), "{}", refused.stderr);
-    let acked = s.cli(&["cases", "ack", &id, "--note", "received"]).ok().json();
+    assert!(
+        refused.clean_failure().contains("acknowledge it first"),
+        "{}",
+        refused.stderr
+    );
+    let acked = s
+        .cli(&["cases", "ack", &id, "--note", "received"])
+        .ok()
+        .json();
     assert_eq!(acked["status"], "acknowledged");
     s.cli(&["cases", "investigate", &id]).ok();
     let closed = s
@@ -236,7 +274,9 @@ fn suspect_queries_are_routed_signed_delivered_escalated_and_closed() {
     assert_eq!(closed["outcome"], "confirmed_counterfeit");
     for event in ["case.acknowledged", "case.investigating", "case.closed"] {
         let d = rx.wait_for(event, |d| {
-            d.path == "/enterprise" && d.body["event"] == event && d.body["case"]["id"] == ningbo_case
+            d.path == "/enterprise"
+                && d.body["event"] == event
+                && d.body["case"]["id"] == ningbo_case
         });
         if event == "case.closed" {
             assert_eq!(d.body["case"]["outcome"], "confirmed_counterfeit");
@@ -244,7 +284,10 @@ fn suspect_queries_are_routed_signed_delivered_escalated_and_closed() {
     }
     let again = s.cli(&["cases", "ack", &id]);
     assert!(again.clean_failure().contains("closed"), "{}", again.stderr);
-    assert!(s.cli(&["cases", "show", "999999"]).clean_failure().contains("no case"));
+    assert!(s
+        .cli(&["cases", "show", "999999"])
+        .clean_failure()
+        .contains("no case"));
 
     // Every report arrived verified, once; nothing was refused; each is what the published
     // schema describes.
@@ -261,14 +304,39 @@ fn suspect_queries_are_routed_signed_delivered_escalated_and_closed() {
         conforms(&schema, &d.body, "$", &mut errs);
         assert!(errs.is_empty(), "{} {}: {errs:?}", d.path, d.body);
     }
-    let list = s.cli(&["cases", "list", "--within", "33", "--json"]).ok().json();
-    let ids: Vec<i64> = list.as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()).collect();
-    assert!(ids.contains(&ningbo_case) && !ids.contains(&shanghai_case), "{ids:?}");
+    let list = s
+        .cli(&["cases", "list", "--within", "33", "--json"])
+        .ok()
+        .json();
+    let ids: Vec<i64> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_i64().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&ningbo_case) && !ids.contains(&shanghai_case),
+        "{ids:?}"
+    );
     let audit = s.cli(&["audit", "verify"]).ok().stdout.clone();
     assert!(audit.contains("intact"), "{audit}");
-    let log = s.cli(&["audit", "list", "--limit", "100000"]).ok().stdout.clone();
-    for action in ["regulator.set", "case.open", "case.delivered", "case.escalate", "case.acknowledged", "case.closed"] {
-        assert!(log.contains(&format!("\"action\":\"{action}\"")), "no {action} in the audit log");
+    let log = s
+        .cli(&["audit", "list", "--limit", "100000"])
+        .ok()
+        .stdout
+        .clone();
+    for action in [
+        "regulator.set",
+        "case.open",
+        "case.delivered",
+        "case.escalate",
+        "case.acknowledged",
+        "case.closed",
+    ] {
+        assert!(
+            log.contains(&format!("\"action\":\"{action}\"")),
+            "no {action} in the audit log"
+        );
     }
     server.stop();
 }
@@ -369,8 +437,17 @@ fn a_receiver_that_is_down_gets_the_report_when_it_is_back() {
     let mut s = Setup::new(50);
     let server = s.serve();
     let url = s.receiver.url("ningbo");
-    s.cli(&["regulator", "set", "--prefix", "33", "--name", "浙江省市场监督管理局", "--url", &url])
-        .ok();
+    s.cli(&[
+        "regulator",
+        "set",
+        "--prefix",
+        "33",
+        "--name",
+        "浙江省市场监督管理局",
+        "--url",
+        &url,
+    ])
+    .ok();
     s.receiver.stop();
     let code = server.demo().code("not_activated", 0).to_owned();
     let (case, _) = suspect_case(&server, &code, "330203");
@@ -380,11 +457,16 @@ fn a_receiver_that_is_down_gets_the_report_when_it_is_back() {
     let pending = s.cli(&["delivery", "list", "--json"]).ok().json();
     let row = &pending.as_array().unwrap()[0];
     assert_eq!(row["case_id"], case);
-    assert!(row["last_error"].as_str().unwrap().contains("connect"), "{row}");
+    assert!(
+        row["last_error"].as_str().unwrap().contains("connect"),
+        "{row}"
+    );
     s.receiver.restart();
-    let got = s.receiver.wait_for("the report after the receiver came back", |d| {
-        d.body["case"]["id"] == case
-    });
+    let got = s
+        .receiver
+        .wait_for("the report after the receiver came back", |d| {
+            d.body["case"]["id"] == case
+        });
     assert_eq!(got.path, "/ningbo");
     let rows = eventually("the delivery marked delivered", || {
         let rows = s.cli(&["delivery", "list", "--json"]).ok().json();
@@ -406,14 +488,23 @@ fn after_the_last_attempt_a_delivery_is_dead_lettered() {
         l.local_addr().unwrap().port()
     };
     s.cli(&[
-        "regulator", "set", "--prefix", "national", "--name", "国家市场监督管理总局",
-        "--url", &format!("https://127.0.0.1:{closed}/cases"),
+        "regulator",
+        "set",
+        "--prefix",
+        "national",
+        "--name",
+        "国家市场监督管理总局",
+        "--url",
+        &format!("https://127.0.0.1:{closed}/cases"),
     ])
     .ok();
     let code = server.demo().code("not_activated", 0).to_owned();
     let (case, _) = suspect_case(&server, &code, "440305");
     let dead = eventually("a dead letter", || {
-        let rows = s.cli(&["delivery", "list", "--state", "dead", "--json"]).ok().json();
+        let rows = s
+            .cli(&["delivery", "list", "--state", "dead", "--json"])
+            .ok()
+            .json();
         rows.as_array().unwrap().first().cloned()
     });
     assert_eq!(dead["case_id"], case);
@@ -422,12 +513,18 @@ fn after_the_last_attempt_a_delivery_is_dead_lettered() {
         (metric(&server, "zhenwei_delivery_dead") == 1.0).then_some(())
     });
     assert_eq!(metric(&server, "zhenwei_delivery_dead_letters_total"), 1.0);
-    assert_eq!(metric(&server, "zhenwei_delivery_failed_attempts_total"), 3.0);
+    assert_eq!(
+        metric(&server, "zhenwei_delivery_failed_attempts_total"),
+        3.0
+    );
     // The case itself is still open: never delivered.
     let c = s.cli(&["cases", "show", &case.to_string()]).ok().json();
     assert_eq!(c["status"], "open");
     let id = dead["id"].to_string();
     s.cli(&["delivery", "retry", &id]).ok();
-    assert!(s.cli(&["delivery", "retry", "999999"]).clean_failure().contains("not dead-lettered"));
+    assert!(s
+        .cli(&["delivery", "retry", "999999"])
+        .clean_failure()
+        .contains("not dead-lettered"));
     server.stop();
 }

@@ -42,10 +42,21 @@ fn fresh_database(admin: &str) -> String {
             .subsec_nanos()
     );
     let out = Command::new("psql")
-        .args([admin, "-v", "ON_ERROR_STOP=1", "-q", "-c", &format!("CREATE DATABASE {name}")])
+        .args([
+            admin,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-q",
+            "-c",
+            &format!("CREATE DATABASE {name}"),
+        ])
         .output()
         .expect("psql (Debian package postgresql-client) runs");
-    assert!(out.status.success(), "CREATE DATABASE: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "CREATE DATABASE: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (base, query) = match admin.split_once('?') {
         Some((b, q)) => (b, format!("?{q}")),
         None => (admin, String::new()),
@@ -63,7 +74,12 @@ fn two_servers_on_one_postgresql_deliver_every_report_once_across_a_kill_9() {
     std::fs::create_dir(&data).unwrap();
     let cfg = tmp.path().join("zhenwei.toml");
     let cli = |args: &[&str]| {
-        let mut all = vec!["--database-url", url.as_str(), "--config", cfg.to_str().unwrap()];
+        let mut all = vec![
+            "--database-url",
+            url.as_str(),
+            "--config",
+            cfg.to_str().unwrap(),
+        ];
         all.extend_from_slice(args);
         run_in(&data, all)
     };
@@ -83,29 +99,59 @@ fn two_servers_on_one_postgresql_deliver_every_report_once_across_a_kill_9() {
         ),
     )
     .unwrap();
-    let extra = ["--demo", "--database-url", url.as_str(), "--config", cfg.to_str().unwrap()];
+    let extra = [
+        "--demo",
+        "--database-url",
+        url.as_str(),
+        "--config",
+        cfg.to_str().unwrap(),
+    ];
     let a = Server::start(&data, &extra);
     let b = Server::start(&data, &extra);
     for (prefix, name) in [("31", "shanghai"), ("national", "national")] {
-        cli(&["regulator", "set", "--prefix", prefix, "--name", name, "--url", &rx.url(name)]).ok();
+        cli(&[
+            "regulator",
+            "set",
+            "--prefix",
+            prefix,
+            "--name",
+            name,
+            "--url",
+            &rx.url(name),
+        ])
+        .ok();
     }
     // First queries (genuine) tell us the enterprises, whose endpoints are set before any case.
     let demo = zhenwei_tests::Demo::from_json(&cli(&["demo-codes"]).ok().json());
-    let codes: Vec<String> = (10..40).map(|i| demo.code("genuine", i).to_owned()).collect();
+    let codes: Vec<String> = (10..40)
+        .map(|i| demo.code("genuine", i).to_owned())
+        .collect();
     let mut enterprises = BTreeSet::new();
     for code in &codes {
-        let v = a.http_verify(&json!({"code": code, "place": "330203"})).json();
+        let v = a
+            .http_verify(&json!({"code": code, "place": "330203"}))
+            .json();
         assert_eq!(v["authenticity"], "genuine", "{v}");
         enterprises.insert(v["enterprise"]["credit_code"].as_str().unwrap().to_owned());
     }
     for credit in &enterprises {
-        cli(&["cases", "enterprise-url", "--credit-code", credit, "--url", &rx.url("enterprise")]).ok();
+        cli(&[
+            "cases",
+            "enterprise-url",
+            "--credit-code",
+            credit,
+            "--url",
+            &rx.url("enterprise"),
+        ])
+        .ok();
     }
     // The same codes in Shanghai, half through each server: clone suspected, 30 cases.
     let mut cases = BTreeSet::new();
     for (i, code) in codes.iter().enumerate() {
         let server = if i % 2 == 0 { &a } else { &b };
-        let v = server.http_verify(&json!({"code": code, "place": "310104"})).json();
+        let v = server
+            .http_verify(&json!({"code": code, "place": "310104"}))
+            .json();
         assert_eq!(v["authenticity"], "suspect", "{v}");
         cases.extend(case_ids(&v));
     }
@@ -122,7 +168,9 @@ fn two_servers_on_one_postgresql_deliver_every_report_once_across_a_kill_9() {
     let total = 60; // each case: its office and its enterprise
     let deadline = Instant::now() + LIMIT * 2;
     let rows = loop {
-        let rows = cli(&["delivery", "list", "--limit", "1000", "--json"]).ok().json();
+        let rows = cli(&["delivery", "list", "--limit", "1000", "--json"])
+            .ok()
+            .json();
         let rows = rows.as_array().unwrap().clone();
         if rows.len() == total && rows.iter().all(|r| r["state"] == "delivered") {
             break rows;
@@ -130,7 +178,9 @@ fn two_servers_on_one_postgresql_deliver_every_report_once_across_a_kill_9() {
         assert!(
             Instant::now() < deadline,
             "not all delivered: {:?}",
-            rows.iter().map(|r| (&r["id"], &r["state"], &r["attempts"])).collect::<Vec<_>>()
+            rows.iter()
+                .map(|r| (&r["id"], &r["state"], &r["attempts"]))
+                .collect::<Vec<_>>()
         );
         std::thread::sleep(Duration::from_millis(100));
     };
@@ -143,7 +193,11 @@ fn two_servers_on_one_postgresql_deliver_every_report_once_across_a_kill_9() {
     assert_eq!(accepted.len(), total, "each report accepted once");
     assert_eq!(got, keys, "exactly the queued reports arrived");
     assert!(rx.rejected().is_empty(), "{:?}", rx.rejected());
-    assert!(rx.overlaps().is_empty(), "sent twice at the same time: {:?}", rx.overlaps());
+    assert!(
+        rx.overlaps().is_empty(),
+        "sent twice at the same time: {:?}",
+        rx.overlaps()
+    );
     let reported: BTreeSet<i64> = accepted
         .iter()
         .filter(|d| d.path == "/shanghai")
@@ -154,7 +208,9 @@ fn two_servers_on_one_postgresql_deliver_every_report_once_across_a_kill_9() {
         "{} repeats after the kill were deduplicated by idempotency key",
         rx.duplicates().len()
     );
-    let _: Value = cli(&["cases", "list", "--json", "--limit", "1000"]).ok().json();
+    let _: Value = cli(&["cases", "list", "--json", "--limit", "1000"])
+        .ok()
+        .json();
     a.stop();
     b.stop();
 }

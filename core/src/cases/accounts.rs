@@ -63,7 +63,11 @@ pub async fn add(
     let id = id.ok_or_else(|| {
         CaseError::Invalid(format!(
             "no office has prefix {:?}; add it with `zhenwei regulator set` first",
-            if prefix.is_empty() { "national" } else { &prefix }
+            if prefix.is_empty() {
+                "national"
+            } else {
+                &prefix
+            }
         ))
     })?;
     crate::audit::append(
@@ -106,15 +110,19 @@ const ACCOUNT: &str = "SELECT c.name, c.regulator_id, r.prefix, r.name AS office
 
 /// The account a certificate (SHA-256 of its DER, hex) is pinned to.
 pub async fn by_certificate(store: &Store, sha256: &str) -> Result<Option<Account>, CaseError> {
-    Ok(sqlx::query_as::<_, Account>(&format!("{ACCOUNT} WHERE c.cert_sha256 = $1"))
-        .bind(sha256)
-        .fetch_optional(store.pool())
-        .await?)
+    Ok(
+        sqlx::query_as::<_, Account>(&format!("{ACCOUNT} WHERE c.cert_sha256 = $1"))
+            .bind(sha256)
+            .fetch_optional(store.pool())
+            .await?,
+    )
 }
 
 /// Every account.
 pub async fn list(store: &Store) -> Result<Vec<Account>, CaseError> {
-    Ok(sqlx::query_as::<_, Account>(&format!("{ACCOUNT} ORDER BY c.name"))
-        .fetch_all(store.pool())
-        .await?)
+    Ok(
+        sqlx::query_as::<_, Account>(&format!("{ACCOUNT} ORDER BY c.name"))
+            .fetch_all(store.pool())
+            .await?,
+    )
 }

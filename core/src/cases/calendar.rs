@@ -87,7 +87,10 @@ mod tests {
         let cal = WorkCalendar::default();
         assert_eq!(cal.add_working_days(d("2026-11-16"), 7), d("2026-11-25"));
         // Due at the end of Wednesday 25th, i.e. Thursday 00:00 China time.
-        assert_eq!(cal.deadline(monday_10am(), 7), china_midnight(d("2026-11-26")));
+        assert_eq!(
+            cal.deadline(monday_10am(), 7),
+            china_midnight(d("2026-11-26"))
+        );
         // Delivered on Saturday: counting starts on Monday.
         assert_eq!(cal.add_working_days(d("2026-11-21"), 1), d("2026-11-23"));
     }
@@ -111,5 +114,4 @@ mod tests {
         assert_eq!(china_date(ms), d("2026-11-16"));
         assert_eq!(china_date(ms - 5 * 3_600_000), d("2026-11-15"));
     }
-
 }

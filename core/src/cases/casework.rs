@@ -77,13 +77,31 @@ pub async fn on_opened(
     }
     if let Some(o) = &office {
         let payload = report::build(tx, case_id, "case.opened", "regulator", now).await?;
-        outbox::enqueue(tx, case_id, version, Target::Regulator(o.id), &o.url, "case.opened", &payload, now)
-            .await?;
+        outbox::enqueue(
+            tx,
+            case_id,
+            version,
+            Target::Regulator(o.id),
+            &o.url,
+            "case.opened",
+            &payload,
+            now,
+        )
+        .await?;
     }
     if let Some((eid, url)) = enterprise_url(tx, case_id).await? {
         let payload = report::build(tx, case_id, "case.opened", "enterprise", now).await?;
-        outbox::enqueue(tx, case_id, version, Target::Enterprise(eid), &url, "case.opened", &payload, now)
-            .await?;
+        outbox::enqueue(
+            tx,
+            case_id,
+            version,
+            Target::Enterprise(eid),
+            &url,
+            "case.opened",
+            &payload,
+            now,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -189,8 +207,9 @@ pub async fn change(
     if within_prefix.is_some_and(|p| !within(p, place.as_deref())) {
         return Err(CaseError::NotFound(id));
     }
-    let from = CaseStatus::parse(&status_text)
-        .ok_or_else(|| CaseError::Invalid(format!("case {id} has unknown status {status_text:?}")))?;
+    let from = CaseStatus::parse(&status_text).ok_or_else(|| {
+        CaseError::Invalid(format!("case {id} has unknown status {status_text:?}"))
+    })?;
     let to = status::apply(from, what)?;
     let (event, outcome) = match what {
         Change::Acknowledge => ("case.acknowledged", None),
@@ -225,8 +244,17 @@ pub async fn change(
     .await?;
     if let Some((eid, url)) = enterprise_url(&mut tx, id).await? {
         let payload = report::build(&mut tx, id, event, "enterprise", now).await?;
-        outbox::enqueue(&mut tx, id, version, Target::Enterprise(eid), &url, event, &payload, now)
-            .await?;
+        outbox::enqueue(
+            &mut tx,
+            id,
+            version,
+            Target::Enterprise(eid),
+            &url,
+            event,
+            &payload,
+            now,
+        )
+        .await?;
     }
     tx.commit().await?;
     get(store, id, None).await
@@ -312,7 +340,8 @@ pub async fn escalate_due(
                         .map(|o| o.prefix.clone())
                         .unwrap_or_default();
                     tracing::warn!(case = case_id, from = %from_prefix, to = %to.prefix, "case not acknowledged in time: escalated");
-                    run.escalated.push((case_id, from_prefix, to.prefix.clone()));
+                    run.escalated
+                        .push((case_id, from_prefix, to.prefix.clone()));
                 }
             }
             Action::Overdue { case_id, .. } => {

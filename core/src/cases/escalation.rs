@@ -98,7 +98,12 @@ mod tests {
 
     #[test]
     fn escalates_after_seven_working_days_and_not_before() {
-        let offices = [office(1, ""), office(2, "33"), office(3, "3302"), office(4, "330203")];
+        let offices = [
+            office(1, ""),
+            office(2, "33"),
+            office(3, "3302"),
+            office(4, "330203"),
+        ];
         let monday = china_midnight(NaiveDate::from_ymd_opt(2026, 11, 16).unwrap());
         let case = |id, prefix: &str, reg| Awaiting {
             case_id: id,

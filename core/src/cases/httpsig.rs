@@ -177,7 +177,13 @@ pub fn sign_request(
     created: i64,
 ) -> SignedHeaders {
     let content_digest = content_digest(body);
-    let values = [method, target_uri, &content_digest, content_type, idempotency_key];
+    let values = [
+        method,
+        target_uri,
+        &content_digest,
+        content_type,
+        idempotency_key,
+    ];
     let components: Vec<(&str, &str)> = COMPONENTS.iter().copied().zip(values).collect();
     let (signature_input, signature) = sign_components(key, LABEL, &components, created, true);
     SignedHeaders {
@@ -220,10 +226,18 @@ fn member<'a>(header: &'a str, label: &str) -> Option<&'a str> {
     })
 }
 
-/// The covered component names and the parameters of a `Signature-Input` member value.
-fn parse_input(value: &str) -> Result<(Vec<String>, Vec<(String, String)>), SigError> {
+/// A `Signature-Input` member: the covered component names and the parameters.
+struct Input {
+    names: Vec<String>,
+    params: Vec<(String, String)>,
+}
+
+/// Parses a `Signature-Input` member value.
+fn parse_input(value: &str) -> Result<Input, SigError> {
     let bad = |why: &str| SigError::BadInput(why.to_owned());
-    let rest = value.strip_prefix('(').ok_or_else(|| bad("no component list"))?;
+    let rest = value
+        .strip_prefix('(')
+        .ok_or_else(|| bad("no component list"))?;
     let (list, params) = rest.split_once(')').ok_or_else(|| bad("unclosed list"))?;
     let mut names = Vec::new();
     for item in list.split_whitespace() {
@@ -238,10 +252,12 @@ fn parse_input(value: &str) -> Result<(Vec<String>, Vec<(String, String)>), SigE
     }
     let mut out = Vec::new();
     for p in params.split(';').filter(|p| !p.is_empty()) {
-        let (k, v) = p.split_once('=').ok_or_else(|| bad("a parameter has no value"))?;
+        let (k, v) = p
+            .split_once('=')
+            .ok_or_else(|| bad("a parameter has no value"))?;
         out.push((k.to_owned(), v.trim_matches('"').to_owned()));
     }
-    Ok((names, out))
+    Ok(Input { names, params: out })
 }
 
 /// Verifies a delivery: the body's digest, coverage of every [`COMPONENTS`] entry, the key id,
@@ -264,7 +280,7 @@ pub fn verify_request(
     let input = header("signature-input").ok_or(SigError::Missing("Signature-Input"))?;
     let input_value = member(&input, LABEL)
         .ok_or_else(|| SigError::BadInput(format!("no {LABEL:?} signature")))?;
-    let (names, params) = parse_input(input_value)?;
+    let Input { names, params } = parse_input(input_value)?;
     for needed in COMPONENTS {
         if !names.iter().any(|n| n == needed) {
             return Err(SigError::NotCovered(needed));
@@ -421,11 +437,21 @@ mod tests {
     fn round_trip_and_every_tampering_is_caught() {
         let body = br#"{"case":{"id":1}}"#;
         let (key, h) = signed(body);
-        assert!(h.signature_input.starts_with("zhenwei=(\"@method\" \"@target-uri\""));
+        assert!(h
+            .signature_input
+            .starts_with("zhenwei=(\"@method\" \"@target-uri\""));
         let pk = key.public_key().to_vec();
         let uri = "https://127.0.0.1:9/cases";
-        let ok = verify_request(&pk, "POST", uri, &lookup(&h, "zw-c1-v1-regulator-2"), body, 1_763_700_010, 300)
-            .unwrap();
+        let ok = verify_request(
+            &pk,
+            "POST",
+            uri,
+            &lookup(&h, "zw-c1-v1-regulator-2"),
+            body,
+            1_763_700_010,
+            300,
+        )
+        .unwrap();
         assert_eq!(ok.keyid, key.keyid());
         assert_eq!(ok.created, 1_763_700_000);
         let check = |method: &str, uri: &str, idem: &str, body: &[u8], now: i64| {
@@ -444,7 +470,13 @@ mod tests {
             Err(SigError::Invalid)
         );
         assert_eq!(
-            check("POST", "https://other/cases", "zw-c1-v1-regulator-2", body, 1_763_700_000),
+            check(
+                "POST",
+                "https://other/cases",
+                "zw-c1-v1-regulator-2",
+                body,
+                1_763_700_000
+            ),
             Err(SigError::Invalid)
         );
         assert!(matches!(
@@ -453,11 +485,26 @@ mod tests {
         ));
         let other = SigningKey::from_pkcs8(&SigningKey::generate_pkcs8().unwrap()).unwrap();
         assert!(matches!(
-            verify_request(other.public_key(), "POST", uri, &lookup(&h, "zw-c1-v1-regulator-2"), body, 1_763_700_000, 300),
+            verify_request(
+                other.public_key(),
+                "POST",
+                uri,
+                &lookup(&h, "zw-c1-v1-regulator-2"),
+                body,
+                1_763_700_000,
+                300
+            ),
             Err(SigError::WrongKey { .. })
         ));
         // Garbage headers are errors, never panics.
-        for garbage in ["", "zhenwei=", "zhenwei=(", "zhenwei=(\"@method\"", "a=(),b", "zhenwei=(x)"] {
+        for garbage in [
+            "",
+            "zhenwei=",
+            "zhenwei=(",
+            "zhenwei=(\"@method\"",
+            "a=(),b",
+            "zhenwei=(x)",
+        ] {
             let g = garbage.to_owned();
             let hdr = move |n: &str| match n {
                 "content-digest" => Some(content_digest(body)),

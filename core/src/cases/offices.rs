@@ -82,12 +82,13 @@ pub async fn set_enterprise_endpoint(
         check_url(u)?;
     }
     let mut tx = store.pool().begin().await?;
-    let id: Option<i64> =
-        sqlx::query_scalar("UPDATE enterprises SET report_url = $1 WHERE credit_code = $2 RETURNING id")
-            .bind(url)
-            .bind(credit_code.trim())
-            .fetch_optional(&mut *tx)
-            .await?;
+    let id: Option<i64> = sqlx::query_scalar(
+        "UPDATE enterprises SET report_url = $1 WHERE credit_code = $2 RETURNING id",
+    )
+    .bind(url)
+    .bind(credit_code.trim())
+    .fetch_optional(&mut *tx)
+    .await?;
     let id = id.ok_or_else(|| CaseError::UnknownEnterprise(credit_code.to_owned()))?;
     crate::audit::append(
         &mut tx,
@@ -109,7 +110,13 @@ mod tests {
     fn only_https_urls_with_a_host() {
         assert!(check_url("https://127.0.0.1:8443/cases").is_ok());
         assert!(check_url("https://scjg.ningbo.gov.cn").is_ok());
-        for bad in ["http://x/", "https://", "https:///x", "ftp://x", "https://a b/"] {
+        for bad in [
+            "http://x/",
+            "https://",
+            "https:///x",
+            "ftp://x",
+            "https://a b/",
+        ] {
             assert!(check_url(bad).is_err(), "{bad}");
         }
     }

@@ -334,14 +334,19 @@ mod tests {
         // Attempt 3: 4 s full → 2..4 s.
         assert_eq!(after_failure(3, &p, 10, 0), Next::RetryAt(2_010));
         // Capped at 6 s.
-        assert_eq!(after_failure(4, &p, 0, u64::MAX), Next::RetryAt(3_000 + (u64::MAX % 3_001) as i64));
+        assert_eq!(
+            after_failure(4, &p, 0, u64::MAX),
+            Next::RetryAt(3_000 + (u64::MAX % 3_001) as i64)
+        );
         assert_eq!(after_failure(5, &p, 0, 0), Next::Dead);
         // Huge attempt counts do not overflow.
         let lax = RetryPolicy {
             max_attempts: i64::MAX,
             ..p
         };
-        assert!(matches!(after_failure(1_000, &lax, 0, 7), Next::RetryAt(t) if (3_000..=6_000).contains(&t)));
+        assert!(
+            matches!(after_failure(1_000, &lax, 0, 7), Next::RetryAt(t) if (3_000..=6_000).contains(&t))
+        );
     }
 
     #[test]

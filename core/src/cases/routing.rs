@@ -178,7 +178,13 @@ mod tests {
         use CaseReason::*;
         let p = |r, c, m, e| case_place(r, c, m, e);
         assert_eq!(
-            p(CloneSuspected, Some("330203"), Some("440305"), Some("310104")).as_deref(),
+            p(
+                CloneSuspected,
+                Some("330203"),
+                Some("440305"),
+                Some("310104")
+            )
+            .as_deref(),
             Some("330203")
         );
         assert_eq!(
@@ -186,7 +192,13 @@ mod tests {
             Some("310104")
         );
         assert_eq!(
-            p(BatchMismatch, Some("330203"), Some("440305"), Some("310104")).as_deref(),
+            p(
+                BatchMismatch,
+                Some("330203"),
+                Some("440305"),
+                Some("310104")
+            )
+            .as_deref(),
             Some("440305")
         );
         assert_eq!(

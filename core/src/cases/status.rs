@@ -194,7 +194,10 @@ mod tests {
             ]
         );
         let e = apply(Closed, Change::Acknowledge).unwrap_err();
-        assert_eq!(e.to_string(), "a case that is closed cannot be acknowledged");
+        assert_eq!(
+            e.to_string(),
+            "a case that is closed cannot be acknowledged"
+        );
         let e = apply(Delivered, Change::Close(Outcome::Genuine)).unwrap_err();
         assert!(e.to_string().contains("acknowledge it first"), "{e}");
     }
