@@ -14,8 +14,8 @@
 //!
 //! Keys: the signing key is `<data-dir>/delivery-signing.key` (PKCS#8 PEM, mode 0600, created on
 //! first use, refused if others can read it) or `[delivery] signing_key`; it never enters the
-//! database or the log. The client certificate is issued by the data directory's CA at start
-//! (`CN=zhenwei-delivery`), unless `[delivery] client_cert`/`client_key` name one. Receivers'
+//! database or the log. The client certificate is issued by the data directory's CA before the
+//! first delivery (`CN=zhenwei-delivery`; no CA is made by a server that never delivers), unless `[delivery] client_cert`/`client_key` name one. Receivers'
 //! server certificates are checked against the system roots plus `[delivery] trust` files.
 
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -314,7 +314,9 @@ impl DeliveryStats {
 #[derive(Clone)]
 pub struct Worker {
     core: Core,
-    tls: Arc<ClientConfig>,
+    /// Built on the first delivery, so a server that never delivers makes no CA.
+    tls: Arc<tokio::sync::OnceCell<Arc<ClientConfig>>>,
+    data_dir: PathBuf,
     key: Arc<SigningKey>,
     cfg: DeliveryConfig,
     rules: Arc<CaseRules>,
@@ -328,11 +330,11 @@ impl Worker {
         data_dir: &Path,
     ) -> Result<Worker, DeliveryError> {
         let key = signing_key(&cfg.signing_key_path(data_dir))?;
-        let tls = client_config(&cfg, data_dir)?;
         tracing::info!(keyid = key.keyid(), "case deliveries signed");
         Ok(Worker {
             core,
-            tls,
+            tls: Arc::new(tokio::sync::OnceCell::new()),
+            data_dir: data_dir.to_owned(),
             key: Arc::new(key),
             cfg,
             rules: Arc::new(rules),
@@ -454,7 +456,13 @@ impl Worker {
             .map_err(|e| format!("connect: {e}"))?;
         let name =
             ServerName::try_from(bare_host.clone()).map_err(|e| format!("server name: {e}"))?;
-        let tls = tokio_rustls::TlsConnector::from(self.tls.clone())
+        let config = self
+            .tls
+            .get_or_try_init(|| async { client_config(&self.cfg, &self.data_dir) })
+            .await
+            .map_err(|e| format!("client TLS: {e}"))?
+            .clone();
+        let tls = tokio_rustls::TlsConnector::from(config)
             .connect(name, tcp)
             .await
             .map_err(|e| format!("TLS: {e}"))?;

@@ -195,13 +195,20 @@ fn suspect_queries_are_routed_signed_delivered_escalated_and_closed() {
         })
     );
 
-    // A suspect query in Shanghai (310104) goes to the Shanghai office; the enterprise of the
-    // product gets both.
+    // A scan at the Shanghai store's kiosk (store division 310104) goes to the Shanghai office;
+    // the enterprise of the product gets both.
     let other = demo.code("not_activated", 1).to_owned();
-    let (shanghai_case, _) = suspect_case(&server, &other, "310104");
-    rx.wait_for("Shanghai report", |d| {
+    let v = s
+        .cli(&["verify", &other, "--kiosk", "kiosk-sh-01", "--json"])
+        .ok()
+        .json();
+    let shanghai_case = case_ids(&v)[0];
+    let sh = rx.wait_for("Shanghai report", |d| {
         d.path == "/shanghai" && d.body["case"]["id"] == shanghai_case
     });
+    assert_eq!(sh.body["case"]["place"]["code"], "310104");
+    assert_eq!(sh.body["evidence"][0]["channel"], "kiosk");
+    assert_eq!(sh.body["evidence"][0]["source"], "kiosk-sh-01");
     for case in [ningbo_case, shanghai_case] {
         let e = rx.wait_for("enterprise report", |d| {
             d.path == "/enterprise" && d.body["case"]["id"] == case
