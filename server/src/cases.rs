@@ -245,12 +245,14 @@ pub async fn regulator(
         }
         RegulatorCmd::Set { prefix, name, url } => {
             let r = offices::set_regulator(&core.store, actor, &prefix, &name, &url).await?;
+            let which = if r.prefix.is_empty() {
+                "national".to_owned()
+            } else {
+                format!("{} {}", routing::level(&r.prefix), r.prefix)
+            };
             Ok(format!(
-                "office {} ({} {}) receives cases at {}",
-                r.id,
-                routing::level(&r.prefix),
-                if r.prefix.is_empty() { "-" } else { &r.prefix },
-                r.url
+                "office {} ({which}) receives cases at {}",
+                r.id, r.url
             ))
         }
         RegulatorCmd::List { json: as_json } => {

@@ -134,6 +134,12 @@ pub fn apply(from: CaseStatus, change: Change) -> Result<CaseStatus, TransitionE
         (Acknowledged, Change::Investigate) => Investigating,
         (Acknowledged | Investigating, Change::Close(_)) => Closed,
         (Open | Delivered, Change::Escalate) => Open,
+        (Closed, _) => {
+            return Err(TransitionError {
+                from: from.as_str(),
+                what: "changed any more",
+            })
+        }
         _ => {
             return Err(TransitionError {
                 from: from.as_str(),
@@ -193,10 +199,10 @@ mod tests {
                 ("investigating", "closed"),
             ]
         );
-        let e = apply(Closed, Change::Acknowledge).unwrap_err();
+        let e = apply(Closed, Change::Close(Outcome::Genuine)).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "a case that is closed cannot be acknowledged"
+            "a case that is closed cannot be changed any more"
         );
         let e = apply(Delivered, Change::Close(Outcome::Genuine)).unwrap_err();
         assert!(e.to_string().contains("acknowledge it first"), "{e}");
