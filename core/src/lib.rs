@@ -16,6 +16,7 @@
 //! * [`verify`] — the facade every channel calls: resolve, record, answer.
 //! * [`resolve`] — what a text names (reads, through [`catalog`], the LRU cache).
 //! * [`recorder`] — the group-commit writer: count, decide, store the event, open cases.
+//! * [`cases`] — routing, lifecycle, escalation and signed delivery of cases to regulators.
 //! * [`audit`] — the append-only, hash-chained audit log.
 //! * [`advice`] — the verdict in words, zh and en.
 //! * [`contacts`] — phone numbers of texters and callers: encrypted, keyed hash, opt-out.
@@ -25,6 +26,7 @@
 
 pub mod advice;
 pub mod audit;
+pub mod cases;
 pub mod catalog;
 pub mod clock;
 pub mod codes;

@@ -679,6 +679,7 @@ pub async fn record_batch<T: WriteTx>(
             ]);
         }
         let mut links: Vec<(i64, i64)> = Vec::new();
+        let mut opened: Vec<i64> = Vec::new();
         for row in tx.fetch(&sql, params).await? {
             let (id, case_key, reason_text, events) =
                 (row.int(0)?, row.text(1)?, row.text(2)?, row.int(3)?);
@@ -711,6 +712,7 @@ pub async fn record_batch<T: WriteTx>(
                     }),
                 )
                 .await?;
+                opened.push(id);
             }
         }
         for link_chunk in links.chunks(ROWS_PER_STATEMENT) {
@@ -723,6 +725,10 @@ pub async fn record_batch<T: WriteTx>(
                 .flat_map(|(case_id, event_id)| [Param::Int(*case_id), Param::Int(*event_id)])
                 .collect();
             tx.execute(&sql, params).await?;
+        }
+        // New cases: route them and queue their reports (the outbox), in this transaction.
+        for id in opened {
+            crate::cases::casework::on_opened(tx, id, at).await?;
         }
     }
 

@@ -98,6 +98,15 @@ pub enum VerifyError {
     Unavailable,
 }
 
+impl From<crate::cases::CaseError> for VerifyError {
+    fn from(e: crate::cases::CaseError) -> Self {
+        match e {
+            crate::cases::CaseError::Store(s) => VerifyError::Store(s),
+            other => VerifyError::Inconsistent(other.to_string()),
+        }
+    }
+}
+
 impl From<sqlx::Error> for VerifyError {
     fn from(e: sqlx::Error) -> Self {
         VerifyError::Store(StoreError::Db(e))
@@ -265,18 +274,17 @@ impl Verifier {
     }
 }
 
-/// Where a case is handled (SPEC "Routing"): the place of the conduct when known; batch-level
-/// counterfeiting and unresolved places go to the enterprise's location.
+/// Where a case is handled (SPEC "Routing", [`crate::cases::routing::case_place`]): the place
+/// of the conduct when known; batch-level counterfeiting at the manufacturer's location — the
+/// enterprise that registered the product, in this data model; otherwise the enterprise's
+/// location.
 pub(crate) fn case_place(
     reason: CaseReason,
     query_place: Option<&str>,
     r: &Resolution,
 ) -> Option<String> {
-    let enterprise_place = r.enterprise.as_ref().map(|e| e.division.clone());
-    if reason.is_batch_level() {
-        return enterprise_place.or_else(|| query_place.map(str::to_owned));
-    }
-    query_place.map(str::to_owned).or(enterprise_place)
+    let enterprise_place = r.enterprise.as_ref().map(|e| e.division.as_str());
+    crate::cases::routing::case_place(reason, query_place, enterprise_place, enterprise_place)
 }
 
 pub(crate) async fn open_or_update_case(
@@ -317,6 +325,7 @@ pub(crate) async fn open_or_update_case(
             &serde_json::json!({ "reason": reason.as_str(), "place": place, "event": event_id }),
         )
         .await?;
+        crate::cases::casework::on_opened(tx, id, at).await?;
     }
     Ok(id)
 }

@@ -197,6 +197,20 @@ impl WriteTx for Transaction<'_, Any> {
     }
 }
 
+impl WriteTx for sqlx::AnyConnection {
+    async fn fetch(&mut self, sql: &str, params: Vec<Param>) -> Result<Vec<Row>, StoreError> {
+        let rows = bind_all(sql, params).fetch_all(&mut *self).await?;
+        rows.iter().map(any_row).collect()
+    }
+
+    async fn execute(&mut self, sql: &str, params: Vec<Param>) -> Result<u64, StoreError> {
+        Ok(bind_all(sql, params)
+            .execute(&mut *self)
+            .await?
+            .rows_affected())
+    }
+}
+
 /// A transaction on the recorder's own SQLite connection.
 pub struct SqliteTx<'c> {
     pub tx: rusqlite::Transaction<'c>,

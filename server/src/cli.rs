@@ -145,6 +145,15 @@ pub enum Command {
     /// The key file.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Regulator offices that receive cases, per division-code prefix.
+    #[command(subcommand)]
+    Regulator(crate::cases::RegulatorCmd),
+    /// Cases of suspected counterfeiting: list, show, acknowledge, investigate, close, escalate.
+    #[command(subcommand)]
+    Cases(crate::cases::CasesCmd),
+    /// Signed delivery of case reports: the signing identity, the outbox, dead letters.
+    #[command(subcommand)]
+    Delivery(crate::cases::DeliveryCmd),
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCmd),

@@ -41,6 +41,20 @@
 //! [sms]                  # per-number limits of the SMS channel, optional
 //! rate_burst = 10        # verify/report messages at once …
 //! rate_per_minute = 6    # … and per minute after that
+//! [cases]                # SPEC "Cases", all optional
+//! escalate_after_working_days = 7
+//! escalation_check_seconds = 300
+//! holidays = [2026-10-01, 2026-10-02]     # dates in China
+//! extra_working_days = [2026-09-27]      # worked weekend days (调休)
+//!
+//! [delivery]             # case reports to regulators and enterprises, all optional
+//! max_attempts = 12      # then dead-lettered
+//! backoff_base_ms = 2000
+//! backoff_max_ms = 3600000
+//! timeout_ms = 30000
+//! trust = ["/etc/zhenwei/receivers-ca.pem"]   # extra roots for receivers' certificates
+//! # client_cert = "…", client_key = "…"      # default: issued by the data directory's CA
+//! # signing_key = "…"                         # default: DATA_DIR/delivery-signing.key
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -73,6 +87,12 @@ pub struct FileConfig {
     pub smpp: Option<SmppSection>,
     #[serde(default)]
     pub sms: SmsConfig,
+    /// Case rules: escalation working days, holidays (`[cases]`).
+    #[serde(default)]
+    pub cases: zhenwei_core::cases::CaseRules,
+    /// Delivery of case reports: retries, TLS, keys (`[delivery]`, see `delivery.rs`).
+    #[serde(default)]
+    pub delivery: crate::delivery::DeliveryConfig,
 }
 
 /// `[sms]`: per-number limits of the SMS channel (issue 5).

@@ -4,14 +4,17 @@
 //! command line, merges configuration (flag > environment > file > default), opens the core, runs
 //! the command and turns any error into one clear line on stderr with a non-zero exit status.
 
+mod cases;
 mod cli;
 mod config;
+mod delivery;
 mod feeds;
 mod http;
 mod kiosk;
 mod metrics;
 mod page;
 mod pki;
+mod regulator_api;
 mod sip;
 mod smpp;
 mod sms;
@@ -362,6 +365,13 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
                 Some(h) => h.listener.local_addr()?.to_string(),
                 None => "off".into(),
             };
+            delivery::Worker::new(
+                core.clone(),
+                s.file.delivery.clone(),
+                s.file.cases.clone(),
+                &s.location.data_dir,
+            )?
+            .start();
             let hotline =
                 sip::Hotline::bind(&s.location.data_dir, &s.file.sip, sip, sip_tls, &names).await?;
             let (sip_shown, sip_tls_shown) = hotline.shown();
@@ -653,6 +663,15 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
             }
             out!("{}", done.stdout.trim_end());
         }
+        Command::Regulator(cmd) => out!(
+            "{}",
+            cases::regulator(core, &s.location.data_dir, &actor, cmd).await?
+        ),
+        Command::Cases(cmd) => out!("{}", cases::cases(core, &actor, &s.file.cases, cmd).await?),
+        Command::Delivery(cmd) => out!(
+            "{}",
+            cases::delivery(core, &s.location.data_dir, &s.file.delivery, cmd).await?
+        ),
         Command::Audit(AuditCmd::Verify) => {
             let r = audit::verify_chain(&core.store).await?;
             match r.broken_at {

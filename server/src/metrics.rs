@@ -258,6 +258,7 @@ impl Metrics {
             load(&r.batches)
         )?;
         crate::sms::render_metrics(out)?;
+        crate::delivery::STATS.write(out)?;
         Ok(())
     }
 }

@@ -344,6 +344,34 @@ impl Ca {
         self.sign(p)
     }
 
+    /// A client certificate for a regulator account: CN = its name, `clientAuth` only. What it
+    /// may see is decided by the database (`zhenwei_core::cases::accounts`), not the certificate.
+    pub fn issue_regulator(&self, name: &str) -> Result<Issued, PkiError> {
+        let mut p = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "zhenwei regulator");
+        dn.push(DnType::CommonName, name);
+        p.distinguished_name = dn;
+        p.is_ca = IsCa::ExplicitNoCa;
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.sign(p)
+    }
+
+    /// zhenwei's own client certificate for delivering case reports to regulators and
+    /// enterprises (CN `zhenwei-delivery`, `clientAuth` only). Receivers trust `ca.crt`.
+    pub fn issue_delivery_client(&self) -> Result<Issued, PkiError> {
+        let mut p = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "zhenwei");
+        dn.push(DnType::CommonName, "zhenwei-delivery");
+        p.distinguished_name = dn;
+        p.is_ca = IsCa::ExplicitNoCa;
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.sign(p)
+    }
+
     /// A server certificate for `names` (DNS names or IP addresses), written to `server.crt` and
     /// `server.key` (0600) for inspection. The server uses the returned copy.
     pub fn issue_server(&self, names: &[String]) -> Result<Issued, PkiError> {

@@ -619,6 +619,13 @@ impl Server {
         self.stop_with_log().0
     }
 
+    /// Kills it with SIGKILL (a crash: no graceful shutdown) and waits for it to be gone.
+    pub fn kill(mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("the server is running");
+        let _ = child.kill();
+        wait_bounded(&mut child, LIMIT).0
+    }
+
     /// [`Server::stop`], also returning everything the server logged.
     #[track_caller]
     pub fn stop_with_log(mut self) -> (ExitStatus, String) {
@@ -673,6 +680,7 @@ pub fn shared_demo_server() -> Arc<Server> {
     s
 }
 
+pub mod receiver;
 pub mod webdriver;
 
 /// A tiny HTTP/1.1 client over `std::net::TcpStream`: one request per connection

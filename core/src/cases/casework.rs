@@ -1,0 +1,427 @@
+//! Case changes in the database, each in one transaction with its audit entry and the
+//! deliveries that report it (the outbox):
+//!
+//! * [`on_opened`] — routes a new case to its office and queues the reports (called by the
+//!   recorder and by consumer reports, in the transaction that opened the case);
+//! * [`change`] — acknowledge, investigate, close with an outcome (the regulator's actions);
+//!   each change is reported to the enterprise;
+//! * [`delivered`] — a delivery to the office in charge succeeded: `open` → `delivered`, and
+//!   the acknowledgement clock starts;
+//! * [`escalate_due`] — runs the [escalation rule](super::escalation) at "now" and applies its
+//!   actions, each guarded by the case version it was decided on.
+
+use serde::Serialize;
+
+use super::escalation::{self, Action, Awaiting, Rule};
+use super::outbox::{self, Claimed, Target};
+use super::routing::{candidate_prefixes, office_for, within, Regulator};
+use super::status::{self, CaseStatus, Change};
+use super::{report, CaseError};
+use crate::store::{Store, StoreError};
+use crate::write_tx::{Param, WriteTx};
+
+async fn offices_for<T: WriteTx>(
+    conn: &mut T,
+    place: Option<&str>,
+) -> Result<Vec<Regulator>, StoreError> {
+    let prefixes = candidate_prefixes(place);
+    let list: Vec<String> = (1..=prefixes.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT id, prefix, name, url FROM regulators WHERE prefix IN ({})",
+        list.join(",")
+    );
+    let params = prefixes.iter().map(Param::from).collect();
+    conn.fetch(&sql, params)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Regulator {
+                id: r.int(0)?,
+                prefix: r.text(1)?,
+                name: r.text(2)?,
+                url: r.text(3)?,
+            })
+        })
+        .collect()
+}
+
+async fn enterprise_url<T: WriteTx>(
+    conn: &mut T,
+    case_id: i64,
+) -> Result<Option<(i64, String)>, StoreError> {
+    let rows = conn
+        .fetch(
+            "SELECT e.id, e.report_url FROM cases c JOIN enterprises e ON e.id = c.enterprise_id \
+             WHERE c.id = $1",
+            vec![case_id.into()],
+        )
+        .await?;
+    let Some(r) = rows.first() else {
+        return Ok(None);
+    };
+    Ok(match r.opt_text(1)? {
+        Some(url) => Some((r.int(0)?, url)),
+        None => None,
+    })
+}
+
+/// Routes a just-opened case (place already set by the recorder) to the office with the
+/// longest matching prefix and queues the report to that office and to the enterprise — in the
+/// caller's transaction.
+pub async fn on_opened<T: WriteTx>(tx: &mut T, case_id: i64, now: i64) -> Result<(), CaseError> {
+    let row = tx
+        .fetch_one(
+            "SELECT place, version FROM cases WHERE id = $1",
+            vec![case_id.into()],
+        )
+        .await?;
+    let (place, version) = (row.opt_text(0)?, row.int(1)?);
+    let offices = offices_for(tx, place.as_deref()).await?;
+    let office = office_for(place.as_deref(), &offices).cloned();
+    if let Some(o) = &office {
+        tx.execute(
+            "UPDATE cases SET regulator_id = $1 WHERE id = $2",
+            vec![o.id.into(), case_id.into()],
+        )
+        .await?;
+    } else {
+        tracing::warn!(case = case_id, place = ?place, "no regulator office is configured for this case (not even a national one)");
+    }
+    if let Some(o) = &office {
+        let payload = report::build(tx, case_id, "case.opened", "regulator", now).await?;
+        outbox::enqueue(
+            tx,
+            case_id,
+            version,
+            Target::Regulator(o.id),
+            &o.url,
+            "case.opened",
+            &payload,
+            now,
+        )
+        .await?;
+    }
+    if let Some((eid, url)) = enterprise_url(tx, case_id).await? {
+        let payload = report::build(tx, case_id, "case.opened", "enterprise", now).await?;
+        outbox::enqueue(
+            tx,
+            case_id,
+            version,
+            Target::Enterprise(eid),
+            &url,
+            "case.opened",
+            &payload,
+            now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// A case as listed and shown.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct CaseSummary {
+    pub id: i64,
+    pub reason: String,
+    pub status: String,
+    pub outcome: Option<String>,
+    pub place: Option<String>,
+    pub regulator_prefix: Option<String>,
+    pub regulator_name: Option<String>,
+    pub product_name: Option<String>,
+    pub enterprise_name: Option<String>,
+    pub opened_at: i64,
+    pub updated_at: i64,
+    pub delivered_at: Option<i64>,
+    pub due_at: Option<i64>,
+    pub acknowledged_at: Option<i64>,
+    pub closed_at: Option<i64>,
+    pub event_count: i64,
+    pub version: i64,
+}
+
+const SUMMARY: &str = "SELECT c.id, c.reason, c.status, c.outcome, c.place, \
+     r.prefix AS regulator_prefix, r.name AS regulator_name, p.name AS product_name, \
+     e.name AS enterprise_name, c.opened_at, c.updated_at, c.delivered_at, c.due_at, \
+     c.acknowledged_at, c.closed_at, c.event_count, c.version FROM cases c \
+     LEFT JOIN regulators r ON r.id = c.regulator_id \
+     LEFT JOIN products p ON p.id = c.product_id \
+     LEFT JOIN enterprises e ON e.id = c.enterprise_id";
+
+/// Which cases to list.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    /// Only cases whose place lies within this division-code prefix (`""` = all, national).
+    pub within: Option<String>,
+    pub status: Option<CaseStatus>,
+    pub reason: Option<String>,
+    pub limit: i64,
+}
+
+/// Cases, newest first.
+pub async fn list(store: &Store, f: &Filter) -> Result<Vec<CaseSummary>, CaseError> {
+    let within = f.within.clone().unwrap_or_default();
+    let sql = format!(
+        "{SUMMARY} WHERE ($1 = '' OR c.place LIKE $2) AND ($3 = '' OR c.status = $3) \
+         AND ($4 = '' OR c.reason = $4) ORDER BY c.id DESC LIMIT $5"
+    );
+    Ok(sqlx::query_as::<_, CaseSummary>(&sql)
+        .bind(&within)
+        .bind(format!("{within}%"))
+        .bind(f.status.map(|s| s.as_str()).unwrap_or(""))
+        .bind(f.reason.clone().unwrap_or_default())
+        .bind(if f.limit > 0 { f.limit } else { 100 })
+        .fetch_all(store.pool())
+        .await?)
+}
+
+/// One case, if it exists (and lies within `within`, when given).
+pub async fn get(
+    store: &Store,
+    id: i64,
+    within_prefix: Option<&str>,
+) -> Result<CaseSummary, CaseError> {
+    let c: Option<CaseSummary> = sqlx::query_as(&format!("{SUMMARY} WHERE c.id = $1"))
+        .bind(id)
+        .fetch_optional(store.pool())
+        .await?;
+    match c {
+        Some(c) if within_prefix.is_none_or(|p| within(p, c.place.as_deref())) => Ok(c),
+        _ => Err(CaseError::NotFound(id)),
+    }
+}
+
+/// Applies a person's change to case `id` (restricted to cases within `within_prefix` when
+/// given): validates the transition, records it with its audit entry, and queues the report to
+/// the enterprise — one transaction.
+pub async fn change(
+    store: &Store,
+    actor: &str,
+    id: i64,
+    what: Change,
+    within_prefix: Option<&str>,
+    note: Option<&str>,
+    now: i64,
+) -> Result<CaseSummary, CaseError> {
+    let mut tx = store.pool().begin().await?;
+    // Write first (SQLite takes its write lock now): bump the version, read the state.
+    let row: Option<(String, i64, Option<String>)> = sqlx::query_as(
+        "UPDATE cases SET version = version + 1, updated_at = $1 WHERE id = $2 \
+         RETURNING status, version, place",
+    )
+    .bind(now)
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((status_text, version, place)) = row else {
+        return Err(CaseError::NotFound(id));
+    };
+    if within_prefix.is_some_and(|p| !within(p, place.as_deref())) {
+        return Err(CaseError::NotFound(id));
+    }
+    let from = CaseStatus::parse(&status_text).ok_or_else(|| {
+        CaseError::Invalid(format!("case {id} has unknown status {status_text:?}"))
+    })?;
+    let to = status::apply(from, what)?;
+    let (event, outcome) = match what {
+        Change::Acknowledge => ("case.acknowledged", None),
+        Change::Investigate => ("case.investigating", None),
+        Change::Close(o) => ("case.closed", Some(o.as_str())),
+        Change::Delivered | Change::Escalate => {
+            return Err(CaseError::Invalid("not a change a person makes".into()))
+        }
+    };
+    sqlx::query(
+        "UPDATE cases SET status = $1, outcome = COALESCE($2, outcome), \
+         acknowledged_at = CASE WHEN $3 = 'acknowledged' THEN $4 ELSE acknowledged_at END, \
+         closed_at = CASE WHEN $3 = 'closed' THEN $4 ELSE closed_at END WHERE id = $5",
+    )
+    .bind(to.as_str())
+    .bind(outcome)
+    .bind(to.as_str())
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    crate::audit::append(
+        &mut tx,
+        actor,
+        event,
+        &format!("case:{id}"),
+        &serde_json::json!({
+            "from": from.as_str(), "to": to.as_str(), "outcome": outcome,
+            "note": note.map(|n| n.chars().take(500).collect::<String>()),
+        }),
+    )
+    .await?;
+    if let Some((eid, url)) = enterprise_url(&mut tx, id).await? {
+        let payload = report::build(&mut tx, id, event, "enterprise", now).await?;
+        outbox::enqueue(
+            &mut tx,
+            id,
+            version,
+            Target::Enterprise(eid),
+            &url,
+            event,
+            &payload,
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    get(store, id, None).await
+}
+
+/// Records a successful delivery (in one transaction): the row becomes `delivered`, and if it
+/// took the case to the office now in charge, the case becomes `delivered` and its
+/// acknowledgement deadline is set. `false` if the claim had been lost.
+pub async fn delivered(
+    store: &Store,
+    d: &Claimed,
+    now: i64,
+    rule: &Rule,
+) -> Result<bool, CaseError> {
+    let mut tx = store.pool().begin().await?;
+    if !outbox::mark_delivered(&mut tx, d, now).await? {
+        return Ok(false);
+    }
+    if d.target_kind == "regulator" {
+        let moved = sqlx::query(
+            "UPDATE cases SET status = 'delivered', delivered_at = $1, due_at = $2, \
+             version = version + 1 WHERE id = $3 AND status = 'open' AND regulator_id = $4",
+        )
+        .bind(now)
+        .bind(rule.due_at(now))
+        .bind(d.case_id)
+        .bind(d.target_id)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() == 1 {
+            crate::audit::append(
+                &mut tx,
+                "zhenwei",
+                "case.delivered",
+                &format!("case:{}", d.case_id),
+                &serde_json::json!({ "regulator": d.target_id, "delivery": d.id,
+                                      "due_at": rule.due_at(now) }),
+            )
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// What one escalation run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct EscalationRun {
+    /// (case, from office prefix, to office prefix)
+    pub escalated: Vec<(i64, String, String)>,
+    /// Overdue cases already at the top.
+    pub overdue: Vec<i64>,
+}
+
+/// Runs the escalation rule at `now` and applies what it decides.
+pub async fn escalate_due(
+    store: &Store,
+    now: i64,
+    rule: &Rule,
+) -> Result<EscalationRun, CaseError> {
+    let waiting: Vec<Awaiting> = sqlx::query_as(
+        "SELECT c.id AS case_id, c.place, c.regulator_id, r.prefix AS regulator_prefix, \
+         c.delivered_at, c.version FROM cases c JOIN regulators r ON r.id = c.regulator_id \
+         WHERE c.status = 'delivered' AND c.delivered_at IS NOT NULL",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    let offices = super::offices::regulators(store).await?;
+    let mut run = EscalationRun::default();
+    for action in escalation::decide(now, &waiting, &offices, rule) {
+        match action {
+            Action::Escalate {
+                case_id,
+                version,
+                from,
+                to,
+                due_at,
+            } => {
+                if escalate_one(store, case_id, version, from, &to, due_at, now).await? {
+                    let from_prefix = offices
+                        .iter()
+                        .find(|o| o.id == from)
+                        .map(|o| o.prefix.clone())
+                        .unwrap_or_default();
+                    tracing::warn!(case = case_id, from = %from_prefix, to = %to.prefix, "case not acknowledged in time: escalated");
+                    run.escalated
+                        .push((case_id, from_prefix, to.prefix.clone()));
+                }
+            }
+            Action::Overdue { case_id, .. } => {
+                tracing::error!(case = case_id, "case not acknowledged in time by the national office; nobody left to escalate to");
+                run.overdue.push(case_id);
+            }
+        }
+    }
+    Ok(run)
+}
+
+async fn escalate_one(
+    store: &Store,
+    case_id: i64,
+    version: i64,
+    from: i64,
+    to: &Regulator,
+    due_at: i64,
+    now: i64,
+) -> Result<bool, CaseError> {
+    status::apply(CaseStatus::Delivered, Change::Escalate)?;
+    let mut tx = store.pool().begin().await?;
+    let new_version: Option<i64> = sqlx::query_scalar(
+        "UPDATE cases SET status = 'open', regulator_id = $1, version = version + 1, \
+         delivered_at = NULL, due_at = NULL, updated_at = $2 \
+         WHERE id = $3 AND version = $4 AND status = 'delivered' RETURNING version",
+    )
+    .bind(to.id)
+    .bind(now)
+    .bind(case_id)
+    .bind(version)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(new_version) = new_version else {
+        return Ok(false); // changed meanwhile (acknowledged, or another process escalated it)
+    };
+    sqlx::query(
+        "INSERT INTO case_escalations (case_id, from_regulator, to_regulator, due_at, at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(case_id)
+    .bind(from)
+    .bind(to.id)
+    .bind(due_at)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    crate::audit::append(
+        &mut tx,
+        "zhenwei",
+        "case.escalate",
+        &format!("case:{case_id}"),
+        &serde_json::json!({ "from": from, "to": to.id, "to_prefix": to.prefix, "due_at": due_at }),
+    )
+    .await?;
+    let payload = report::build(&mut tx, case_id, "case.escalated", "regulator", now).await?;
+    outbox::enqueue(
+        &mut tx,
+        case_id,
+        new_version,
+        Target::Regulator(to.id),
+        &to.url,
+        "case.escalated",
+        &payload,
+        // Due at once, even when `now` is a pretended future instant.
+        now.min(crate::store::now_ms()),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}

@@ -1,0 +1,365 @@
+//! The transactional outbox: deliveries are rows written in the same transaction as the case
+//! change they report, so a change and its notifications commit (or vanish) together, and a
+//! crash never loses one.
+//!
+//! A worker **claims** due rows with one `UPDATE … WHERE id IN (SELECT … LIMIT n [FOR UPDATE
+//! SKIP LOCKED]) RETURNING …`: the row becomes `sending`, gets a random claim token and a lease
+//! (its `next_attempt_at` moves to the lease's end). On PostgreSQL `SKIP LOCKED` lets several
+//! processes claim at once without waiting for or taking each other's rows; on SQLite the
+//! statement runs under the single writer lock, which serialises claims. The worker then
+//! finishes the row **with its token** — `delivered`, or back to `pending` at the next backoff
+//! time, or `dead` after the last attempt. A finish whose token no longer matches (the lease
+//! ran out and another worker took over) changes nothing.
+//!
+//! So no row is sent by two workers at once (as long as a send is shorter than the lease,
+//! which the HTTP timeout guarantees), and none is dropped: a worker that dies mid-send leaves
+//! its row `sending` until the lease ends, then it is claimed again. Delivery is therefore
+//! at-least-once; every request carries the row's idempotency key, and receivers deduplicate.
+
+use serde::{Deserialize, Serialize};
+use sqlx::{Any, Transaction};
+
+use crate::store::{Backend, Store, StoreError};
+use crate::write_tx::WriteTx;
+
+/// When and how often to try.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryPolicy {
+    /// Attempts before a delivery is dead-lettered.
+    pub max_attempts: i64,
+    /// The first retry waits about this long; each further one twice as long.
+    pub backoff_base_ms: i64,
+    pub backoff_max_ms: i64,
+    /// How long a claim lasts; must exceed the HTTP timeout.
+    pub lease_ms: i64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 12,
+            backoff_base_ms: 2_000,
+            backoff_max_ms: 3_600_000,
+            lease_ms: 120_000,
+        }
+    }
+}
+
+/// What happens to a delivery after a failed attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    RetryAt(i64),
+    Dead,
+}
+
+/// After the `attempts`th failed attempt at `now`: retry after an exponential backoff with
+/// "equal jitter" (half fixed, half random, from `random`), or dead-letter after the last.
+pub fn after_failure(attempts: i64, policy: &RetryPolicy, now: i64, random: u64) -> Next {
+    if attempts >= policy.max_attempts {
+        return Next::Dead;
+    }
+    let exp = attempts.clamp(1, 40) - 1;
+    let full = policy
+        .backoff_base_ms
+        .max(1)
+        .saturating_mul(1i64 << exp.min(30))
+        .min(policy.backoff_max_ms.max(1));
+    let half = full / 2;
+    let jitter = (random % (half as u64 + 1)) as i64;
+    Next::RetryAt(now + (full - half) + jitter)
+}
+
+/// Who a delivery is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Target {
+    Regulator(i64),
+    Enterprise(i64),
+}
+
+impl Target {
+    pub fn kind(self) -> &'static str {
+        match self {
+            Target::Regulator(_) => "regulator",
+            Target::Enterprise(_) => "enterprise",
+        }
+    }
+
+    fn id(self) -> i64 {
+        match self {
+            Target::Regulator(id) | Target::Enterprise(id) => id,
+        }
+    }
+}
+
+/// The idempotency key of the delivery of case version `version` to `target`: the same change
+/// to the same receiver always has the same key.
+pub fn idempotency_key(case_id: i64, version: i64, target: Target) -> String {
+    format!("zw-c{case_id}-v{version}-{}-{}", target.kind(), target.id())
+}
+
+/// Writes one delivery in `tx` (the transaction of the change it reports). A second enqueue of
+/// the same change to the same target is ignored.
+#[allow(clippy::too_many_arguments)]
+pub async fn enqueue<T: WriteTx>(
+    tx: &mut T,
+    case_id: i64,
+    version: i64,
+    target: Target,
+    url: &str,
+    event: &str,
+    payload: &serde_json::Value,
+    now: i64,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO deliveries (case_id, target_kind, target_id, url, event, payload, \
+         idempotency_key, attempts, next_attempt_at, state, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, 'pending', $8) \
+         ON CONFLICT (idempotency_key) DO NOTHING",
+        vec![
+            case_id.into(),
+            target.kind().into(),
+            target.id().into(),
+            url.into(),
+            event.into(),
+            payload.to_string().into(),
+            idempotency_key(case_id, version, target).into(),
+            now.into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A claimed delivery, ready to send.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Claimed {
+    pub id: i64,
+    pub case_id: i64,
+    pub target_kind: String,
+    pub target_id: i64,
+    pub url: String,
+    pub event: String,
+    pub payload: String,
+    pub idempotency_key: String,
+    /// Including this one.
+    pub attempts: i64,
+    pub claim_token: String,
+}
+
+fn token() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// Claims up to `limit` due deliveries (pending and due, or sending with an expired lease).
+pub async fn claim(
+    store: &Store,
+    limit: i64,
+    now: i64,
+    policy: &RetryPolicy,
+) -> Result<Vec<Claimed>, StoreError> {
+    let lock = match store.backend() {
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "UPDATE deliveries SET state = 'sending', claim_token = $1, claimed_until = $2, \
+         next_attempt_at = $2, attempts = attempts + 1 \
+         WHERE id IN (SELECT id FROM deliveries WHERE state IN ('pending', 'sending') \
+         AND next_attempt_at <= $3 ORDER BY next_attempt_at, id LIMIT $4{lock}) \
+         RETURNING id, case_id, target_kind, target_id, url, event, payload, idempotency_key, \
+         attempts, claim_token"
+    );
+    Ok(sqlx::query_as::<_, Claimed>(&sql)
+        .bind(token())
+        .bind(now + policy.lease_ms)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(store.pool())
+        .await?)
+}
+
+/// Marks a claimed delivery delivered, in `tx`. `false` if the claim was lost meanwhile.
+pub async fn mark_delivered(
+    tx: &mut Transaction<'_, Any>,
+    d: &Claimed,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE deliveries SET state = 'delivered', delivered_at = $1, claim_token = NULL, \
+         last_error = NULL WHERE id = $2 AND claim_token = $3 AND state = 'sending'",
+    )
+    .bind(now)
+    .bind(d.id)
+    .bind(&d.claim_token)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records a failed attempt: back to pending until `next`, or dead. `false` if the claim was
+/// lost meanwhile.
+pub async fn mark_failed(
+    store: &Store,
+    d: &Claimed,
+    error: &str,
+    next: Next,
+) -> Result<bool, StoreError> {
+    let (state, at) = match next {
+        Next::RetryAt(t) => ("pending", t),
+        Next::Dead => ("dead", i64::MAX / 2),
+    };
+    let error: String = error.chars().take(500).collect();
+    let mut tx = store.pool().begin().await?;
+    let done = sqlx::query(
+        "UPDATE deliveries SET state = $1, next_attempt_at = $2, last_error = $3, \
+         claim_token = NULL WHERE id = $4 AND claim_token = $5 AND state = 'sending'",
+    )
+    .bind(state)
+    .bind(at)
+    .bind(&error)
+    .bind(d.id)
+    .bind(&d.claim_token)
+    .execute(&mut *tx)
+    .await?;
+    let ok = done.rows_affected() == 1;
+    if ok && next == Next::Dead {
+        crate::audit::append(
+            &mut tx,
+            "zhenwei",
+            "delivery.dead",
+            &format!("case:{}", d.case_id),
+            &serde_json::json!({
+                "delivery": d.id, "target": d.target_kind, "url": d.url,
+                "attempts": d.attempts, "error": error,
+            }),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(ok)
+}
+
+/// Deliveries per state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub pending: i64,
+    pub sending: i64,
+    pub delivered: i64,
+    pub dead: i64,
+}
+
+pub async fn counts(store: &Store) -> Result<Counts, StoreError> {
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
+            .fetch_all(store.pool())
+            .await?;
+    let mut c = Counts::default();
+    for (state, n) in rows {
+        match state.as_str() {
+            "pending" => c.pending = n,
+            "sending" => c.sending = n,
+            "delivered" => c.delivered = n,
+            "dead" => c.dead = n,
+            _ => {}
+        }
+    }
+    Ok(c)
+}
+
+/// One delivery as `zhenwei delivery list` shows it.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct DeliveryRow {
+    pub id: i64,
+    pub case_id: i64,
+    pub target_kind: String,
+    pub target_id: i64,
+    pub url: String,
+    pub event: String,
+    pub idempotency_key: String,
+    pub attempts: i64,
+    pub state: String,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub delivered_at: Option<i64>,
+}
+
+/// Deliveries, newest first, optionally of one state.
+pub async fn list(
+    store: &Store,
+    state: Option<&str>,
+    limit: i64,
+) -> Result<Vec<DeliveryRow>, StoreError> {
+    Ok(sqlx::query_as::<_, DeliveryRow>(
+        "SELECT id, case_id, target_kind, target_id, url, event, idempotency_key, attempts, \
+         state, last_error, created_at, delivered_at FROM deliveries \
+         WHERE ($1 = '' OR state = $1) ORDER BY id DESC LIMIT $2",
+    )
+    .bind(state.unwrap_or(""))
+    .bind(limit)
+    .fetch_all(store.pool())
+    .await?)
+}
+
+/// Puts a dead delivery back in the queue (an operator fixed the receiver).
+pub async fn retry_dead(store: &Store, id: i64, now: i64) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $1 \
+         WHERE id = $2 AND state = 'dead'",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(store.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_dead_letters() {
+        let p = RetryPolicy {
+            max_attempts: 5,
+            backoff_base_ms: 1_000,
+            backoff_max_ms: 6_000,
+            lease_ms: 60_000,
+        };
+        // Attempt 1 failed: between 0.5 s and 1 s.
+        assert_eq!(after_failure(1, &p, 0, 0), Next::RetryAt(500));
+        assert_eq!(after_failure(1, &p, 0, 500), Next::RetryAt(1_000));
+        assert_eq!(after_failure(1, &p, 0, 501), Next::RetryAt(500));
+        // Attempt 3: 4 s full → 2..4 s.
+        assert_eq!(after_failure(3, &p, 10, 0), Next::RetryAt(2_010));
+        // Capped at 6 s.
+        assert_eq!(
+            after_failure(4, &p, 0, u64::MAX),
+            Next::RetryAt(3_000 + (u64::MAX % 3_001) as i64)
+        );
+        assert_eq!(after_failure(5, &p, 0, 0), Next::Dead);
+        // Huge attempt counts do not overflow.
+        let lax = RetryPolicy {
+            max_attempts: i64::MAX,
+            ..p
+        };
+        assert!(
+            matches!(after_failure(1_000, &lax, 0, 7), Next::RetryAt(t) if (3_000..=6_000).contains(&t))
+        );
+    }
+
+    #[test]
+    fn keys_name_case_version_and_target() {
+        assert_eq!(
+            idempotency_key(42, 3, Target::Regulator(7)),
+            "zw-c42-v3-regulator-7"
+        );
+        assert_eq!(
+            idempotency_key(42, 3, Target::Enterprise(1)),
+            "zw-c42-v3-enterprise-1"
+        );
+    }
+}

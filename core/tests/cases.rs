@@ -1,0 +1,405 @@
+//! Cases in storage, on SQLite and PostgreSQL: routing when a case opens, the outbox written in
+//! the same transaction, the lifecycle with its audit entries, escalation, and — the point of
+//! the outbox — two worker pools on separate connection pools (as two server processes would
+//! be) delivering every row exactly once, never the same row concurrently, including rows a
+//! "crashed" worker claimed and never finished.
+
+mod support;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use support::{fixture, Db};
+use zhenwei_core::cases::casework::{self, Filter};
+use zhenwei_core::cases::outbox::{self, Next, RetryPolicy, Target};
+use zhenwei_core::cases::status::{Change, Outcome};
+use zhenwei_core::cases::{offices, CaseError, CaseRules};
+use zhenwei_core::codes::division::DivisionCode;
+use zhenwei_core::store::now_ms;
+use zhenwei_core::{audit, demo, Channel, Core, Lang, Query, Store, Thresholds};
+
+on_both_backends!(
+    a_case_is_routed_and_its_reports_queued_with_it,
+    lifecycle_changes_are_validated_audited_and_reported,
+    two_worker_pools_deliver_every_row_exactly_once,
+);
+
+async fn demo_core(db: Db) -> (support::Fixture, BTreeMap<String, Vec<String>>) {
+    let f = fixture(db, Thresholds::default()).await;
+    assert!(demo::seed_if_empty(&f.core.registry).await.unwrap());
+    let m = demo::manifest(&f.core.store).await.unwrap().unwrap();
+    (f, serde_json::from_value(m).unwrap())
+}
+
+async fn suspect(core: &Core, code: &str, place: &str) -> i64 {
+    let v = core
+        .verifier
+        .verify(&Query {
+            input: code.into(),
+            channel: Channel::Web,
+            source: "203.0.113.9".into(),
+            place: Some(DivisionCode::parse(place).unwrap()),
+            store_id: None,
+            lang: Lang::Zh,
+        })
+        .await
+        .unwrap();
+    v.case_id.expect("a case")
+}
+
+async fn offices_and_endpoint(core: &Core, credit: &str) -> HashMap<String, i64> {
+    let mut ids = HashMap::new();
+    for (prefix, name) in [("national", "国家"), ("33", "浙江"), ("3302", "宁波")] {
+        let o = offices::set_regulator(
+            &core.store,
+            "t",
+            prefix,
+            name,
+            &format!("https://r.test/{name}"),
+        )
+        .await
+        .unwrap();
+        ids.insert(o.prefix, o.id);
+    }
+    offices::set_enterprise_endpoint(&core.store, "t", credit, Some("https://brand.test/cases"))
+        .await
+        .unwrap();
+    ids
+}
+
+async fn credit_of(core: &Core, code: &str) -> String {
+    let r = core.verifier.resolve(code).await.unwrap();
+    r.enterprise.unwrap().credit_code
+}
+
+async fn a_case_is_routed_and_its_reports_queued_with_it(db: Db) {
+    let (f, m) = demo_core(db).await;
+    let core = &f.core;
+    let code = &m["not_activated"][0];
+    let ids = offices_and_endpoint(core, &credit_of(core, code).await).await;
+    let case = suspect(core, code, "330203").await;
+    let rows = outbox::list(&core.store, None, 10).await.unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let reg = rows.iter().find(|r| r.target_kind == "regulator").unwrap();
+    assert_eq!(reg.target_id, ids["3302"]);
+    assert_eq!(reg.url, "https://r.test/宁波");
+    assert_eq!(reg.case_id, case);
+    assert_eq!(reg.state, "pending");
+    assert_eq!(
+        reg.idempotency_key,
+        outbox::idempotency_key(case, 1, Target::Regulator(ids["3302"]))
+    );
+    assert!(rows
+        .iter()
+        .any(|r| r.target_kind == "enterprise" && r.url == "https://brand.test/cases"));
+    // A second suspect query of the same code adds evidence, not deliveries.
+    suspect(core, code, "330203").await;
+    assert_eq!(outbox::list(&core.store, None, 10).await.unwrap().len(), 2);
+    // A place no office matches more closely goes national; a Zhejiang county without its
+    // own office goes to the province.
+    let c2 = suspect(core, &m["not_activated"][1], "440305").await;
+    let c3 = suspect(core, &m["not_activated"][2], "330106").await;
+    let summary = |id| {
+        let store = core.store.clone();
+        async move { casework::get(&store, id, None).await.unwrap() }
+    };
+    assert_eq!(summary(c2).await.regulator_prefix.as_deref(), Some(""));
+    assert_eq!(summary(c3).await.regulator_prefix.as_deref(), Some("33"));
+    // The queued report is the schema's document.
+    let payload: String = sqlx::query_scalar("SELECT payload FROM deliveries WHERE id = $1")
+        .bind(reg.id)
+        .fetch_one(core.store.pool())
+        .await
+        .unwrap();
+    let p: serde_json::Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!(p["schema"], "zhenwei.case-report/1");
+    assert_eq!(p["case"]["office"]["prefix"], "3302");
+    assert_eq!(p["evidence"][0]["source"], "203.0.*.*");
+    // Jurisdiction: a county sees its cases only, a province all of its counties.
+    let within = |p: &str| Filter {
+        within: Some(p.into()),
+        ..Filter::default()
+    };
+    let ids_in =
+        |list: Vec<casework::CaseSummary>| list.iter().map(|c| c.id).collect::<HashSet<_>>();
+    let county = ids_in(
+        casework::list(&core.store, &within("330203"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(county, HashSet::from([case]));
+    let province = ids_in(casework::list(&core.store, &within("33")).await.unwrap());
+    assert_eq!(province, HashSet::from([case, c3]));
+    assert!(matches!(
+        casework::get(&core.store, c3, Some("330203")).await,
+        Err(CaseError::NotFound(_))
+    ));
+}
+
+async fn lifecycle_changes_are_validated_audited_and_reported(db: Db) {
+    let (f, m) = demo_core(db).await;
+    let core = &f.core;
+    let code = &m["not_activated"][0];
+    let ids = offices_and_endpoint(core, &credit_of(core, code).await).await;
+    let case = suspect(core, code, "330203").await;
+    let rules = CaseRules::default();
+    let policy = RetryPolicy::default();
+    // Deliver both reports: the regulator's moves the case to `delivered`.
+    let claimed = outbox::claim(&core.store, 10, now_ms(), &policy)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert!(
+        outbox::claim(&core.store, 10, now_ms(), &policy)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
+    for d in &claimed {
+        assert!(casework::delivered(&core.store, d, now_ms(), &rules.rule())
+            .await
+            .unwrap());
+        // Finishing twice changes nothing.
+        assert!(
+            !casework::delivered(&core.store, d, now_ms(), &rules.rule())
+                .await
+                .unwrap()
+        );
+    }
+    let c = casework::get(&core.store, case, None).await.unwrap();
+    assert_eq!(c.status, "delivered");
+    assert!(c.due_at.unwrap() > c.delivered_at.unwrap() + 7 * 86_400_000);
+
+    // Escalation: not yet; then to the province, recorded and reported.
+    let rule = rules.rule();
+    let early = casework::escalate_due(&core.store, now_ms(), &rule)
+        .await
+        .unwrap();
+    assert!(early.escalated.is_empty());
+    let late = now_ms() + 15 * 86_400_000;
+    let run = casework::escalate_due(&core.store, late, &rule)
+        .await
+        .unwrap();
+    assert_eq!(
+        run.escalated,
+        vec![(case, "3302".to_owned(), "33".to_owned())]
+    );
+    let again = casework::escalate_due(&core.store, late, &rule)
+        .await
+        .unwrap();
+    assert!(again.escalated.is_empty(), "escalated once");
+    let c = casework::get(&core.store, case, None).await.unwrap();
+    assert_eq!(
+        (c.status.as_str(), c.regulator_prefix.as_deref()),
+        ("open", Some("33"))
+    );
+    let pending = outbox::list(&core.store, Some("pending"), 10)
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(
+        (pending[0].event.as_str(), pending[0].target_id),
+        ("case.escalated", ids["33"])
+    );
+
+    // The regulator's changes: validated, audited, reported to the enterprise.
+    let now = now_ms();
+    let e = casework::change(
+        &core.store,
+        "reg",
+        case,
+        Change::Close(Outcome::Genuine),
+        None,
+        None,
+        now,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, CaseError::Transition(_)), "{e}");
+    // Outside the office's jurisdiction: as if it did not exist.
+    let e = casework::change(
+        &core.store,
+        "reg",
+        case,
+        Change::Acknowledge,
+        Some("31"),
+        None,
+        now,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, CaseError::NotFound(_)), "{e}");
+    for what in [
+        Change::Acknowledge,
+        Change::Investigate,
+        Change::Close(Outcome::ReferredToPolice),
+    ] {
+        casework::change(
+            &core.store,
+            "reg",
+            case,
+            what,
+            Some("33"),
+            Some("note"),
+            now,
+        )
+        .await
+        .unwrap();
+    }
+    let c = casework::get(&core.store, case, None).await.unwrap();
+    assert_eq!(
+        (c.status.as_str(), c.outcome.as_deref()),
+        ("closed", Some("referred_to_police"))
+    );
+    let events: Vec<String> = outbox::list(&core.store, Some("pending"), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.target_kind == "enterprise")
+        .map(|d| d.event)
+        .collect();
+    assert_eq!(
+        events,
+        ["case.closed", "case.investigating", "case.acknowledged"]
+    );
+    let log = audit::entries(&core.store, 0, 100_000).await.unwrap();
+    for action in [
+        "case.open",
+        "case.delivered",
+        "case.escalate",
+        "case.acknowledged",
+        "case.investigating",
+        "case.closed",
+    ] {
+        assert!(log.iter().any(|e| e.action == action), "no {action}");
+    }
+    assert_eq!(
+        audit::verify_chain(&core.store).await.unwrap().broken_at,
+        None
+    );
+}
+
+/// Sends as a receiver would see them: which rows are in flight, and how often each arrived.
+#[derive(Default)]
+struct Counting {
+    in_flight: HashSet<i64>,
+    sent: HashMap<i64, u32>,
+    overlaps: u32,
+}
+
+async fn pool_worker(store: Store, seen: Arc<Mutex<Counting>>, fail_first: bool) {
+    let policy = RetryPolicy {
+        lease_ms: 60_000,
+        ..RetryPolicy::default()
+    };
+    let rule = CaseRules::default().rule();
+    loop {
+        let claimed = outbox::claim(&store, 3, now_ms(), &policy).await.unwrap();
+        if claimed.is_empty() {
+            let c = outbox::counts(&store).await.unwrap();
+            if c.pending == 0 && c.sending == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            continue;
+        }
+        for d in claimed {
+            {
+                let mut s = seen.lock().unwrap();
+                if !s.in_flight.insert(d.id) {
+                    s.overlaps += 1;
+                }
+                *s.sent.entry(d.id).or_default() += 1;
+            }
+            // "Sending": long enough for another worker to try the same row if it could.
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            seen.lock().unwrap().in_flight.remove(&d.id);
+            // Every third row fails its first attempt and is retried at once.
+            if fail_first && d.attempts == 1 && d.id % 3 == 0 {
+                outbox::mark_failed(&store, &d, "HTTP 503", Next::RetryAt(now_ms()))
+                    .await
+                    .unwrap();
+            } else {
+                assert!(casework::delivered(&store, &d, now_ms(), &rule)
+                    .await
+                    .unwrap());
+            }
+        }
+    }
+}
+
+async fn two_worker_pools_deliver_every_row_exactly_once(db: Db) {
+    let (f, m) = demo_core(db).await;
+    let core = &f.core;
+    let code = &m["not_activated"][0];
+    offices_and_endpoint(core, &credit_of(core, code).await).await;
+    let case = suspect(core, code, "330203").await;
+    // 300 more deliveries of the case (distinct versions, so distinct idempotency keys).
+    let mut tx = core.store.pool().begin().await.unwrap();
+    for v in 2..302 {
+        outbox::enqueue(
+            &mut tx,
+            case,
+            v,
+            Target::Regulator(1),
+            "https://r.test/x",
+            "case.opened",
+            &serde_json::json!({}),
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    // A worker that claims five rows with a short lease and dies without finishing them.
+    let short = RetryPolicy {
+        lease_ms: 300,
+        ..RetryPolicy::default()
+    };
+    let orphaned = outbox::claim(&core.store, 5, now_ms(), &short)
+        .await
+        .unwrap();
+    assert_eq!(orphaned.len(), 5);
+
+    // Two pools, as two processes: separate connection pools to the same database.
+    let url = f.location.database_url();
+    let seen = Arc::new(Mutex::new(Counting::default()));
+    let mut tasks = Vec::new();
+    for pool in 0..2 {
+        let store = Store::connect(&url).await.unwrap();
+        for _ in 0..4 {
+            tasks.push(tokio::spawn(pool_worker(
+                store.clone(),
+                seen.clone(),
+                pool == 0,
+            )));
+        }
+    }
+    for t in tasks {
+        tokio::time::timeout(std::time::Duration::from_secs(120), t)
+            .await
+            .expect("the pools finish")
+            .unwrap();
+    }
+    let c = outbox::counts(&core.store).await.unwrap();
+    assert_eq!((c.pending, c.sending, c.delivered, c.dead), (0, 0, 302, 0));
+    let s = std::mem::take(&mut *seen.lock().unwrap());
+    assert_eq!(s.overlaps, 0, "a row was sent by two workers at once");
+    assert_eq!(s.sent.len(), 302, "every row was sent");
+    // Sent once, or twice when its first attempt failed (by design), never more.
+    for (id, n) in &s.sent {
+        assert!(
+            *n == 1 || (*n == 2 && id % 3 == 0),
+            "row {id} sent {n} times"
+        );
+    }
+    // The orphaned claims were taken over after their lease, and the dead worker's token no
+    // longer finishes anything.
+    for d in &orphaned {
+        assert!(s.sent.contains_key(&d.id));
+        assert!(!outbox::mark_failed(&core.store, d, "late", Next::Dead)
+            .await
+            .unwrap());
+    }
+}

@@ -1,0 +1,394 @@
+//! The regulator API: a market-supervision office works its cases over HTTPS.
+//!
+//! Every request must come over TLS with a client certificate pinned to a regulator account
+//! (`zhenwei regulator issue`, `zhenwei_core::cases::accounts`), not revoked. The account's office
+//! prefix is its jurisdiction, enforced here on every request — not in any page: a case outside
+//! it is answered exactly like a case that does not exist (404), so a county office cannot even
+//! learn that another county's case numbers exist.
+//!
+//! | request | does |
+//! |---|---|
+//! | `GET /v1/regulator/cases?status=&reason=&limit=` | the cases within the jurisdiction, newest first |
+//! | `GET /v1/regulator/cases.csv` | the same as CSV (UTF-8 with BOM, for spreadsheets) |
+//! | `GET /v1/regulator/cases/{id}` | one case and its report (product, enterprise, evidence) |
+//! | `POST /v1/regulator/cases/{id}/acknowledge` `{"note"?}` | acknowledge (stops escalation) |
+//! | `POST /v1/regulator/cases/{id}/status` `{"status": "investigating", "note"?}` | change status |
+//! | `POST /v1/regulator/cases/{id}/outcome` `{"outcome", "note"?}` | close with an outcome, reported to the enterprise |
+//!
+//! Status changes follow the lifecycle (`zhenwei_core::cases::status`); an invalid one is 409.
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderValue, CONTENT_DISPOSITION, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use serde::Deserialize;
+use zhenwei_core::cases::accounts::{self, Account};
+use zhenwei_core::cases::casework::{self, CaseSummary, Filter};
+use zhenwei_core::cases::status::{CaseStatus, Change, Outcome};
+use zhenwei_core::cases::{report, CaseError};
+use zhenwei_core::clock::local_time;
+use zhenwei_core::store::now_ms;
+use zhenwei_core::Core;
+
+use crate::http::{error, json, read_body, Peer};
+
+type Body = Full<Bytes>;
+
+const ROOT: &str = "/v1/regulator/";
+
+/// Whether a path belongs to this API.
+pub fn is_api_path(path: &str) -> bool {
+    path.starts_with(ROOT)
+}
+
+/// What a path names.
+enum Target {
+    List,
+    Csv,
+    Case(Option<i64>),
+    Action(Option<i64>, &'static str),
+}
+
+fn target(path: &str) -> Option<Target> {
+    let rest = path.strip_prefix(ROOT)?;
+    match rest {
+        "cases" => return Some(Target::List),
+        "cases.csv" => return Some(Target::Csv),
+        _ => {}
+    }
+    let rest = rest.strip_prefix("cases/")?;
+    let (id, action) = match rest.split_once('/') {
+        Some((id, a)) => (id, Some(a)),
+        None => (rest, None),
+    };
+    // "{id}" (as documented) or a number; anything else is not found after authentication.
+    let id = id.parse::<i64>().ok();
+    match action {
+        None => Some(Target::Case(id)),
+        Some("acknowledge") => Some(Target::Action(id, "acknowledge")),
+        Some("status") => Some(Target::Action(id, "status")),
+        Some("outcome") => Some(Target::Action(id, "outcome")),
+        Some(_) => None,
+    }
+}
+
+/// Why a request was refused before looking at any case (403).
+fn refuse(peer: &Peer, code: &str, message: &str) -> Response<Body> {
+    tracing::info!(peer = %peer.addr, code, "regulator API request refused");
+    error(StatusCode::FORBIDDEN, code, message)
+}
+
+async fn authenticate(core: &Core, peer: &Peer) -> Result<Account, Response<Body>> {
+    let Some(cert) = &peer.client_cert else {
+        return Err(refuse(
+            peer,
+            "regulator_certificate_required",
+            "the regulator API needs HTTPS with a regulator account's client certificate \
+             (`zhenwei regulator issue`)",
+        ));
+    };
+    match accounts::by_certificate(&core.store, &cert.sha256).await {
+        Ok(Some(a)) if a.revoked_at.is_none() => Ok(a),
+        Ok(Some(a)) => Err(refuse(
+            peer,
+            "regulator_certificate_revoked",
+            &format!(
+                "the certificate of regulator account {:?} has been revoked",
+                a.name
+            ),
+        )),
+        Ok(None) => Err(refuse(
+            peer,
+            "regulator_certificate_unknown",
+            "this client certificate belongs to no regulator account, or has been replaced",
+        )),
+        Err(e) => Err(case_error(&e)),
+    }
+}
+
+fn case_error(e: &CaseError) -> Response<Body> {
+    match e {
+        CaseError::NotFound(_) => error(StatusCode::NOT_FOUND, "case_not_found", &e.to_string()),
+        CaseError::Transition(_) => error(StatusCode::CONFLICT, e.code(), &e.to_string()),
+        CaseError::Store(_) => {
+            tracing::error!(error = %e, "regulator API failed");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the case service is temporarily unavailable; please try again",
+            )
+        }
+        _ => error(StatusCode::BAD_REQUEST, e.code(), &e.to_string()),
+    }
+}
+
+/// Answers one request of the API.
+pub async fn respond(core: &Core, peer: &Peer, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path().to_owned();
+    let Some(t) = target(&path) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("no such path: {path}"),
+        );
+    };
+    let allowed = match t {
+        Target::List | Target::Csv | Target::Case(_) => Method::GET,
+        Target::Action(..) => Method::POST,
+    };
+    if req.method() != allowed {
+        return error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            &format!("{} is not allowed on {path}", req.method()),
+        );
+    }
+    let account = match authenticate(core, peer).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let query = req.uri().query().unwrap_or_default().to_owned();
+    match t {
+        Target::List => match list(core, &account, &query).await {
+            Ok(cases) => json(StatusCode::OK, &serde_json::json!({ "cases": cases })),
+            Err(r) => r,
+        },
+        Target::Csv => match list(core, &account, &query).await {
+            Ok(cases) => csv_response(&cases),
+            Err(r) => r,
+        },
+        Target::Case(id) => show(core, &account, id).await,
+        Target::Action(id, what) => act(core, &account, id, what, req).await,
+    }
+}
+
+fn param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
+}
+
+async fn list(core: &Core, a: &Account, query: &str) -> Result<Vec<CaseSummary>, Response<Body>> {
+    let status = match param(query, "status") {
+        None => None,
+        Some(s) => Some(CaseStatus::parse(s).ok_or_else(|| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "invalid_status",
+                "status must be one of open, delivered, acknowledged, investigating, closed",
+            )
+        })?),
+    };
+    let limit = match param(query, "limit") {
+        None => 100,
+        Some(l) => l
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_limit",
+                    "limit must be a number from 1 to 10000",
+                )
+            })?,
+    };
+    let reason = param(query, "reason")
+        .filter(|r| r.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        .map(str::to_owned);
+    casework::list(
+        &core.store,
+        &Filter {
+            within: Some(a.prefix.clone()),
+            status,
+            reason,
+            limit,
+        },
+    )
+    .await
+    .map_err(|e| case_error(&e))
+}
+
+async fn show(core: &Core, a: &Account, id: Option<i64>) -> Response<Body> {
+    let Some(id) = id else {
+        return case_error(&CaseError::NotFound(0));
+    };
+    let case = match casework::get(&core.store, id, Some(&a.prefix)).await {
+        Ok(c) => c,
+        Err(e) => return case_error(&e),
+    };
+    let report = match core.store.pool().acquire().await {
+        Ok(mut conn) => report::build(&mut *conn, id, "case.viewed", "regulator", now_ms()).await,
+        Err(e) => Err(e.into()),
+    };
+    match report {
+        Ok(r) => json(
+            StatusCode::OK,
+            &serde_json::json!({ "case": case, "report": r }),
+        ),
+        Err(e) => case_error(&CaseError::Store(e)),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActionBody {
+    #[serde(default)]
+    note: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    outcome: Option<String>,
+}
+
+async fn act(
+    core: &Core,
+    a: &Account,
+    id: Option<i64>,
+    what: &str,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    let body = match read_body(req).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let b: ActionBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ActionBody {
+            note: None,
+            status: None,
+            outcome: None,
+        }
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(b) => b,
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_json",
+                    &format!("the body is not a valid request: {e}"),
+                )
+            }
+        }
+    };
+    let change = match what {
+        "acknowledge" => Change::Acknowledge,
+        "status" => match b.status.as_deref() {
+            Some("acknowledged") => Change::Acknowledge,
+            Some("investigating") => Change::Investigate,
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_status",
+                    "status must be \"acknowledged\" or \"investigating\"; close a case by \
+                     recording its outcome",
+                )
+            }
+        },
+        _ => match b.outcome.as_deref().and_then(Outcome::parse) {
+            Some(o) => Change::Close(o),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_outcome",
+                    "outcome must be one of confirmed_counterfeit, genuine, no_action, \
+                     referred_to_police",
+                )
+            }
+        },
+    };
+    let Some(id) = id else {
+        return case_error(&CaseError::NotFound(0));
+    };
+    let actor = format!("regulator:{}", a.name);
+    match casework::change(
+        &core.store,
+        &actor,
+        id,
+        change,
+        Some(&a.prefix),
+        b.note.as_deref(),
+        now_ms(),
+    )
+    .await
+    {
+        Ok(c) => json(StatusCode::OK, &serde_json::json!({ "case": c })),
+        Err(e) => case_error(&e),
+    }
+}
+
+/// One CSV field: quoted when needed; a leading `= + - @` is defused for spreadsheets.
+fn field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+fn csv_response(cases: &[CaseSummary]) -> Response<Body> {
+    let mut out = String::from("\u{feff}id,reason,status,outcome,place,office,product,enterprise,opened_china,delivered_china,due_china,events\r\n");
+    let t = |ms: Option<i64>| ms.map(local_time).unwrap_or_default();
+    for c in cases {
+        let row = [
+            c.id.to_string(),
+            c.reason.clone(),
+            c.status.clone(),
+            c.outcome.clone().unwrap_or_default(),
+            c.place.clone().unwrap_or_default(),
+            c.regulator_name.clone().unwrap_or_default(),
+            c.product_name.clone().unwrap_or_default(),
+            c.enterprise_name.clone().unwrap_or_default(),
+            t(Some(c.opened_at)),
+            t(c.delivered_at),
+            t(c.due_at),
+            c.event_count.to_string(),
+        ];
+        out.push_str(&row.iter().map(|f| field(f)).collect::<Vec<_>>().join(","));
+        out.push_str("\r\n");
+    }
+    let mut r = Response::new(Full::new(Bytes::from(out)));
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    r.headers_mut().insert(
+        CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"cases.csv\""),
+    );
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_fields() {
+        assert!(matches!(target("/v1/regulator/cases"), Some(Target::List)));
+        assert!(matches!(
+            target("/v1/regulator/cases/12"),
+            Some(Target::Case(Some(12)))
+        ));
+        assert!(matches!(
+            target("/v1/regulator/cases/{id}"),
+            Some(Target::Case(None))
+        ));
+        assert!(matches!(
+            target("/v1/regulator/cases/7/outcome"),
+            Some(Target::Action(Some(7), "outcome"))
+        ));
+        assert!(target("/v1/regulator/cases/7/delete").is_none());
+        assert!(target("/v1/regulator/other").is_none());
+        assert_eq!(field("宁波, 海曙"), "\"宁波, 海曙\"");
+        assert_eq!(field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(param("status=open&limit=5", "limit"), Some("5"));
+    }
+}

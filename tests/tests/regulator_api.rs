@@ -1,0 +1,392 @@
+//! The regulator API over real HTTPS with real client certificates (`zhenwei regulator issue`):
+//! the authorization matrix — every account against every case and action, across
+//! jurisdictions — and the outcome flowing back to the enterprise as a signed delivery.
+//!
+//! | what | test |
+//! |---|---|
+//! | county sees its county only, province all its counties, another province nothing; cross-jurisdiction reads and changes → 404; no / foreign / revoked certificate → 403; acknowledge → status → outcome, reported to the enterprise; invalid transition → 409; bad bodies → 400; CSV export within the jurisdiction | `regulators see and change only cases within their prefix` |
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use zhenwei_tests::http::{exchange, Response};
+use zhenwei_tests::receiver::Receiver;
+use zhenwei_tests::{case_ids, run_in, Server, LIMIT};
+
+fn certs(path: &Path) -> Vec<CertificateDer<'static>> {
+    CertificateDer::pem_file_iter(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .map(|c| c.expect("a PEM certificate"))
+        .collect()
+}
+
+/// HTTPS to the server as the account whose files are in `dir` (or with no certificate).
+fn https(
+    server: &Server,
+    ca: &Path,
+    identity: Option<(&Path, &str)>,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Response {
+    let mut roots = RootCertStore::empty();
+    for c in certs(ca) {
+        roots.add(c).unwrap();
+    }
+    let builder =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots);
+    let mut config = match identity {
+        Some((dir, stem)) => builder
+            .with_client_auth_cert(
+                certs(&dir.join(format!("{stem}.crt"))),
+                PrivateKeyDer::from_pem_file(dir.join(format!("{stem}.key"))).unwrap(),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let addr = server.https_addr();
+    let tcp = TcpStream::connect_timeout(&addr, LIMIT).unwrap();
+    tcp.set_read_timeout(Some(LIMIT)).unwrap();
+    let conn = ClientConnection::new(Arc::new(config), ServerName::try_from("127.0.0.1").unwrap())
+        .unwrap();
+    let mut stream = StreamOwned::new(conn, tcp);
+    let body = body.map(|b| b.to_string().into_bytes());
+    exchange(
+        &mut stream,
+        &addr.to_string(),
+        method,
+        path,
+        body.as_deref(),
+    )
+    .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+struct Account {
+    dir: PathBuf,
+}
+
+#[test]
+fn regulators_see_and_change_only_cases_within_their_prefix() {
+    let tmp = TempDir::new().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    // The enterprise's receiver, to see the outcome flow back.
+    let id = run_in(&data, ["delivery", "identity"]).ok().json();
+    let pk = base64::engine::general_purpose::STANDARD
+        .decode(id["public_key"].as_str().unwrap())
+        .unwrap();
+    let rx = Receiver::start(tmp.path(), Path::new(id["client_ca"].as_str().unwrap()), pk);
+    let config = tmp.path().join("zhenwei.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[delivery]\nbackoff_base_ms = 100\nbackoff_max_ms = 300\npoll_ms = 50\ntrust = [{:?}]\n",
+            rx.ca_file().display().to_string()
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let server = Server::start(&data, &["--demo", "--config", &config]);
+    let cli = |args: &[&str]| {
+        let mut all = vec!["--config", config.as_str()];
+        all.extend_from_slice(args);
+        run_in(&data, all)
+    };
+    for (prefix, name) in [
+        ("3302", "ningbo"),
+        ("3301", "hangzhou"),
+        ("33", "zhejiang"),
+        ("31", "shanghai"),
+    ] {
+        cli(&[
+            "regulator",
+            "set",
+            "--prefix",
+            prefix,
+            "--name",
+            name,
+            "--url",
+            &rx.url(name),
+        ])
+        .ok();
+    }
+    let mut accounts = std::collections::BTreeMap::new();
+    for (prefix, name) in [
+        ("3302", "nb-1"),
+        ("3301", "hz-1"),
+        ("33", "zj-1"),
+        ("31", "sh-1"),
+        ("3302", "nb-2"),
+    ] {
+        let dir = tmp.path().join(name);
+        cli(&[
+            "regulator",
+            "issue",
+            "--prefix",
+            prefix,
+            "--name",
+            name,
+            "--out",
+            dir.to_str().unwrap(),
+        ])
+        .ok();
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(dir.join("regulator.key"))
+                .unwrap()
+                .permissions(),
+        ) & 0o777;
+        assert_eq!(mode, 0o600);
+        accounts.insert(name, Account { dir });
+    }
+    let ca = accounts["nb-1"].dir.join("ca.crt");
+    let as_ = |name: &str, method: &str, path: &str, body: Option<&Value>| {
+        https(
+            &server,
+            &ca,
+            Some((&accounts[name].dir, "regulator")),
+            method,
+            path,
+            body,
+        )
+    };
+
+    let demo = server.demo();
+    let probe = server.verify(demo.code("genuine", 0), &[]);
+    let credit = probe["enterprise"]["credit_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    cli(&[
+        "cases",
+        "enterprise-url",
+        "--credit-code",
+        &credit,
+        "--url",
+        &rx.url("enterprise"),
+    ])
+    .ok();
+    let case_at = |i: usize, place: &str| {
+        let r = server.http_verify(&json!({"code": demo.code("not_activated", i), "place": place}));
+        case_ids(&r.json())[0]
+    };
+    let nb = case_at(0, "330203"); // Ningbo, Haishu
+    let hz = case_at(1, "330106"); // Hangzhou, Xihu
+
+    // Who sees what.
+    let ids = |name: &str| -> Vec<i64> {
+        let r = as_(name, "GET", "/v1/regulator/cases", None);
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(ids("nb-1"), [nb]);
+    assert_eq!(ids("hz-1"), [hz]);
+    let mut zj = ids("zj-1");
+    zj.sort();
+    assert_eq!(zj, [nb, hz]);
+    assert!(ids("sh-1").is_empty());
+
+    // The matrix: each account against each case, for reads and each change.
+    let own = |name: &str, case: i64| match name {
+        "nb-1" | "nb-2" => case == nb,
+        "hz-1" => case == hz,
+        "zj-1" => true,
+        _ => false,
+    };
+    for name in ["nb-1", "hz-1", "sh-1"] {
+        for case in [nb, hz] {
+            let r = as_(name, "GET", &format!("/v1/regulator/cases/{case}"), None);
+            if own(name, case) {
+                assert_eq!(r.status, 200, "{name} reads {case}: {}", r.text());
+                let v = r.json();
+                assert_eq!(v["case"]["id"], case);
+                assert_eq!(v["report"]["schema"], "zhenwei.case-report/1");
+            } else {
+                assert_eq!(
+                    (r.status, r.error_code().as_str()),
+                    (404, "case_not_found"),
+                    "{name} reads {case}"
+                );
+                for (action, body) in [
+                    ("acknowledge", json!({})),
+                    ("status", json!({"status": "investigating"})),
+                    ("outcome", json!({"outcome": "genuine"})),
+                ] {
+                    let r = as_(
+                        name,
+                        "POST",
+                        &format!("/v1/regulator/cases/{case}/{action}"),
+                        Some(&body),
+                    );
+                    assert_eq!(r.status, 404, "{name} {action} {case}: {}", r.text());
+                }
+            }
+        }
+    }
+    // Nothing changed by the refused attempts.
+    let shown = cli(&["cases", "show", &hz.to_string()]).ok().json();
+    assert!(
+        shown["status"] == "open" || shown["status"] == "delivered",
+        "{shown}"
+    );
+
+    // Without a certificate, with a kiosk's, over plain HTTP, revoked: 403 before any case.
+    let r = https(&server, &ca, None, "GET", "/v1/regulator/cases", None);
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (403, "regulator_certificate_required")
+    );
+    let r = server.http("GET", "/v1/regulator/cases", None);
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (403, "regulator_certificate_required")
+    );
+    let kiosk_dir = tmp.path().join("kiosk");
+    cli(&[
+        "kiosk",
+        "add",
+        "--store",
+        "1",
+        "--name",
+        "kiosk-x",
+        "--out",
+        kiosk_dir.to_str().unwrap(),
+    ])
+    .ok();
+    let r = https(
+        &server,
+        &ca,
+        Some((&kiosk_dir, "kiosk")),
+        "GET",
+        "/v1/regulator/cases",
+        None,
+    );
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (403, "regulator_certificate_unknown")
+    );
+    cli(&["regulator", "revoke", "nb-2"]).ok();
+    let r = as_("nb-2", "GET", "/v1/regulator/cases", None);
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (403, "regulator_certificate_revoked")
+    );
+    let r = as_("nb-1", "DELETE", &format!("/v1/regulator/cases/{nb}"), None);
+    assert_eq!(r.status, 405);
+
+    // Ningbo works its case: bad requests, an invalid transition, then the lifecycle.
+    let path = |a: &str| format!("/v1/regulator/cases/{nb}/{a}");
+    let r = as_(
+        "nb-1",
+        "POST",
+        &path("outcome"),
+        Some(&json!({"outcome": "genuine"})),
+    );
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (409, "case_transition_not_allowed")
+    );
+    let r = as_(
+        "nb-1",
+        "POST",
+        &path("outcome"),
+        Some(&json!({"outcome": "lost"})),
+    );
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (400, "invalid_outcome")
+    );
+    let r = as_(
+        "nb-1",
+        "POST",
+        &path("status"),
+        Some(&json!({"status": "closed"})),
+    );
+    assert_eq!((r.status, r.error_code().as_str()), (400, "invalid_status"));
+    let r = as_(
+        "nb-1",
+        "POST",
+        &path("acknowledge"),
+        Some(&json!({"colour": 1})),
+    );
+    assert_eq!((r.status, r.error_code().as_str()), (400, "invalid_json"));
+    let r = as_(
+        "nb-1",
+        "POST",
+        &path("acknowledge"),
+        Some(&json!({"note": "received, 收到"})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["case"]["status"], "acknowledged");
+    let r = as_(
+        "nb-1",
+        "POST",
+        &path("status"),
+        Some(&json!({"status": "investigating"})),
+    );
+    assert_eq!(r.json()["case"]["status"], "investigating");
+    let r = as_(
+        "nb-1",
+        "POST",
+        &path("outcome"),
+        Some(&json!({"outcome": "confirmed_counterfeit", "note": "seized 40 packs"})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["case"]["outcome"], "confirmed_counterfeit");
+    let closed = rx.wait_for("the outcome at the enterprise", |d| {
+        d.path == "/enterprise" && d.body["event"] == "case.closed" && d.body["case"]["id"] == nb
+    });
+    assert_eq!(closed.body["case"]["outcome"], "confirmed_counterfeit");
+
+    // Filters and CSV, within the jurisdiction only.
+    let r = as_("zj-1", "GET", "/v1/regulator/cases?status=closed", None);
+    let closed_ids: Vec<i64> = r.json()["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(closed_ids, [nb]);
+    let r = as_("zj-1", "GET", "/v1/regulator/cases?status=lost", None);
+    assert_eq!((r.status, r.error_code().as_str()), (400, "invalid_status"));
+    let r = as_("hz-1", "GET", "/v1/regulator/cases.csv", None);
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/csv"));
+    let text = r.text();
+    let lines: Vec<&str> = text.trim_end().split("\r\n").collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0]
+        .trim_start_matches('\u{feff}')
+        .starts_with("id,reason,status"));
+    assert!(
+        lines[1].starts_with(&format!("{hz},not_activated,")),
+        "{text}"
+    );
+
+    let log = cli(&["audit", "list", "--limit", "100000"])
+        .ok()
+        .stdout
+        .clone();
+    assert!(
+        log.contains("\"actor\":\"regulator:nb-1\""),
+        "changes are audited under the account"
+    );
+    assert!(cli(&["audit", "verify"]).ok().stdout.contains("intact"));
+    assert!(rx.rejected().is_empty(), "{:?}", rx.rejected());
+    server.stop();
+}
