@@ -545,6 +545,7 @@ mod tests {
             notices: vec![NoticeFacts {
                 id: 1,
                 kind: "recall".into(),
+                reference: Some("SAMR-2026-0042".into()),
                 status: "active".into(),
                 gtin: None,
                 lot: None,
