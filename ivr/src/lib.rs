@@ -18,5 +18,6 @@
 
 pub mod dtmf;
 pub mod g711;
+pub mod prompts;
 pub mod rtp;
 pub mod sdp;
