@@ -18,6 +18,7 @@
 
 pub mod dtmf;
 pub mod g711;
+pub mod menu;
 pub mod prompts;
 pub mod rtp;
 pub mod sdp;
