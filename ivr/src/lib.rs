@@ -16,6 +16,8 @@
 //!
 //! Every verdict comes from `zhenwei-core`, the same engine every other channel uses.
 
+pub mod call;
+pub mod caller_limit;
 pub mod dtmf;
 pub mod g711;
 pub mod menu;

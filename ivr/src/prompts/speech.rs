@@ -58,29 +58,29 @@ fn english(n: u32, out: &mut Vec<PromptId>) {
         0..=19 => push(out, n),
         20..=99 => {
             push(out, n / 10 * 10);
-            if n % 10 != 0 {
-                push(out, n % 10);
+            if let r @ 1.. = n % 10 {
+                push(out, r);
             }
         }
         100..=999 => {
             push(out, n / 100);
             push(out, 100);
-            if n % 100 != 0 {
-                english(n % 100, out);
+            if let r @ 1.. = n % 100 {
+                english(r, out);
             }
         }
         1000..=999_999 => {
             english(n / 1000, out);
             push(out, 1000);
-            if n % 1000 != 0 {
-                english(n % 1000, out);
+            if let r @ 1.. = n % 1000 {
+                english(r, out);
             }
         }
         _ => {
             english(n / 1_000_000, out);
             push(out, 1_000_000);
-            if n % 1_000_000 != 0 {
-                english(n % 1_000_000, out);
+            if let r @ 1.. = n % 1_000_000 {
+                english(r, out);
             }
         }
     }
