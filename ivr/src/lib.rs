@@ -5,6 +5,8 @@
 //! actions, so every rule is a unit test without sockets or clocks) and thin tokio shells that
 //! drive them:
 //!
+//! * [`sip`] — the SIP user agent server: parser, transactions, dialogs, transports, and the
+//!   call seam the media side plugs into.
 //! * [`sdp`] — SDP offer/answer: G.711 (PCMA/PCMU) and RFC 4733 telephone-event; hold.
 //! * [`rtp`] — RTP packets, the 20 ms paced prompt sender, symmetric RTP.
 //! * [`g711`] — A-law and µ-law sample encodings.
@@ -12,7 +14,9 @@
 //! * [`menu`] — the voice menu: language → code → read-back → confirm → verdict → report /
 //!   agent / repeat → goodbye.
 //! * [`prompts`] — the prerendered prompt audio and the spoken form of a verdict.
-//! * [`call`] — one call's media and menu glued to the verification core.
+//! * [`call`] — one call's media and menu glued to the verification core; [`call::calls`] is
+//!   what the SIP side talks to.
+//! * [`caller_limit`] — per-caller rate limit.
 //!
 //! Every verdict comes from `zhenwei-core`, the same engine every other channel uses.
 
@@ -24,3 +28,4 @@ pub mod menu;
 pub mod prompts;
 pub mod rtp;
 pub mod sdp;
+pub mod sip;
