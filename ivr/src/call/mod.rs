@@ -21,6 +21,7 @@
 //! what the SIP user agent talks to.
 
 pub mod calls;
+pub mod handler;
 pub mod shell;
 
 use std::collections::VecDeque;
