@@ -4,10 +4,10 @@
 #
 #   bash bench/ivr.sh [HOLD_SECONDS] [CALLS…]        (defaults: 10 s; 100 500 1000 calls)
 #
-# The server is `ivr_load server`: the real zhenwei-ivr SIP user agent and call handler (SDP
+# The server is `ivr-load server`: the real zhenwei-ivr SIP user agent and call handler (SDP
 # offer/answer, one RTP socket and one paced sender per call, in-band and RFC 4733 DTMF
 # detectors listening, the menu playing its prompts), without a database (no call reaches a
-# verdict). The client (`ivr_load client`) sets up the calls (INVITE/200/ACK, 64 in flight),
+# verdict). The client (`ivr-load client`) sets up the calls (INVITE/200/ACK, 64 in flight),
 # then records every RTP packet's arrival on every call for HOLD seconds and hangs up.
 # Jitter is |arrival interval − 20 ms| over consecutive packets, measured at the client, so it
 # includes the client's own scheduling delay on the same machine (an upper bound).
@@ -18,8 +18,8 @@ HOLD=${1:-10}
 shift || true
 CALLS=("$@")
 [ ${#CALLS[@]} -gt 0 ] || CALLS=(100 500 1000)
-cargo build --release -q -p zhenwei-bench --bin ivr_load
-BIN=${CARGO_TARGET_DIR:-target}/release/ivr_load
+cargo build --release -q -p zhenwei-bench --bin ivr-load
+BIN=${CARGO_TARGET_DIR:-target}/release/ivr-load
 work=$(mktemp -d /tmp/zw-ivr-bench.XXXXXX)
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }

@@ -56,6 +56,13 @@ pub enum Command {
         /// included: localhost, 127.0.0.1, ::1 and the address listened on).
         #[arg(long = "tls-san", value_name = "NAME")]
         tls_san: Vec<String>,
+        /// SIP listen address for the phone hotline, UDP and TCP, or "off"
+        /// [default: 127.0.0.1:5060]
+        #[arg(long, value_name = "ADDR|off")]
+        sip: Option<String>,
+        /// SIP over TLS listen address, or "off" [default: 127.0.0.1:5061]
+        #[arg(long = "sip-tls", value_name = "ADDR|off")]
+        sip_tls: Option<String>,
     },
     /// Print the demo scenarios and their codes as one JSON object.
     DemoCodes,

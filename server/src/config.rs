@@ -17,6 +17,17 @@
 //! clone_stores = 3
 //! enumeration_unknown_codes = 10
 //! enumeration_window_minutes = 60
+//!
+//! [sip]                  # the phone hotline (zhenwei-ivr), all optional
+//! listen = "127.0.0.1:5060"        # UDP and TCP; "off": no SIP listener
+//! tls = "127.0.0.1:5061"           # SIP over TLS (certificate from the data directory's CA); "off"
+//! trunks = ["192.0.2.0/24"]        # who may call besides loopback (403 for everyone else)
+//! agent_uri = "sip:agent@pbx.example"   # where "0 agent" transfers to (REFER)
+//! contact_host = "ivr.example.com:5060" # our Contact, when the listen address is not reachable
+//! hangup_after_secs = 600          # a call longer than this is hung up
+//! media_ip = "192.0.2.10"          # the RTP address put in SDP (default: the listen address)
+//! prompts_dir = "/srv/prompts"     # studio recordings overriding the built-in prompts (zh/, en/)
+//! queries_per_caller_hour = 20     # per-caller rate limit of the voice menu
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -44,7 +55,30 @@ pub struct FileConfig {
     pub tls_san: Vec<String>,
     #[serde(default)]
     pub thresholds: Thresholds,
+    #[serde(default)]
+    pub sip: SipConfig,
 }
+
+/// The `[sip]` section.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipConfig {
+    pub listen: Option<String>,
+    pub tls: Option<String>,
+    #[serde(default)]
+    pub trunks: Vec<String>,
+    pub agent_uri: Option<String>,
+    pub contact_host: Option<String>,
+    pub hangup_after_secs: Option<u64>,
+    pub media_ip: Option<std::net::IpAddr>,
+    pub prompts_dir: Option<PathBuf>,
+    pub queries_per_caller_hour: Option<usize>,
+}
+
+/// Default SIP listen address (UDP and TCP).
+pub const DEFAULT_SIP: &str = "127.0.0.1:5060";
+/// Default SIP-over-TLS listen address.
+pub const DEFAULT_SIP_TLS: &str = "127.0.0.1:5061";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -113,6 +147,21 @@ mod tests {
         assert_eq!(c.http.as_deref(), Some("127.0.0.1:9000"));
         assert_eq!(c.thresholds.excessive_from, 7);
         assert_eq!(c.thresholds.repeat_from, 2);
+    }
+
+    #[test]
+    fn sip_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("z.toml");
+        std::fs::write(
+            &p,
+            "[sip]\nlisten = \"off\"\ntrunks = [\"192.0.2.0/24\"]\nagent_uri = \"sip:agent@pbx\"\n",
+        )
+        .unwrap();
+        let c = FileConfig::load(Some(&p)).unwrap();
+        assert_eq!(c.sip.listen.as_deref(), Some("off"));
+        assert_eq!(c.sip.trunks, vec!["192.0.2.0/24"]);
+        assert_eq!(c.sip.agent_uri.as_deref(), Some("sip:agent@pbx"));
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod kiosk;
 mod metrics;
 mod page;
 mod pki;
+mod sip;
 mod tls;
 
 use std::io::{BufRead, BufReader, Write};
@@ -322,6 +323,8 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
             http,
             https,
             tls_san,
+            sip,
+            sip_tls,
         } => {
             if demo && demo::seed_if_empty(reg).await? {
                 tracing::info!("seeded the demo dataset; `zhenwei demo-codes` prints its codes");
@@ -343,12 +346,12 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
                 })?),
             };
             let shutdown = shutdown_signal()?;
+            let names = [tls_san, s.file.tls_san.clone()].concat();
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("cannot listen on {addr}"))?;
             let https = match https {
                 Some(a) => {
-                    let names = [tls_san, s.file.tls_san.clone()].concat();
                     Some(tls::listen(&s.location.data_dir, a, &names).await?)
                 }
                 None => None,
@@ -357,8 +360,13 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
                 Some(h) => h.listener.local_addr()?.to_string(),
                 None => "off".into(),
             };
-            tracing::info!(http = %listener.local_addr()?, https = %https_shown, data_dir = %s.location.data_dir.display(), backend = ?core.store.backend(), "zhenwei serving");
+            let hotline = sip::Hotline::bind(&s.location.data_dir, &s.file.sip, sip, sip_tls, &names).await?;
+            let (sip_shown, sip_tls_shown) = hotline.shown();
+            tracing::info!(http = %listener.local_addr()?, https = %https_shown, sip = %sip_shown, sip_tls = %sip_tls_shown, data_dir = %s.location.data_dir.display(), backend = ?core.store.backend(), "zhenwei serving");
+            let ivr = hotline.ivr(core.verifier.clone())?;
+            let hotline = tokio::spawn(hotline.serve(ivr));
             http::serve(listener, https, core.clone(), shutdown).await?;
+            hotline.abort();
             tracing::info!("stopped");
         }
         Command::DemoCodes => match demo::manifest(&core.store).await? {

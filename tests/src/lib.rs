@@ -313,6 +313,18 @@ pub fn serving_https_addr(line: &str) -> Option<SocketAddr> {
     rest.split_whitespace().next()?.parse().ok()
 }
 
+/// The address after ` KEY=` in the server's `zhenwei serving …` log line (`None` when absent or
+/// `off`); e.g. `serving_field(line, "sip")` for the SIP (UDP and TCP) address.
+pub fn serving_field(line: &str, key: &str) -> Option<SocketAddr> {
+    let line = strip_ansi(line);
+    if !line.contains("zhenwei serving") {
+        return None;
+    }
+    let pat = format!(" {key}=");
+    let rest = &line[line.find(&pat)? + pat.len()..];
+    rest.split_whitespace().next()?.parse().ok()
+}
+
 /// The demo dataset's scenario → codes map, as `zhenwei demo-codes` prints it.
 #[derive(Clone, Debug)]
 pub struct Demo(pub BTreeMap<String, Vec<String>>);
@@ -354,6 +366,8 @@ pub struct Server {
     child: Option<Child>,
     addr: SocketAddr,
     https: Option<SocketAddr>,
+    sip: Option<SocketAddr>,
+    sip_tls: Option<SocketAddr>,
     dir: PathBuf,
     log: Arc<Mutex<String>>,
     demo: OnceLock<Demo>,
@@ -409,6 +423,17 @@ impl Server {
             } else {
                 &["--https", "127.0.0.1:0"][..]
             })
+            // The SIP hotline on a free port too (never the fixed 5060), TLS only when asked.
+            .args(if extra.contains(&"--sip") {
+                &[][..]
+            } else {
+                &["--sip", "127.0.0.1:0"][..]
+            })
+            .args(if extra.contains(&"--sip-tls") {
+                &[][..]
+            } else {
+                &["--sip-tls", "off"][..]
+            })
             .env("ZHENWEI_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -443,6 +468,8 @@ impl Server {
             child: Some(child),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             https: None,
+            sip: None,
+            sip_tls: None,
             dir: dir.to_owned(),
             log,
             demo: OnceLock::new(),
@@ -459,6 +486,8 @@ impl Server {
                 Ok(line) => {
                     if let Some(addr) = serving_addr(&line) {
                         self.https = serving_https_addr(&line);
+                        self.sip = serving_field(&line, "sip");
+                        self.sip_tls = serving_field(&line, "sip_tls");
                         break addr;
                     }
                 }
@@ -480,6 +509,17 @@ impl Server {
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where it listens for SIP over UDP and TCP (panics if started with `--sip off`).
+    pub fn sip_addr(&self) -> SocketAddr {
+        self.sip.unwrap_or_else(|| panic!("this server was started with --sip off"))
+    }
+
+    /// Where it listens for SIP over TLS (panics unless started with `--sip-tls ADDR`).
+    pub fn sip_tls_addr(&self) -> SocketAddr {
+        self.sip_tls
+            .unwrap_or_else(|| panic!("this server was started without --sip-tls ADDR"))
     }
 
     /// Where it listens for HTTPS (panics if it was started with `--https off`).

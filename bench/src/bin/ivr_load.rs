@@ -1,10 +1,10 @@
 //! IVR media load: many concurrent calls streaming prompts, measured from the caller's side.
 //!
-//! `ivr_load server [ADDR]` runs the hotline's SIP user agent and media (the real
+//! `ivr-load server [ADDR]` runs the hotline's SIP user agent and media (the real
 //! `zhenwei-ivr` call handler: SDP, RTP pacing, DTMF detection, the menu; no database — the
 //! calls never get as far as a verdict) and prints `listening ADDR`.
 //!
-//! `ivr_load client --target ADDR --calls N --hold SECS [--server-pid PID]` is the load client:
+//! `ivr-load client --target ADDR --calls N --hold SECS [--server-pid PID]` is the load client:
 //! it sets up N calls over one SIP socket (INVITE → 200 → ACK, 64 in flight), then, while every
 //! call streams its prompts, records the arrival time of each RTP packet on each call's socket,
 //! then hangs up. It prints one Markdown table row: call setups/s, calls that streamed, packets,
@@ -43,7 +43,7 @@ async fn main() {
         Some("server") => server(args.get(2).cloned()).await,
         Some("client") => client(&args).await,
         _ => {
-            eprintln!("usage: ivr_load server [ADDR] | client --target ADDR --calls N --hold SECS [--server-pid PID]");
+            eprintln!("usage: ivr-load server [ADDR] | client --target ADDR --calls N --hold SECS [--server-pid PID]");
             std::process::exit(2);
         }
     }

@@ -127,6 +127,12 @@ impl Answer for IvrHandler {
 
 impl CallHandler for IvrHandler {
     fn event(&mut self, call: &CallInfo, event: CallEvent, control: &CallControl) {
+        // The call log: how each call starts, changes and ends (keys are not logged: they
+        // spell codes).
+        if !matches!(event, CallEvent::Dtmf { .. }) {
+            let caller = zhenwei_core::codes::text::mask_phone(&super::caller_source(&call.caller));
+            tracing::info!(call = call.id, %caller, ?event, "call event");
+        }
         match event {
             CallEvent::Started { .. } => {
                 let (control, id) = (control.clone(), call.id);

@@ -111,13 +111,16 @@ pub trait CallHandler: Answer + Send + 'static {
 }
 
 /// The seam's stand-in: answers every offer that has PCMU or PCMA with a fixed G.711 +
-/// telephone-event answer (no media is sent yet), logs key presses, and hangs up after
-/// `hangup_after`. The media helper's SDP/RTP/menu implementation replaces it.
+/// telephone-event answer (no media is sent yet), logs key presses, transfers to `agent_uri`
+/// when the caller presses 0 by SIP INFO (hanging up once the transfer succeeded), and hangs up
+/// after `hangup_after`. The media helper's SDP/RTP/menu implementation replaces it.
 #[derive(Clone, Debug)]
 pub struct FixedAnswer {
     /// The address put in the answer's `c=`/`m=` lines.
     pub media_addr: SocketAddr,
     pub hangup_after: Duration,
+    /// Where "0 agent" transfers to.
+    pub agent_uri: Option<String>,
 }
 
 impl Answer for FixedAnswer {
@@ -146,8 +149,17 @@ impl Answer for FixedAnswer {
 impl CallHandler for FixedAnswer {
     fn event(&mut self, call: &CallInfo, event: CallEvent, control: &CallControl) {
         tracing::info!(call = call.id, caller = %call.caller, ?event, "call event");
-        if let CallEvent::Started { .. } = event {
-            control.hangup_after(call.id, self.hangup_after);
+        match event {
+            CallEvent::Started { .. } => control.hangup_after(call.id, self.hangup_after),
+            CallEvent::Dtmf { digit: '0', .. } => {
+                if let Some(agent) = &self.agent_uri {
+                    control.transfer(call.id, agent.clone());
+                }
+            }
+            CallEvent::Transfer { status, final_: true } if (200..300).contains(&status) => {
+                control.hangup(call.id)
+            }
+            _ => {}
         }
     }
 }
@@ -171,6 +183,7 @@ mod tests {
         let mut f = FixedAnswer {
             media_addr: "127.0.0.1:4000".parse().unwrap(),
             hangup_after: Duration::from_secs(1),
+            agent_uri: None,
         };
         let sdp = f
             .answer(&info(), "v=0\r\nm=audio 49217 RTP/AVP 18 8 101\r\n")

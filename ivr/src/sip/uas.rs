@@ -430,6 +430,8 @@ impl Uas {
         }
         let key = TxKey::of(&r);
         if let Some(e) = self.server.get_mut(&key) {
+            // A retransmission: answered where it came from this time (a new connection).
+            e.peer = peer;
             let actions = match &mut e.tx {
                 ServerTx::Invite(t) => t.on_request(),
                 ServerTx::NonInvite(t) => t.on_request(),

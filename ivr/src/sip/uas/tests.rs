@@ -526,3 +526,19 @@ fn register_with_a_non_sip_address_of_record_is_400() {
     let text = req("REGISTER", "r", None, 1, "", "").replace("To: <sip:ivr@127.0.0.1>", "To: isbn:2983792873");
     assert_eq!(statuses(&h.feed(&text)), vec![400]);
 }
+
+#[test]
+fn a_retransmission_over_another_connection_is_answered_there() {
+    let mut h = Harness::new();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/rfc4475/wsinv.dat")).unwrap();
+    let out = h.feed(&text);
+    assert_eq!(statuses(&out), vec![100, 180, 200]);
+    let tcp = Peer {
+        transport: Transport::Tcp,
+        conn: Some(7),
+        ..peer()
+    };
+    let out = h.feed_from(tcp, &text);
+    assert_eq!(statuses(&out), vec![200]);
+    assert!(out.iter().all(|o| matches!(o, Output::Send { to, .. } if *to == tcp)));
+}
