@@ -203,7 +203,10 @@ impl CallCore {
             peer.on_packet_from(from);
             self.peer = Some(peer);
         }
-        let digits = if event {
+        let digits: Vec<Digit> = if event {
+            if !self.saw_events {
+                tracing::debug!("the phone sends RFC 4733 events; in-band detection off");
+            }
             self.saw_events = true;
             self.events
                 .on_packet(p.timestamp, &p.payload)
@@ -215,6 +218,10 @@ impl CallCore {
             self.negotiated.law.decode_into(&p.payload, &mut self.pcm);
             self.inband.push(&self.pcm)
         };
+        if !digits.is_empty() {
+            // The path, not the key: keys spell codes.
+            tracing::debug!(path = if event { "rfc4733" } else { "inband" }, "key");
+        }
         let mut out = Vec::new();
         for d in digits {
             out.extend(self.key(d));
