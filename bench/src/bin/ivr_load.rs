@@ -92,8 +92,16 @@ struct Sip {
 impl Sip {
     fn request(&self, method: &str, call_id: &str, cseq: u32, to_tag: &str, body: &str) -> Vec<u8> {
         let me = self.socket.local_addr().expect("addr");
-        let tag = if to_tag.is_empty() { String::new() } else { format!(";tag={to_tag}") };
-        let ct = if body.is_empty() { "" } else { "Content-Type: application/sdp\r\n" };
+        let tag = if to_tag.is_empty() {
+            String::new()
+        } else {
+            format!(";tag={to_tag}")
+        };
+        let ct = if body.is_empty() {
+            ""
+        } else {
+            "Content-Type: application/sdp\r\n"
+        };
         format!(
             "{method} sip:ivr@{t} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK{b:016x};rport\r\n\
              Max-Forwards: 70\r\nFrom: <sip:1380000{n:04}@127.0.0.1>;tag=load\r\nTo: <sip:ivr@{t}>{tag}\r\n\
@@ -110,19 +118,30 @@ impl Sip {
         let (tx, rx) = oneshot::channel();
         self.waiters.lock().ok()?.insert(call_id.to_owned(), tx);
         self.socket.send_to(&bytes, self.target).await.ok()?;
-        tokio::time::timeout(Duration::from_secs(10), rx).await.ok()?.ok()
+        tokio::time::timeout(Duration::from_secs(10), rx)
+            .await
+            .ok()?
+            .ok()
     }
 }
 
 #[derive(Default)]
 struct CallResult {
     setup: Option<Duration>,
+    /// When the 200 OK arrived.
+    answered: Option<Instant>,
     deviations_us: Vec<u32>,
     packets: u64,
     gaps: u64,
 }
 
-async fn one_call(sip: Arc<Sip>, n: usize, hold_from: Instant, hold_until: Instant, setup_gate: Arc<Semaphore>) -> CallResult {
+async fn one_call(
+    sip: Arc<Sip>,
+    n: usize,
+    hold_from: Instant,
+    hold_until: Instant,
+    setup_gate: Arc<Semaphore>,
+) -> CallResult {
     let mut r = CallResult::default();
     let rtp = UdpSocket::bind("127.0.0.1:0").await.expect("rtp");
     let port = rtp.local_addr().expect("addr").port();
@@ -132,7 +151,10 @@ async fn one_call(sip: Arc<Sip>, n: usize, hold_from: Instant, hold_until: Insta
     );
     let permit = setup_gate.acquire().await.ok();
     let t0 = Instant::now();
-    let Some(resp) = sip.transact(&call_id, sip.request("INVITE", &call_id, 1, "", &offer)).await else {
+    let Some(resp) = sip
+        .transact(&call_id, sip.request("INVITE", &call_id, 1, "", &offer))
+        .await
+    else {
         return r;
     };
     drop(permit);
@@ -140,6 +162,7 @@ async fn one_call(sip: Arc<Sip>, n: usize, hold_from: Instant, hold_until: Insta
         return r;
     }
     r.setup = Some(t0.elapsed());
+    r.answered = Some(Instant::now());
     let to_tag = resp
         .headers
         .get("To")
@@ -162,7 +185,9 @@ async fn one_call(sip: Arc<Sip>, n: usize, hold_from: Instant, hold_until: Insta
             break;
         };
         let at = Instant::now();
-        let Ok(p) = RtpPacket::parse(&buf[..n]) else { continue };
+        let Ok(p) = RtpPacket::parse(&buf[..n]) else {
+            continue;
+        };
         if at >= hold_from {
             r.packets += 1;
             if let Some((t, seq)) = last {
@@ -176,18 +201,33 @@ async fn one_call(sip: Arc<Sip>, n: usize, hold_from: Instant, hold_until: Insta
         }
         last = Some((at, p.sequence));
     }
-    let _ = sip.transact(&call_id, sip.request("BYE", &call_id, 2, &to_tag, "")).await;
+    let _ = sip
+        .transact(&call_id, sip.request("BYE", &call_id, 2, &to_tag, ""))
+        .await;
     r
 }
 
 async fn client(args: &[String]) {
-    let target: SocketAddr = arg(args, "--target").expect("--target").parse().expect("target");
-    let calls: usize = arg(args, "--calls").unwrap_or_else(|| "100".into()).parse().expect("calls");
-    let hold: u64 = arg(args, "--hold").unwrap_or_else(|| "10".into()).parse().expect("hold");
+    let target: SocketAddr = arg(args, "--target")
+        .expect("--target")
+        .parse()
+        .expect("target");
+    let calls: usize = arg(args, "--calls")
+        .unwrap_or_else(|| "100".into())
+        .parse()
+        .expect("calls");
+    let hold: u64 = arg(args, "--hold")
+        .unwrap_or_else(|| "10".into())
+        .parse()
+        .expect("hold");
     let pid = arg(args, "--server-pid");
     let socket = UdpSocket::bind("127.0.0.1:0").await.expect("sip socket");
     let waiters: Waiters = Arc::new(Mutex::new(HashMap::new()));
-    let sip = Arc::new(Sip { socket, target, waiters: waiters.clone() });
+    let sip = Arc::new(Sip {
+        socket,
+        target,
+        waiters: waiters.clone(),
+    });
     {
         let sip = sip.clone();
         tokio::spawn(async move {
@@ -214,7 +254,15 @@ async fn client(args: &[String]) {
     let hold_from = start + setup_budget;
     let hold_until = hold_from + Duration::from_secs(hold);
     let tasks: Vec<_> = (0..calls)
-        .map(|n| tokio::spawn(one_call(sip.clone(), n, hold_from, hold_until, gate.clone())))
+        .map(|n| {
+            tokio::spawn(one_call(
+                sip.clone(),
+                n,
+                hold_from,
+                hold_until,
+                gate.clone(),
+            ))
+        })
         .collect();
     tokio::time::sleep_until(hold_from.into()).await;
     let cpu0 = pid.as_deref().and_then(cpu_ticks);
@@ -226,31 +274,49 @@ async fn client(args: &[String]) {
             results.push(r);
         }
     }
-    let setups: Vec<Duration> = results.iter().filter_map(|r| r.setup).collect();
-    let setup_span = setups.iter().max().copied().unwrap_or_default();
+    let answered: Vec<Instant> = results.iter().filter_map(|r| r.answered).collect();
     let streamed = results.iter().filter(|r| r.packets > 0).count();
     let packets: u64 = results.iter().map(|r| r.packets).sum();
     let gaps: u64 = results.iter().map(|r| r.gaps).sum();
-    let mut dev: Vec<u32> = results.iter().flat_map(|r| r.deviations_us.iter().copied()).collect();
+    let mut dev: Vec<u32> = results
+        .iter()
+        .flat_map(|r| r.deviations_us.iter().copied())
+        .collect();
     dev.sort_unstable();
-    let q = |f: f64| dev.get(((dev.len() as f64 * f) as usize).min(dev.len().saturating_sub(1))).copied().unwrap_or(0) as f64 / 1000.0;
-    // Setup rate: calls answered per second of the setup phase (first INVITE to last 200).
-    let first_to_last = results
+    let q = |f: f64| {
+        dev.get(((dev.len() as f64 * f) as usize).min(dev.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
+    // Setup rate: calls answered per second from the first INVITE to the last 200 OK.
+    let last = answered.iter().max().copied().unwrap_or(start);
+    let setup_rate = answered.len() as f64 / last.duration_since(start).as_secs_f64().max(1e-3);
+    let mut setup_ms: Vec<f64> = results
         .iter()
         .filter_map(|r| r.setup)
-        .fold(Duration::ZERO, |a, b| a.max(b));
-    let _ = setup_span;
-    let setup_rate = setups.len() as f64 / first_to_last.as_secs_f64().max(1e-3);
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .collect();
+    setup_ms.sort_by(f64::total_cmp);
+    let setup_p99 = setup_ms
+        .get((setup_ms.len() as f64 * 0.99) as usize)
+        .or(setup_ms.last())
+        .copied()
+        .unwrap_or(0.0);
     let expected = (calls as u64) * hold * 50;
     let cpu = match (cpu0, cpu1) {
         (Some(a), Some(b)) => {
             let secs = (b - a) as f64 / 100.0; // USER_HZ
-            format!("{:.1} % of a core ({:.3} % per call)", secs / hold as f64 * 100.0, secs / hold as f64 * 100.0 / calls as f64)
+            format!(
+                "{:.1} % of a core ({:.3} % per call)",
+                secs / hold as f64 * 100.0,
+                secs / hold as f64 * 100.0 / calls as f64
+            )
         }
         _ => "-".into(),
     };
     println!(
-        "| {calls} | {} | {setup_rate:.0}/s | {packets} / {expected} | {gaps} | {:.2} | {:.2} | {:.2} | {cpu} |",
+        "| {calls} | {} | {setup_rate:.0}/s (p99 {setup_p99:.1} ms) | {packets} / {expected} | {gaps} | {:.2} | {:.2} | {:.2} | {cpu} |",
         streamed,
         q(0.5),
         q(0.99),
