@@ -14,9 +14,9 @@ struct G711;
 
 impl Answer for G711 {
     fn answer(&mut self, _: &CallInfo, offer: &str) -> Result<String, Reject> {
-        let ok = offer
-            .lines()
-            .any(|l| l.starts_with("m=audio") && l.split(' ').skip(3).any(|p| p == "0" || p == "8"));
+        let ok = offer.lines().any(|l| {
+            l.starts_with("m=audio") && l.split(' ').skip(3).any(|p| p == "0" || p == "8")
+        });
         ok.then(|| "v=0\r\nm=audio 4000 RTP/AVP 0\r\n".to_string())
             .ok_or(Reject::NotAcceptable)
     }
@@ -29,7 +29,11 @@ fn corpus() -> PathBuf {
 fn manifest() -> Vec<Value> {
     let text = std::fs::read_to_string(corpus().join("manifest.json"))
         .expect("the RFC 4475 corpus in ../shared/rfc4475 (beside the repository)");
-    serde_json::from_str::<Value>(&text).unwrap().as_array().unwrap().clone()
+    serde_json::from_str::<Value>(&text)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 /// The final status the user agent sends (`None`: nothing sent).
@@ -43,22 +47,25 @@ fn outcome(outputs: &[Output]) -> Option<u16> {
             },
             _ => None,
         })
-        .filter(|s| *s >= 200)
-        .last()
+        .rfind(|s| *s >= 200)
 }
 
 /// Whether `got` is one of the RFC's acceptable outcomes. "process" means handled as a normal
 /// request by an endpoint: answered 2xx, 405 (REGISTER/MESSAGE: we are no registrar, which RFC
 /// 4475 §3.3.7 lists for endpoints), or 488 (an offer without a codec of ours).
 fn acceptable(entry: &Value, got: Option<u16>) -> bool {
-    entry["acceptable_outcomes"].as_array().unwrap().iter().any(|a| match (a, got) {
-        (Value::String(s), None) => s == "discard",
-        (Value::String(s), Some(code)) => {
-            s == "process" && ((200..300).contains(&code) || code == 405 || code == 488)
-        }
-        (Value::Number(n), Some(code)) => n.as_u64() == Some(u64::from(code)),
-        _ => false,
-    })
+    entry["acceptable_outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| match (a, got) {
+            (Value::String(s), None) => s == "discard",
+            (Value::String(s), Some(code)) => {
+                s == "process" && ((200..300).contains(&code) || code == 405 || code == 488)
+            }
+            (Value::Number(n), Some(code)) => n.as_u64() == Some(u64::from(code)),
+            _ => false,
+        })
 }
 
 fn peer(transport: Transport) -> Peer {
@@ -130,7 +137,10 @@ fn torture_messages_over_a_stream() {
                 uas.on_parsed(Instant::now(), peer(Transport::Tcp), p, &mut G711);
                 let out = drain(&mut uas);
                 assert_eq!(outcome(&out), Some(400), "{file}");
-                assert!(matches!(out.last(), Some(Output::Close { .. })), "{file} closes");
+                assert!(
+                    matches!(out.last(), Some(Output::Close { .. })),
+                    "{file} closes"
+                );
                 continue;
             }
             (_, Some(p)) => uas.on_parsed(Instant::now(), peer(Transport::Tcp), p, &mut G711),
@@ -143,7 +153,10 @@ fn torture_messages_over_a_stream() {
         // Without Content-Length a stream message has no body (RFC 3261 §18.3), so the RFC 2543
         // INVITE carries no offer there: refused 488, which still counts as processed.
         if !acceptable(&e, got) {
-            failures.push(format!("{file}: got {got:?}, RFC accepts {}", e["acceptable_outcomes"]));
+            failures.push(format!(
+                "{file}: got {got:?}, RFC accepts {}",
+                e["acceptable_outcomes"]
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

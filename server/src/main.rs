@@ -351,16 +351,15 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
                 .await
                 .with_context(|| format!("cannot listen on {addr}"))?;
             let https = match https {
-                Some(a) => {
-                    Some(tls::listen(&s.location.data_dir, a, &names).await?)
-                }
+                Some(a) => Some(tls::listen(&s.location.data_dir, a, &names).await?),
                 None => None,
             };
             let https_shown = match &https {
                 Some(h) => h.listener.local_addr()?.to_string(),
                 None => "off".into(),
             };
-            let hotline = sip::Hotline::bind(&s.location.data_dir, &s.file.sip, sip, sip_tls, &names).await?;
+            let hotline =
+                sip::Hotline::bind(&s.location.data_dir, &s.file.sip, sip, sip_tls, &names).await?;
             let (sip_shown, sip_tls_shown) = hotline.shown();
             tracing::info!(http = %listener.local_addr()?, https = %https_shown, sip = %sip_shown, sip_tls = %sip_tls_shown, data_dir = %s.location.data_dir.display(), backend = ?core.store.backend(), "zhenwei serving");
             let ivr = hotline.ivr(core.verifier.clone())?;

@@ -513,7 +513,8 @@ impl Server {
 
     /// Where it listens for SIP over UDP and TCP (panics if started with `--sip off`).
     pub fn sip_addr(&self) -> SocketAddr {
-        self.sip.unwrap_or_else(|| panic!("this server was started with --sip off"))
+        self.sip
+            .unwrap_or_else(|| panic!("this server was started with --sip off"))
     }
 
     /// Where it listens for SIP over TLS (panics unless started with `--sip-tls ADDR`).

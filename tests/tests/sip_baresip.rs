@@ -22,7 +22,10 @@ fn baresip_call_is_answered_and_hung_up_cleanly() {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("baresip_call needs baresip; install it with {hint}");
         }
-        let _ = writeln!(std::io::stderr(), "skipping baresip_call: baresip not found; {hint}");
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipping baresip_call: baresip not found; {hint}"
+        );
         return;
     };
     let dir = TempDir::new().unwrap();
@@ -87,8 +90,14 @@ fn baresip_call_is_answered_and_hung_up_cleanly() {
     let _ = child.wait();
     assert!(established, "baresip never established the call:\n{seen}");
     assert!(terminated, "the call was not hung up:\n{seen}");
-    assert!(seen.contains("100 Trying") && seen.contains("180 Ringing"), "{seen}");
-    assert!(seen.contains("PCMU") || seen.contains("PCMA"), "a G.711 codec: {seen}");
+    assert!(
+        seen.contains("100 Trying") && seen.contains("180 Ringing"),
+        "{seen}"
+    );
+    assert!(
+        seen.contains("PCMU") || seen.contains("PCMA"),
+        "a G.711 codec: {seen}"
+    );
 
     // The server saw the call start (ACK) and end by its own BYE.
     let deadline = Instant::now() + LIMIT;
@@ -97,7 +106,10 @@ fn baresip_call_is_answered_and_hung_up_cleanly() {
         if log.contains("event=Started") && log.contains("Ended { reason: LocalBye }") {
             break;
         }
-        assert!(Instant::now() < deadline, "the server log lacks the call:\n{log}");
+        assert!(
+            Instant::now() < deadline,
+            "the server log lacks the call:\n{log}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }

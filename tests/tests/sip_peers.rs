@@ -96,7 +96,10 @@ fn udp_exchange(sip: SocketAddr, bytes: &[u8], n: usize) -> Vec<u16> {
 
 /// Reads SIP responses off `stream` until `done` says stop or the server closes; returns them
 /// and whether the server closed.
-fn tcp_read(stream: &mut TcpStream, mut done: impl FnMut(&Response) -> bool) -> (Vec<Response>, bool) {
+fn tcp_read(
+    stream: &mut TcpStream,
+    mut done: impl FnMut(&Response) -> bool,
+) -> (Vec<Response>, bool) {
     stream.set_read_timeout(Some(LIMIT)).unwrap();
     let mut framer = StreamFramer::default();
     let mut got = Vec::new();
@@ -139,7 +142,10 @@ fn torture_messages_over_udp_and_tcp_are_answered_per_rfc_4475_and_the_server_su
         // UDP: one datagram, as the RFC assumes.
         let got = udp_exchange(sip, &bytes, n).last().copied();
         if !acceptable(e, got) {
-            failures.push(format!("udp {file}: {got:?}, RFC accepts {}", e["acceptable_outcomes"]));
+            failures.push(format!(
+                "udp {file}: {got:?}, RFC accepts {}",
+                e["acceptable_outcomes"]
+            ));
         }
 
         // TCP: one connection per message.
@@ -186,7 +192,10 @@ fn torture_messages_over_udp_and_tcp_are_answered_per_rfc_4475_and_the_server_su
                 let (rs, _) = tcp_read(&mut stream, |r| r.status >= 200);
                 let got = finals(&rs).first().copied();
                 if !acceptable(e, got) {
-                    failures.push(format!("tcp {file}: {got:?}, RFC accepts {}", e["acceptable_outcomes"]));
+                    failures.push(format!(
+                        "tcp {file}: {got:?}, RFC accepts {}",
+                        e["acceptable_outcomes"]
+                    ));
                 }
             }
         }
@@ -215,7 +224,10 @@ fn tool_or_skip(tool: &str, test: &str) -> Option<PathBuf> {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("{test} needs {tool}; install it with {hint}");
         }
-        let _ = writeln!(std::io::stderr(), "skipping {test}: {tool} not found; {hint}");
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipping {test}: {tool} not found; {hint}"
+        );
     }
     found
 }
@@ -245,7 +257,10 @@ fn sipsak_options_gets_200_without_software_version_or_extensions() {
     assert_eq!(out.exit_code(), Some(0), "sipsak:\n{stdout}{}", out.stderr);
     let reply = headers_after(&stdout, "message received");
     assert_eq!(reply.first().copied(), Some("SIP/2.0 200 OK"), "{stdout}");
-    assert!(reply.contains(&"Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, NOTIFY"), "{reply:?}");
+    assert!(
+        reply.contains(&"Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, NOTIFY"),
+        "{reply:?}"
+    );
     for h in ["server:", "user-agent:", "supported:", "x-"] {
         assert!(
             !reply.iter().any(|l| l.to_ascii_lowercase().starts_with(h)),
@@ -270,10 +285,23 @@ fn svmap_finds_the_server_but_no_software_version() {
     let row = stdout
         .lines()
         .find(|l| l.contains(&format!("127.0.0.1:{}", sip.port())))
-        .unwrap_or_else(|| panic!("svmap did not find the server ({:?}):\n{stdout}", started.elapsed()));
+        .unwrap_or_else(|| {
+            panic!(
+                "svmap did not find the server ({:?}):\n{stdout}",
+                started.elapsed()
+            )
+        });
     // svmap shows the Server/User-Agent header as the device's "User Agent"; we send none.
-    let columns: Vec<&str> = row.split('|').map(str::trim).filter(|c| !c.is_empty()).collect();
-    assert_eq!(columns, vec![format!("127.0.0.1:{}", sip.port()).as_str(), "unknown"], "{stdout}");
+    let columns: Vec<&str> = row
+        .split('|')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        columns,
+        vec![format!("127.0.0.1:{}", sip.port()).as_str(), "unknown"],
+        "{stdout}"
+    );
 }
 
 #[test]

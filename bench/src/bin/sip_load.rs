@@ -17,8 +17,20 @@ use zhenwei_ivr::sip::message::{parse_datagram, Parsed, Response};
 
 const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 5004 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
 
-fn request(method: &str, target: SocketAddr, local: SocketAddr, call: &str, branch: &str, cseq: u32, to_tag: &str, body: &str) -> Vec<u8> {
-    let ctype = if body.is_empty() { "" } else { "Content-Type: application/sdp\r\n" };
+fn request(
+    method: &str,
+    (target, local): (SocketAddr, SocketAddr),
+    call: &str,
+    branch: &str,
+    cseq: u32,
+    to_tag: &str,
+    body: &str,
+) -> Vec<u8> {
+    let ctype = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\r\n"
+    };
     format!(
         "{method} sip:ivr@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK{branch};rport\r\n\
          Max-Forwards: 70\r\nFrom: <sip:load@{local}>;tag=load\r\nTo: <sip:ivr@{target}>{to_tag}\r\n\
@@ -33,7 +45,10 @@ fn request(method: &str, target: SocketAddr, local: SocketAddr, call: &str, bran
 async fn final_response(sock: &UdpSocket, call: &str, method: &str) -> Option<Response> {
     let mut buf = vec![0u8; 65_535];
     loop {
-        let n = tokio::time::timeout(Duration::from_secs(2), sock.recv(&mut buf)).await.ok()?.ok()?;
+        let n = tokio::time::timeout(Duration::from_secs(2), sock.recv(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
         if let Parsed::Response(r) = parse_datagram(&buf[..n]) {
             let ours = r.headers.get("call-id") == Some(call);
             let cseq = r.cseq();
@@ -54,7 +69,17 @@ async fn caller(id: usize, target: SocketAddr, until: Instant) -> (Vec<Duration>
         n += 1;
         let call = format!("load-{id}-{n}");
         let started = Instant::now();
-        let _ = sock.send(&request("INVITE", target, local, &call, &format!("{call}i"), 1, "", SDP)).await;
+        let _ = sock
+            .send(&request(
+                "INVITE",
+                (target, local),
+                &call,
+                &format!("{call}i"),
+                1,
+                "",
+                SDP,
+            ))
+            .await;
         let Some(ok) = final_response(&sock, &call, "INVITE").await else {
             failed += 1;
             continue;
@@ -65,9 +90,32 @@ async fn caller(id: usize, target: SocketAddr, until: Instant) -> (Vec<Duration>
         }
         setups.push(started.elapsed());
         let to = ok.headers.get("to").unwrap_or_default();
-        let tag = to.find(";tag=").map(|i| to[i..].to_string()).unwrap_or_default();
-        let _ = sock.send(&request("ACK", target, local, &call, &format!("{call}a"), 1, &tag, "")).await;
-        let _ = sock.send(&request("BYE", target, local, &call, &format!("{call}b"), 2, &tag, "")).await;
+        let tag = to
+            .find(";tag=")
+            .map(|i| to[i..].to_string())
+            .unwrap_or_default();
+        let _ = sock
+            .send(&request(
+                "ACK",
+                (target, local),
+                &call,
+                &format!("{call}a"),
+                1,
+                &tag,
+                "",
+            ))
+            .await;
+        let _ = sock
+            .send(&request(
+                "BYE",
+                (target, local),
+                &call,
+                &format!("{call}b"),
+                2,
+                &tag,
+                "",
+            ))
+            .await;
         if final_response(&sock, &call, "BYE").await.is_none() {
             failed += 1;
         }
@@ -80,7 +128,9 @@ async fn ceiling(addr: SocketAddr) {
     println!("ceiling listening on {}", sock.local_addr().expect("addr"));
     let mut buf = vec![0u8; 65_535];
     loop {
-        let Ok((n, from)) = sock.recv_from(&mut buf).await else { continue };
+        let Ok((n, from)) = sock.recv_from(&mut buf).await else {
+            continue;
+        };
         if let Parsed::Request(r) = parse_datagram(&buf[..n]) {
             if r.method == "ACK" {
                 continue;
@@ -111,7 +161,9 @@ async fn main() {
             let callers: usize = arg(4).parse().expect("callers");
             let started = Instant::now();
             let until = started + Duration::from_secs(secs);
-            let tasks: Vec<_> = (0..callers).map(|i| tokio::spawn(caller(i, addr, until))).collect();
+            let tasks: Vec<_> = (0..callers)
+                .map(|i| tokio::spawn(caller(i, addr, until)))
+                .collect();
             let (mut all, mut failed) = (Vec::new(), 0);
             for t in tasks {
                 let (s, f) = t.await.expect("caller");
@@ -120,7 +172,10 @@ async fn main() {
             }
             let secs = started.elapsed().as_secs_f64();
             all.sort();
-            let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+            let pct = |p: f64| {
+                all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+                    .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+            };
             println!(
                 "calls={} failed={failed} secs={secs:.1} rate={:.0} p50_ms={:.2} p99_ms={:.2}",
                 all.len(),

@@ -69,7 +69,10 @@ pub enum CallEvent {
     /// A re-INVITE changed the session (answered already); `hold` when it puts us on hold.
     Reoffered { remote_sdp: String, hold: bool },
     /// A key press sent by SIP INFO (`application/dtmf-relay` or `application/dtmf`).
-    Dtmf { digit: char, duration_ms: Option<u32> },
+    Dtmf {
+        digit: char,
+        duration_ms: Option<u32>,
+    },
     /// A transfer we asked for progressed: the REFER's rejection, or a NOTIFY's sipfrag status
     /// (`final_` when the subscription ended).
     Transfer { status: u16, final_: bool },
@@ -156,9 +159,10 @@ impl CallHandler for FixedAnswer {
                     control.transfer(call.id, agent.clone());
                 }
             }
-            CallEvent::Transfer { status, final_: true } if (200..300).contains(&status) => {
-                control.hangup(call.id)
-            }
+            CallEvent::Transfer {
+                status,
+                final_: true,
+            } if (200..300).contains(&status) => control.hangup(call.id),
             _ => {}
         }
     }

@@ -159,7 +159,10 @@ mod tests {
         assert_eq!(rest, "");
         assert_eq!(
             p,
-            vec![("tag".into(), Some("1918181833n".into())), ("lr".into(), None)]
+            vec![
+                ("tag".into(), Some("1918181833n".into())),
+                ("lr".into(), None)
+            ]
         );
         let (rest, _) = params(";;").unwrap();
         assert_eq!(rest, ";;", "an empty parameter is left unparsed");

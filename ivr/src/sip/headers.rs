@@ -84,20 +84,25 @@ impl Headers {
     pub fn values(&self, name: &str) -> Result<Vec<&str>, HeaderError> {
         let mut out = Vec::new();
         for v in self.all(name) {
-            out.extend(grammar::split_list(v).ok_or_else(|| HeaderError::Malformed {
-                name: canonical(name),
-                why: "an empty list element".into(),
-            })?);
+            out.extend(
+                grammar::split_list(v).ok_or_else(|| HeaderError::Malformed {
+                    name: canonical(name),
+                    why: "an empty list element".into(),
+                })?,
+            );
         }
         Ok(out)
     }
 
     /// Whether a comma-separated header (`Accept`, `Require`…) lists `item` (case-insensitive).
     pub fn lists(&self, name: &str, item: &str) -> bool {
-        self.values(name)
-            .unwrap_or_default()
-            .iter()
-            .any(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case(item))
+        self.values(name).unwrap_or_default().iter().any(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case(item)
+        })
     }
 
     /// Writes `Name: value\r\n` for every line.
@@ -151,13 +156,15 @@ impl Via {
     pub fn parse(text: &str) -> Result<Via, HeaderError> {
         let bad = |why: &str| HeaderError::malformed("via", why);
         let slash = |i| (sws, char('/'), sws).parse(i);
-        let (rest, (name, _, version, _, transport, _)) =
-            (token, slash, token, slash, token, lws)
-                .parse(text)
-                .map_err(|_| bad("expected SIP/2.0/TRANSPORT and a sent-by"))?;
+        let (rest, (name, _, version, _, transport, _)) = (token, slash, token, slash, token, lws)
+            .parse(text)
+            .map_err(|_| bad("expected SIP/2.0/TRANSPORT and a sent-by"))?;
         let (rest, sent_by) = (
             take_while1(|c: char| c.is_ascii_alphanumeric() || "-.[]:".contains(c)),
-            opt(preceded((sws, char(':'), sws), nom::character::complete::digit1)),
+            opt(preceded(
+                (sws, char(':'), sws),
+                nom::character::complete::digit1,
+            )),
         )
             .map(|(h, p): (&str, Option<&str>)| match p {
                 Some(p) => format!("{h}:{p}"),
@@ -204,7 +211,8 @@ impl Via {
         let ip = source.ip().to_string();
         let host = self.host.trim_start_matches('[').trim_end_matches(']');
         if host != ip {
-            self.params.retain(|(n, _)| !n.eq_ignore_ascii_case("received"));
+            self.params
+                .retain(|(n, _)| !n.eq_ignore_ascii_case("received"));
             self.params.push(("received".into(), Some(ip)));
         }
         for (n, v) in &mut self.params {
@@ -324,7 +332,9 @@ impl CSeq {
         let bad = |why: &str| HeaderError::malformed("cseq", why);
         let (rest, (digits, _, method)) = (nom::character::complete::digit1, lws, token)
             .parse(text.trim())
-            .map_err(|_: nom::Err<nom::error::Error<&str>>| bad("expected a number and a method"))?;
+            .map_err(|_: nom::Err<nom::error::Error<&str>>| {
+                bad("expected a number and a method")
+            })?;
         if !rest.is_empty() {
             return Err(bad("unexpected text after the method"));
         }
@@ -356,14 +366,18 @@ mod tests {
 
     #[test]
     fn via_with_spaces_and_params() {
-        let v = Via::parse("SIP  / 2.0  / TCP     spindle.example.com   ; branch  =   z9hG4bK9ikj8")
-            .unwrap();
+        let v =
+            Via::parse("SIP  / 2.0  / TCP     spindle.example.com   ; branch  =   z9hG4bK9ikj8")
+                .unwrap();
         assert_eq!(v.transport, "TCP");
         assert_eq!(v.host, "spindle.example.com");
         assert_eq!(v.branch(), Some("z9hG4bK9ikj8"));
         assert!(v.has_rfc3261_branch());
         let mut v = Via::parse("SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bK;rport").unwrap();
-        assert!(!v.has_rfc3261_branch(), "a bare cookie is no RFC 3261 branch");
+        assert!(
+            !v.has_rfc3261_branch(),
+            "a bare cookie is no RFC 3261 branch"
+        );
         v.stamp_source("198.51.100.7:6000".parse().unwrap());
         assert_eq!(
             v.to_string(),
@@ -375,8 +389,11 @@ mod tests {
 
     #[test]
     fn name_addr_forms() {
-        let n = NameAddr::parse("\"J Rosenberg \\\\\\\"\"  <sip:jdrosen@example.com> ; tag = 98asjd8", "from")
-            .unwrap();
+        let n = NameAddr::parse(
+            "\"J Rosenberg \\\\\\\"\"  <sip:jdrosen@example.com> ; tag = 98asjd8",
+            "from",
+        )
+        .unwrap();
         assert_eq!(n.tag(), Some("98asjd8"));
         let n = NameAddr::parse("caller<sip:caller@example.com>;tag=323", "from").unwrap();
         assert_eq!(n.display.as_deref(), Some("caller"));

@@ -90,7 +90,10 @@ pub fn parse_datagram(data: &[u8]) -> Parsed {
     let body = match content_length(&headers) {
         Err(why) => return Parsed::Invalid(Box::new(invalid(start, headers, why, false))),
         Ok(Some(n)) if n > rest.len() => {
-            let why = format!("Content-Length {n} exceeds the {} octets received", rest.len());
+            let why = format!(
+                "Content-Length {n} exceeds the {} octets received",
+                rest.len()
+            );
             return Parsed::Invalid(Box::new(invalid(start, headers, why, false)));
         }
         Ok(Some(n)) => &rest[..n],
@@ -142,11 +145,15 @@ impl StreamFramer {
             Ok(Some(n)) => {
                 let why = format!("Content-Length {n} is larger than we accept");
                 self.buf.clear();
-                return Some(Parsed::Invalid(Box::new(invalid(start, headers, why, true))));
+                return Some(Parsed::Invalid(Box::new(invalid(
+                    start, headers, why, true,
+                ))));
             }
             Err(why) => {
                 self.buf.clear();
-                return Some(Parsed::Invalid(Box::new(invalid(start, headers, why, true))));
+                return Some(Parsed::Invalid(Box::new(invalid(
+                    start, headers, why, true,
+                ))));
             }
         };
         if self.buf.len() < body_start + length {
@@ -215,7 +222,7 @@ fn split_head(head: &str) -> (&str, Headers, Option<String>) {
         }
         let parsed = line.split_once(':').and_then(|(name, value)| {
             let name = name.trim_end_matches([' ', '\t']);
-            (token(name).ok()? .0.is_empty()).then(|| (name, value.trim()))
+            (token(name).ok()?.0.is_empty()).then(|| (name, value.trim()))
         });
         match parsed {
             Some((name, value)) => headers.push(name, value),
@@ -292,7 +299,10 @@ fn build(
     let [method, uri, version] = parts[..] else {
         return fail(headers, 400, "Malformed Request-Line".into());
     };
-    if token(method).map(|(rest, _)| !rest.is_empty()).unwrap_or(true) {
+    if token(method)
+        .map(|(rest, _)| !rest.is_empty())
+        .unwrap_or(true)
+    {
         return fail(headers, 400, "Malformed Method".into());
     }
     match sip_version(version) {
@@ -344,20 +354,31 @@ fn essentials(method: &str, headers: &Headers) -> Result<Essentials, HeaderError
     let to = NameAddr::parse(required("to")?, "to")?;
     let call_id = required("call-id")?.to_string();
     if call_id.is_empty() || call_id.contains([' ', '\t']) {
-        return Err(HeaderError::malformed("call-id", "empty or with white space"));
+        return Err(HeaderError::malformed(
+            "call-id",
+            "empty or with white space",
+        ));
     }
     let cseq = CSeq::parse(required("cseq")?)?;
     if cseq.method != method {
         return Err(HeaderError::malformed(
             "cseq",
-            format!("method {} does not match the request's {method}", cseq.method),
+            format!(
+                "method {} does not match the request's {method}",
+                cseq.method
+            ),
         ));
     }
     let max_forwards = match headers.single("max-forwards")? {
         None => None,
         Some(v) => match v.parse::<u32>() {
             Ok(n) if n <= 255 && v.bytes().all(|b| b.is_ascii_digit()) => Some(n),
-            _ => return Err(HeaderError::malformed("max-forwards", "not a number up to 255")),
+            _ => {
+                return Err(HeaderError::malformed(
+                    "max-forwards",
+                    "not a number up to 255",
+                ))
+            }
         },
     };
     if method == "INVITE" {
@@ -370,7 +391,7 @@ fn essentials(method: &str, headers: &Headers) -> Result<Essentials, HeaderError
 
 fn parse_status_line(line: &str) -> Option<(u16, &str)> {
     let (version, rest) = line.split_once(' ')?;
-    if sip_version(version).ok()?.0 != "" {
+    if !sip_version(version).ok()?.0.is_empty() {
         return None;
     }
     let (code, reason) = rest.split_once(' ')?;
@@ -462,18 +483,32 @@ impl Request {
         top.stamp_source(source);
         let stamped = top.to_string();
         let want = canonical("via");
-        if let Some(line) = self.headers.0.iter_mut().find(|h| canonical(&h.name) == want) {
+        if let Some(line) = self
+            .headers
+            .0
+            .iter_mut()
+            .find(|h| canonical(&h.name) == want)
+        {
             let rest: Vec<String> = grammar::split_list(&line.value)
                 .map(|l| l.iter().skip(1).map(|s| s.to_string()).collect())
                 .unwrap_or_default();
-            line.value = std::iter::once(stamped).chain(rest).collect::<Vec<_>>().join(", ");
+            line.value = std::iter::once(stamped)
+                .chain(rest)
+                .collect::<Vec<_>>()
+                .join(", ");
         }
     }
 
     /// The media type of the body (`application/sdp`), lower-case, without parameters.
     pub fn content_type(&self) -> Option<String> {
         let v = self.headers.get("content-type")?;
-        Some(v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        Some(
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase(),
+        )
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -549,7 +584,11 @@ mod tests {
     #[test]
     fn a_stream_framing_error_closes() {
         let mut f = StreamFramer::default();
-        f.push(OPTIONS.replace("Content-Length: 0", "Content-Length: -5").as_bytes());
+        f.push(
+            OPTIONS
+                .replace("Content-Length: 0", "Content-Length: -5")
+                .as_bytes(),
+        );
         let Some(Parsed::Invalid(i)) = f.next_message() else {
             panic!("expected a framing error");
         };

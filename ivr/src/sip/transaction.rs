@@ -43,7 +43,7 @@ pub enum TxAction {
 }
 
 /// Which transaction a request belongs to.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TxKey {
     /// RFC 3261: the branch, the sent-by of the top Via and the method (ACK and CANCEL are
     /// mapped by the caller as needed).
@@ -270,7 +270,10 @@ impl NonInviteServer {
     }
 
     pub fn respond(&mut self, status: u16, bytes: Vec<u8>, now: Instant) -> Vec<TxAction> {
-        if matches!(self.state, NonInviteState::Completed | NonInviteState::Terminated) {
+        if matches!(
+            self.state,
+            NonInviteState::Completed | NonInviteState::Terminated
+        ) {
             return vec![];
         }
         self.last = Some(bytes.clone());
@@ -316,7 +319,11 @@ pub struct NonInviteClient {
 
 impl NonInviteClient {
     /// Starts the transaction; send the returned bytes.
-    pub fn start(request: Vec<u8>, reliable: bool, now: Instant) -> (NonInviteClient, Vec<TxAction>) {
+    pub fn start(
+        request: Vec<u8>,
+        reliable: bool,
+        now: Instant,
+    ) -> (NonInviteClient, Vec<TxAction>) {
         let tx = NonInviteClient {
             state: NonInviteState::Trying,
             reliable,
@@ -399,7 +406,10 @@ mod tests {
     use crate::sip::message::{parse_datagram, Parsed};
 
     fn sends(actions: &[TxAction]) -> usize {
-        actions.iter().filter(|a| matches!(a, TxAction::Send(_))).count()
+        actions
+            .iter()
+            .filter(|a| matches!(a, TxAction::Send(_)))
+            .count()
     }
 
     /// Runs `tx`'s timers from `start` until `until`, returning (time, actions) of each firing.
@@ -437,7 +447,10 @@ mod tests {
         // T1, then intervals 1, 2, 4, 4, 4 s…
         assert_eq!(times, vec![500, 1500, 3500, 7500, 11500, 15500]);
         assert!(fired.iter().all(|(_, a)| sends(a) == 1));
-        assert_eq!(tx.on_ack(now + Duration::from_secs(16)), vec![TxAction::Terminated]);
+        assert_eq!(
+            tx.on_ack(now + Duration::from_secs(16)),
+            vec![TxAction::Terminated]
+        );
         assert_eq!(tx.state(), InviteState::Terminated);
         assert_eq!(tx.next_deadline(), None);
     }
@@ -475,7 +488,10 @@ mod tests {
         let mut tx = InviteServer::new(false);
         tx.respond(603, b"603".to_vec(), now);
         let fired = run_invite(&mut tx, now + Duration::from_secs(60));
-        assert_eq!(fired.last().unwrap().1, vec![TxAction::Timeout, TxAction::Terminated]);
+        assert_eq!(
+            fired.last().unwrap().1,
+            vec![TxAction::Timeout, TxAction::Terminated]
+        );
         assert_eq!(fired.last().unwrap().0 - now, 64 * T1);
     }
 
@@ -485,7 +501,11 @@ mod tests {
         let mut tx = InviteServer::new(true);
         tx.respond(488, b"488".to_vec(), now);
         assert_eq!(tx.next_deadline(), Some(now + 64 * T1), "only timer H");
-        assert_eq!(tx.on_ack(now), vec![TxAction::Terminated], "timer I is zero");
+        assert_eq!(
+            tx.on_ack(now),
+            vec![TxAction::Terminated],
+            "timer I is zero"
+        );
     }
 
     #[test]
@@ -508,7 +528,11 @@ mod tests {
         tx.respond(200, b"200".to_vec(), now);
         assert_eq!(tx.state(), NonInviteState::Completed);
         assert_eq!(tx.on_request(), vec![TxAction::Send(b"200".to_vec())]);
-        assert_eq!(tx.respond(500, b"500".to_vec(), now), vec![], "final is final");
+        assert_eq!(
+            tx.respond(500, b"500".to_vec(), now),
+            vec![],
+            "final is final"
+        );
         assert_eq!(tx.next_deadline(), Some(now + 64 * T1));
         assert_eq!(tx.on_timer(now + 64 * T1), vec![TxAction::Terminated]);
         assert_eq!(tx.state(), NonInviteState::Terminated);
@@ -519,7 +543,10 @@ mod tests {
         let now = Instant::now();
         let mut tx = NonInviteServer::new(true);
         let out = tx.respond(200, b"200".to_vec(), now);
-        assert_eq!(out, vec![TxAction::Send(b"200".to_vec()), TxAction::Terminated]);
+        assert_eq!(
+            out,
+            vec![TxAction::Send(b"200".to_vec()), TxAction::Terminated]
+        );
     }
 
     #[test]
@@ -544,10 +571,21 @@ mod tests {
         let (mut tx, _) = NonInviteClient::start(b"REFER".to_vec(), false, now);
         assert_eq!(tx.on_response(100, now), (true, vec![]));
         assert_eq!(tx.state(), NonInviteState::Proceeding);
-        assert_eq!(tx.on_timer(now + T1), vec![TxAction::Send(b"REFER".to_vec())]);
-        assert_eq!(tx.next_deadline(), Some(now + T1 + T2), "proceeding retransmits at T2");
+        assert_eq!(
+            tx.on_timer(now + T1),
+            vec![TxAction::Send(b"REFER".to_vec())]
+        );
+        assert_eq!(
+            tx.next_deadline(),
+            Some(now + T1 + T2),
+            "proceeding retransmits at T2"
+        );
         assert_eq!(tx.on_response(202, now + T1), (true, vec![]));
-        assert_eq!(tx.on_response(202, now + T1), (false, vec![]), "retransmission absorbed");
+        assert_eq!(
+            tx.on_response(202, now + T1),
+            (false, vec![]),
+            "retransmission absorbed"
+        );
         assert_eq!(tx.next_deadline(), Some(now + T1 + T4));
         assert_eq!(tx.on_timer(now + T1 + T4), vec![TxAction::Terminated]);
     }
@@ -586,6 +624,9 @@ mod tests {
         assert!(matches!(TxKey::of(&invite), TxKey::Legacy { .. }));
         assert_eq!(TxKey::of(&invite), TxKey::of(&ack));
         let bare = request(&msg("OPTIONS", "OPTIONS", ";branch=z9hG4bK"));
-        assert!(matches!(TxKey::of(&bare), TxKey::Legacy { .. }), "bare cookie");
+        assert!(
+            matches!(TxKey::of(&bare), TxKey::Legacy { .. }),
+            "bare cookie"
+        );
     }
 }

@@ -35,11 +35,25 @@ pub const MAX_CONNECTIONS: usize = 1024;
 /// What the socket tasks and the call side send the user agent task.
 #[derive(Debug)]
 pub enum Input {
-    Datagram { peer: Peer, bytes: Vec<u8> },
-    Message { peer: Peer, parsed: Parsed },
-    Connected { conn: u64, writer: mpsc::UnboundedSender<Vec<u8>> },
-    Disconnected { conn: u64 },
-    Command { call: CallId, command: CallCommand },
+    Datagram {
+        peer: Peer,
+        bytes: Vec<u8>,
+    },
+    Message {
+        peer: Peer,
+        parsed: Parsed,
+    },
+    Connected {
+        conn: u64,
+        writer: mpsc::UnboundedSender<Vec<u8>>,
+    },
+    Disconnected {
+        conn: u64,
+    },
+    Command {
+        call: CallId,
+        command: CallCommand,
+    },
 }
 
 /// Lets the call side hang up or transfer a call, now or later.
@@ -122,7 +136,9 @@ impl Listeners {
 
     /// The UDP (and TCP) address.
     pub fn addr(&self) -> SocketAddr {
-        self.udp.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+        self.udp
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
     pub fn tls_addr(&self) -> Option<SocketAddr> {
@@ -167,7 +183,13 @@ impl Listeners {
         }
         let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let ids = Arc::new(std::sync::atomic::AtomicU64::new(1));
-        tasks.spawn(accept_loop(self.tcp, None, tx.clone(), limit.clone(), ids.clone()));
+        tasks.spawn(accept_loop(
+            self.tcp,
+            None,
+            tx.clone(),
+            limit.clone(),
+            ids.clone(),
+        ));
         if let Some((l, acceptor)) = self.tls {
             tasks.spawn(accept_loop(l, Some(acceptor), tx.clone(), limit, ids));
         }
@@ -192,8 +214,12 @@ impl Listeners {
             let now = Instant::now().into_std();
             match input {
                 None => {}
-                Some(Input::Datagram { peer, bytes }) => uas.on_bytes(now, peer, &bytes, &mut handler),
-                Some(Input::Message { peer, parsed }) => uas.on_parsed(now, peer, parsed, &mut handler),
+                Some(Input::Datagram { peer, bytes }) => {
+                    uas.on_bytes(now, peer, &bytes, &mut handler)
+                }
+                Some(Input::Message { peer, parsed }) => {
+                    uas.on_parsed(now, peer, parsed, &mut handler)
+                }
                 Some(Input::Connected { conn, writer }) => {
                     writers.insert(conn, writer);
                 }

@@ -25,21 +25,30 @@
 //! address, or the same connection) — symmetric signalling, which is what `rport` asks for and
 //! what a trunk behind NAT needs.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::call::{Answer, CallCommand, CallEvent, CallId, CallInfo, EndReason};
 use super::headers::{canonical, Headers, NameAddr, MAGIC_COOKIE};
 use super::message::{parse_datagram, Invalid, Parsed, Request, Response};
-use super::transaction::{InviteServer, InviteState, NonInviteClient, NonInviteServer, TxAction, TxKey};
+use super::transaction::{
+    InviteServer, InviteState, NonInviteClient, NonInviteServer, TxAction, TxKey,
+};
 use super::uri::Uri;
 
 /// Methods we answer.
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, NOTIFY";
 /// Methods we know but do not take (405 rather than 501).
 const KNOWN: &[&str] = &[
-    "REGISTER", "SUBSCRIBE", "PUBLISH", "MESSAGE", "UPDATE", "PRACK", "REFER",
+    "REGISTER",
+    "SUBSCRIBE",
+    "PUBLISH",
+    "MESSAGE",
+    "UPDATE",
+    "PRACK",
+    "REFER",
 ];
 /// Bodies we read.
 const ACCEPT_INVITE: &str = "application/sdp";
@@ -82,10 +91,18 @@ pub struct Peer {
 /// What the shell must do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
-    Send { to: Peer, bytes: Vec<u8> },
+    Send {
+        to: Peer,
+        bytes: Vec<u8>,
+    },
     /// Close this stream connection (after a framing error; the answer was queued before).
-    Close { to: Peer },
-    Event { call: CallInfo, event: CallEvent },
+    Close {
+        to: Peer,
+    },
+    Event {
+        call: CallInfo,
+        event: CallEvent,
+    },
 }
 
 /// An allowed source network: an address and a prefix length.
@@ -127,11 +144,15 @@ impl Net {
         };
         match (self.addr, ip) {
             (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(n) & mask == u32::from(a) & mask
             }
             (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(n) & mask == u128::from(a) & mask
             }
             _ => false,
@@ -216,9 +237,20 @@ struct Dialog {
     started: bool,
 }
 
+/// What a timer entry refers to.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerRef {
+    Server(TxKey),
+    Client(String),
+    Answer(CallId),
+}
+
 /// The user agent server.
 #[derive(Debug)]
 pub struct Uas {
+    /// Deadlines, earliest first. An entry may be stale (its owner moved its deadline or is
+    /// gone); it is checked against the owner when it comes due, so arming never searches.
+    timers: BinaryHeap<Reverse<(Instant, TimerRef)>>,
     config: UasConfig,
     server: HashMap<TxKey, ServerEntry>,
     client: HashMap<String, ClientEntry>,
@@ -236,6 +268,7 @@ impl Uas {
             dialogs: HashMap::new(),
             out: VecDeque::new(),
             next_call: 1,
+            timers: BinaryHeap::new(),
         }
     }
 
@@ -277,69 +310,72 @@ impl Uas {
         }
     }
 
-    /// When [`on_timer`](Self::on_timer) must next be called.
+    /// When [`on_timer`](Self::on_timer) must next be called (possibly early).
     pub fn next_deadline(&self) -> Option<Instant> {
-        let server = self.server.values().filter_map(|e| match &e.tx {
-            ServerTx::Invite(t) => t.next_deadline(),
-            ServerTx::NonInvite(t) => t.next_deadline(),
-        });
-        let client = self.client.values().filter_map(|e| e.tx.next_deadline());
-        let answers = self.dialogs.values().filter_map(|d| d.answer_at);
-        server.chain(client).chain(answers).min()
+        self.timers.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// The current deadline of a timer's owner.
+    fn deadline_of(&self, r: &TimerRef) -> Option<Instant> {
+        match r {
+            TimerRef::Server(key) => self.server.get(key).and_then(|e| match &e.tx {
+                ServerTx::Invite(t) => t.next_deadline(),
+                ServerTx::NonInvite(t) => t.next_deadline(),
+            }),
+            TimerRef::Client(branch) => self.client.get(branch).and_then(|e| e.tx.next_deadline()),
+            TimerRef::Answer(id) => self.dialogs.get(id).and_then(|d| d.answer_at),
+        }
+    }
+
+    /// Records the owner's current deadline.
+    fn arm(&mut self, r: TimerRef) {
+        if let Some(at) = self.deadline_of(&r) {
+            self.timers.push(Reverse((at, r)));
+        }
     }
 
     /// Time has passed.
     pub fn on_timer(&mut self, now: Instant) {
-        let due: Vec<CallId> = self
-            .dialogs
-            .iter()
-            .filter(|(_, d)| d.answer_at.is_some_and(|t| now >= t))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in due {
-            self.send_answer(now, id);
-        }
-        let due: Vec<TxKey> = self
-            .server
-            .iter()
-            .filter(|(_, e)| {
-                match &e.tx {
-                    ServerTx::Invite(t) => t.next_deadline(),
-                    ServerTx::NonInvite(t) => t.next_deadline(),
+        while let Some(Reverse((at, _))) = self.timers.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((_, r))) = self.timers.pop() else {
+                break;
+            };
+            if self.deadline_of(&r).is_none_or(|t| t > now) {
+                continue; // stale
+            }
+            match r {
+                TimerRef::Answer(id) => self.send_answer(now, id),
+                TimerRef::Server(key) => {
+                    let Some(e) = self.server.get_mut(&key) else {
+                        continue;
+                    };
+                    let actions = match &mut e.tx {
+                        ServerTx::Invite(t) => t.on_timer(now),
+                        ServerTx::NonInvite(t) => t.on_timer(now),
+                    };
+                    self.apply_server(now, &key, actions);
                 }
-                .is_some_and(|t| now >= t)
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in due {
-            let Some(e) = self.server.get_mut(&key) else {
-                continue;
-            };
-            let actions = match &mut e.tx {
-                ServerTx::Invite(t) => t.on_timer(now),
-                ServerTx::NonInvite(t) => t.on_timer(now),
-            };
-            self.apply_server(now, &key, actions);
-        }
-        let due: Vec<String> = self
-            .client
-            .iter()
-            .filter(|(_, e)| e.tx.next_deadline().is_some_and(|t| now >= t))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for branch in due {
-            let Some(e) = self.client.get_mut(&branch) else {
-                continue;
-            };
-            let actions = e.tx.on_timer(now);
-            let to = e.peer;
-            for a in actions {
-                match a {
-                    TxAction::Send(bytes) => self.out.push_back(Output::Send { to, bytes }),
-                    TxAction::Timeout => tracing::debug!(%branch, "in-dialog request timed out"),
-                    TxAction::Terminated => {
-                        self.client.remove(&branch);
+                TimerRef::Client(branch) => {
+                    let Some(e) = self.client.get_mut(&branch) else {
+                        continue;
+                    };
+                    let actions = e.tx.on_timer(now);
+                    let to = e.peer;
+                    for a in actions {
+                        match a {
+                            TxAction::Send(bytes) => self.out.push_back(Output::Send { to, bytes }),
+                            TxAction::Timeout => {
+                                tracing::debug!(%branch, "in-dialog request timed out")
+                            }
+                            TxAction::Terminated => {
+                                self.client.remove(&branch);
+                            }
+                        }
                     }
+                    self.arm(TimerRef::Client(branch));
                 }
             }
         }
@@ -414,16 +450,27 @@ impl Uas {
         let (call, method) = (e.call, e.method.clone());
         if actions.contains(&TxAction::Terminated) {
             self.client.remove(&branch);
+        } else {
+            self.arm(TimerRef::Client(branch));
         }
         if deliver && method == "REFER" && r.status >= 300 {
-            self.emit(call, CallEvent::Transfer {
-                status: r.status,
-                final_: true,
-            });
+            self.emit(
+                call,
+                CallEvent::Transfer {
+                    status: r.status,
+                    final_: true,
+                },
+            );
         }
     }
 
-    fn on_request(&mut self, now: Instant, peer: Peer, mut r: Box<Request>, answer: &mut dyn Answer) {
+    fn on_request(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        mut r: Box<Request>,
+        answer: &mut dyn Answer,
+    ) {
         r.stamp_source(peer.addr);
         if r.method == "ACK" {
             return self.on_ack(now, &r);
@@ -450,7 +497,11 @@ impl Uas {
             return self.reply(now, peer, &r, 400, h);
         }
         if !ALLOW.split(", ").any(|m| m == method) {
-            let status = if KNOWN.contains(&method.as_str()) { 405 } else { 501 };
+            let status = if KNOWN.contains(&method.as_str()) {
+                405
+            } else {
+                501
+            };
             let mut h = Headers::default();
             h.push("Allow", ALLOW);
             return self.reply(now, peer, &r, status, h);
@@ -528,7 +579,9 @@ impl Uas {
         let Some(d) = self.dialogs.get_mut(&call) else {
             return;
         };
-        if d.state != DialogState::Accepted || d.invite_request.as_ref().map(|i| i.cseq.number) != Some(r.cseq.number) {
+        if d.state != DialogState::Accepted
+            || d.invite_request.as_ref().map(|i| i.cseq.number) != Some(r.cseq.number)
+        {
             return;
         }
         d.state = DialogState::Confirmed;
@@ -556,7 +609,8 @@ impl Uas {
         let Some(entry) = self.server.get(&invite_key) else {
             return self.reply(now, peer, r, 481, Headers::default());
         };
-        let proceeding = matches!(&entry.tx, ServerTx::Invite(t) if t.state() == InviteState::Proceeding);
+        let proceeding =
+            matches!(&entry.tx, ServerTx::Invite(t) if t.state() == InviteState::Proceeding);
         let call = entry.call;
         self.reply(now, peer, r, 200, Headers::default());
         if !proceeding {
@@ -581,7 +635,10 @@ impl Uas {
                 .any(|t| r.headers.lists("accept", t));
         if !accepts_sdp {
             let mut h = Headers::default();
-            h.push("Warning", "399 - \"Only application/sdp bodies can be sent\"");
+            h.push(
+                "Warning",
+                "399 - \"Only application/sdp bodies can be sent\"",
+            );
             return Some((406, h));
         }
         if r.content_type().as_deref() != Some("application/sdp") || r.body.is_empty() {
@@ -675,6 +732,8 @@ impl Uas {
         );
         if self.config.answer_delay.is_zero() {
             self.send_answer(now, id);
+        } else {
+            self.arm(TimerRef::Answer(id));
         }
     }
 
@@ -700,7 +759,14 @@ impl Uas {
         self.respond_tx(now, &key, 200, ok.to_bytes());
     }
 
-    fn in_dialog(&mut self, now: Instant, peer: Peer, call: CallId, r: Box<Request>, answer: &mut dyn Answer) {
+    fn in_dialog(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        call: CallId,
+        r: Box<Request>,
+        answer: &mut dyn Answer,
+    ) {
         let Some(d) = self.dialogs.get_mut(&call) else {
             return;
         };
@@ -716,9 +782,14 @@ impl Uas {
             "INVITE" => self.on_reinvite(now, peer, call, r, answer),
             "INFO" => self.on_info(now, peer, call, &r),
             "NOTIFY" => {
-                let status = r.body.get(..12).and_then(|l| std::str::from_utf8(l).ok()).and_then(|l| {
-                    l.strip_prefix("SIP/2.0 ").and_then(|c| c.trim().parse::<u16>().ok())
-                });
+                let status = r
+                    .body
+                    .get(..12)
+                    .and_then(|l| std::str::from_utf8(l).ok())
+                    .and_then(|l| {
+                        l.strip_prefix("SIP/2.0 ")
+                            .and_then(|c| c.trim().parse::<u16>().ok())
+                    });
                 let final_ = r
                     .headers
                     .get("subscription-state")
@@ -740,7 +811,14 @@ impl Uas {
         }
     }
 
-    fn on_reinvite(&mut self, now: Instant, peer: Peer, call: CallId, r: Box<Request>, answer: &mut dyn Answer) {
+    fn on_reinvite(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        call: CallId,
+        r: Box<Request>,
+        answer: &mut dyn Answer,
+    ) {
         if let Some((status, h)) = Self::refuse_invite_body(&r) {
             return self.reply(now, peer, &r, status, h);
         }
@@ -780,10 +858,13 @@ impl Uas {
                     d.state = DialogState::Early;
                 }
                 self.send_answer(now, call);
-                self.emit(call, CallEvent::Reoffered {
-                    remote_sdp: offer,
-                    hold,
-                });
+                self.emit(
+                    call,
+                    CallEvent::Reoffered {
+                        remote_sdp: offer,
+                        hold,
+                    },
+                );
             }
         }
     }
@@ -826,7 +907,14 @@ impl Uas {
     }
 
     /// Sends a request inside the dialog as a new client transaction.
-    fn send_in_dialog(&mut self, now: Instant, call: CallId, method: &str, extra: Headers, body: Vec<u8>) {
+    fn send_in_dialog(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        method: &str,
+        extra: Headers,
+        body: Vec<u8>,
+    ) {
         let contact = match self.dialogs.get(&call) {
             Some(d) => self.contact(&d.peer),
             None => return,
@@ -839,7 +927,11 @@ impl Uas {
         let mut h = Headers::default();
         h.push(
             "Via",
-            format!("SIP/2.0/{} {};branch={branch};rport", d.peer.transport.via_name(), d.peer.local),
+            format!(
+                "SIP/2.0/{} {};branch={branch};rport",
+                d.peer.transport.via_name(),
+                d.peer.local
+            ),
         );
         h.push("Max-Forwards", "70");
         h.push("From", format!("<{}>;tag={}", d.local_uri, d.local_tag));
@@ -868,9 +960,10 @@ impl Uas {
             max_forwards: Some(70),
         };
         let peer = d.peer;
-        let (tx, actions) = NonInviteClient::start(request.to_bytes(), peer.transport.reliable(), now);
+        let (tx, actions) =
+            NonInviteClient::start(request.to_bytes(), peer.transport.reliable(), now);
         self.client.insert(
-            branch,
+            branch.clone(),
             ClientEntry {
                 tx,
                 peer,
@@ -878,6 +971,7 @@ impl Uas {
                 method: method.to_string(),
             },
         );
+        self.arm(TimerRef::Client(branch));
         for a in actions {
             if let TxAction::Send(bytes) = a {
                 self.out.push_back(Output::Send { to: peer, bytes });
@@ -953,10 +1047,9 @@ impl Uas {
                 TxAction::Timeout => {
                     // A 2xx never acknowledged: the session ends with a BYE (RFC 3261 §13.3.1.4).
                     let Some(call) = call else { continue };
-                    let awaiting = self
-                        .dialogs
-                        .get(&call)
-                        .is_some_and(|d| d.state == DialogState::Accepted && d.invite.as_ref() == Some(key));
+                    let awaiting = self.dialogs.get(&call).is_some_and(|d| {
+                        d.state == DialogState::Accepted && d.invite.as_ref() == Some(key)
+                    });
                     if awaiting {
                         self.send_in_dialog(now, call, "BYE", Headers::default(), Vec::new());
                         self.end(call, EndReason::NoAck);
@@ -967,6 +1060,7 @@ impl Uas {
                 }
             }
         }
+        self.arm(TimerRef::Server(key.clone()));
     }
 }
 
@@ -1011,7 +1105,9 @@ fn response(r: &Request, status: u16, tag: Option<&str>) -> Response {
 fn add_to_tag(headers: &mut Headers, tag: &str) {
     let want = canonical("to");
     if let Some(to) = headers.0.iter_mut().find(|h| canonical(&h.name) == want) {
-        let has_tag = NameAddr::parse(&to.value, "to").map(|n| n.tag().is_some()).unwrap_or(true);
+        let has_tag = NameAddr::parse(&to.value, "to")
+            .map(|n| n.tag().is_some())
+            .unwrap_or(true);
         if !has_tag {
             to.value = format!("{};tag={tag}", to.value);
         }

@@ -15,7 +15,10 @@ use super::grammar::Param;
 pub enum Uri {
     Sip(SipUri),
     /// Any other scheme, lower-cased, and the rest after the colon.
-    Other { scheme: String, rest: String },
+    Other {
+        scheme: String,
+        rest: String,
+    },
 }
 
 /// `sip:` or `sips:`.
@@ -64,7 +67,10 @@ impl Uri {
         }
         let scheme = scheme.to_ascii_lowercase();
         match scheme.as_str() {
-            "sip" | "sips" => Ok(Uri::Sip(SipUri::parse_after_scheme(scheme == "sips", rest)?)),
+            "sip" | "sips" => Ok(Uri::Sip(SipUri::parse_after_scheme(
+                scheme == "sips",
+                rest,
+            )?)),
             _ => Ok(Uri::Other {
                 scheme,
                 rest: rest.to_string(),
@@ -136,7 +142,11 @@ pub fn split_hostport(hostport: &str) -> Result<(&str, Option<u16>), UriError> {
         let end = v6.find(']').ok_or(UriError::BadHost)?;
         let host = &hostport[..end + 2];
         let inner = &v6[..end];
-        if inner.is_empty() || !inner.chars().all(|c| c.is_ascii_hexdigit() || ":.".contains(c)) {
+        if inner.is_empty()
+            || !inner
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || ":.".contains(c))
+        {
             return Err(UriError::BadHost);
         }
         match &v6[end + 1..] {
@@ -150,7 +160,10 @@ pub fn split_hostport(hostport: &str) -> Result<(&str, Option<u16>), UriError> {
         }
     };
     if !host.starts_with('[')
-        && (host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || "-.".contains(c)))
+        && (host.is_empty()
+            || !host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-.".contains(c)))
     {
         return Err(UriError::BadHost);
     }
@@ -224,7 +237,10 @@ mod tests {
 
     #[test]
     fn malformed_uris_are_errors() {
-        assert_eq!(Uri::parse("<sip:user@example.com>"), Err(UriError::BadCharacter));
+        assert_eq!(
+            Uri::parse("<sip:user@example.com>"),
+            Err(UriError::BadCharacter)
+        );
         assert_eq!(Uri::parse(" sip:x@y"), Err(UriError::BadCharacter));
         assert_eq!(Uri::parse("example.com"), Err(UriError::NoScheme));
         assert_eq!(Uri::parse("sip:user@"), Err(UriError::BadHost));

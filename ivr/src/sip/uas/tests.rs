@@ -10,9 +10,9 @@ struct TestAnswer;
 
 impl Answer for TestAnswer {
     fn answer(&mut self, _call: &CallInfo, offer: &str) -> Result<String, Reject> {
-        let ok = offer
-            .lines()
-            .any(|l| l.starts_with("m=audio") && l.split(' ').skip(3).any(|p| p == "0" || p == "8"));
+        let ok = offer.lines().any(|l| {
+            l.starts_with("m=audio") && l.split(' ').skip(3).any(|p| p == "0" || p == "8")
+        });
         if ok {
             Ok("v=0\r\nm=audio 4000 RTP/AVP 0\r\n".into())
         } else {
@@ -50,7 +50,8 @@ impl Harness {
     }
 
     fn feed_from(&mut self, peer: Peer, text: &str) -> Vec<Output> {
-        self.uas.on_bytes(self.now, peer, text.as_bytes(), &mut TestAnswer);
+        self.uas
+            .on_bytes(self.now, peer, text.as_bytes(), &mut TestAnswer);
         self.drain()
     }
 
@@ -129,7 +130,14 @@ fn events(outputs: &[Output]) -> Vec<CallEvent> {
 }
 
 /// A request from the caller at 127.0.0.1:5070.
-fn req(method: &str, branch: &str, to_tag: Option<&str>, cseq: u32, extra: &str, body: &str) -> String {
+fn req(
+    method: &str,
+    branch: &str,
+    to_tag: Option<&str>,
+    cseq: u32,
+    extra: &str,
+    body: &str,
+) -> String {
     let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
     format!(
         "{method} sip:ivr@127.0.0.1:5060 SIP/2.0\r\n\
@@ -146,7 +154,14 @@ fn req(method: &str, branch: &str, to_tag: Option<&str>, cseq: u32, extra: &str,
 }
 
 fn invite(branch: &str) -> String {
-    req("INVITE", branch, None, 1, "Content-Type: application/sdp\r\n", SDP)
+    req(
+        "INVITE",
+        branch,
+        None,
+        1,
+        "Content-Type: application/sdp\r\n",
+        SDP,
+    )
 }
 
 /// Runs INVITE → 100/180/200 → ACK and returns the local tag.
@@ -182,7 +197,10 @@ fn options_is_answered_without_disclosing_software() {
         Some("SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKo1;rport=5070"),
         "rport filled in"
     );
-    assert!(NameAddr::parse(r.headers.get("to").unwrap(), "to").unwrap().tag().is_some());
+    assert!(NameAddr::parse(r.headers.get("to").unwrap(), "to")
+        .unwrap()
+        .tag()
+        .is_some());
 }
 
 #[test]
@@ -190,11 +208,21 @@ fn invite_is_answered_100_180_200_with_the_sdp_answer_and_ack_starts_the_call() 
     let mut h = Harness::new();
     let out = h.feed(&invite("inv1"));
     let rs = responses(&out);
-    assert_eq!(rs.iter().map(|r| r.status).collect::<Vec<_>>(), vec![100, 180, 200]);
-    assert_eq!(rs[0].headers.get("to"), Some("<sip:ivr@127.0.0.1>"), "no tag on 100");
+    assert_eq!(
+        rs.iter().map(|r| r.status).collect::<Vec<_>>(),
+        vec![100, 180, 200]
+    );
+    assert_eq!(
+        rs[0].headers.get("to"),
+        Some("<sip:ivr@127.0.0.1>"),
+        "no tag on 100"
+    );
     assert_eq!(rs[2].body, b"v=0\r\nm=audio 4000 RTP/AVP 0\r\n");
     assert_eq!(rs[2].headers.get("content-type"), Some("application/sdp"));
-    assert_eq!(rs[2].headers.get("contact"), Some("<sip:ivr@127.0.0.1:5060>"));
+    assert_eq!(
+        rs[2].headers.get("contact"),
+        Some("<sip:ivr@127.0.0.1:5060>")
+    );
     assert_eq!(rs[1].headers.get("to"), rs[2].headers.get("to"), "one tag");
     // The 200 is retransmitted until the ACK...
     let again = h.advance(T1);
@@ -202,11 +230,20 @@ fn invite_is_answered_100_180_200_with_the_sdp_answer_and_ack_starts_the_call() 
     // ...and a retransmitted INVITE gets the 200 again, not a new call.
     assert_eq!(statuses(&h.feed(&invite("inv1"))), vec![200]);
     assert_eq!(h.uas.calls(), 1);
-    let tag = NameAddr::parse(rs[2].headers.get("to").unwrap(), "to").unwrap().tag().unwrap().to_string();
+    let tag = NameAddr::parse(rs[2].headers.get("to").unwrap(), "to")
+        .unwrap()
+        .tag()
+        .unwrap()
+        .to_string();
     let out = h.feed(&req("ACK", "ack1", Some(&tag), 1, "", ""));
     assert_eq!(out.len(), 1, "only the event: {out:?}");
     assert!(matches!(events(&out)[0], CallEvent::Started { .. }));
-    assert!(h.advance(Duration::from_secs(40)).iter().all(|o| !matches!(o, Output::Send { .. })), "no more retransmissions");
+    assert!(
+        h.advance(Duration::from_secs(40))
+            .iter()
+            .all(|o| !matches!(o, Output::Send { .. })),
+        "no more retransmissions"
+    );
 }
 
 #[test]
@@ -217,7 +254,12 @@ fn unanswered_200_ends_the_call_with_bye_after_64_t1() {
     let byes = requests(&out);
     assert_eq!(byes.len(), 1);
     assert_eq!(byes[0].method, "BYE");
-    assert_eq!(events(&out), vec![CallEvent::Ended { reason: EndReason::NoAck }]);
+    assert_eq!(
+        events(&out),
+        vec![CallEvent::Ended {
+            reason: EndReason::NoAck
+        }]
+    );
     assert_eq!(h.uas.calls(), 0);
 }
 
@@ -225,13 +267,24 @@ fn unanswered_200_ends_the_call_with_bye_after_64_t1() {
 fn offer_without_a_common_codec_gets_488_and_no_dialog() {
     let mut h = Harness::new();
     let body = SDP.replace("RTP/AVP 0 101", "RTP/AVP 18");
-    let out = h.feed(&req("INVITE", "i", None, 1, "Content-Type: application/sdp\r\n", &body));
+    let out = h.feed(&req(
+        "INVITE",
+        "i",
+        None,
+        1,
+        "Content-Type: application/sdp\r\n",
+        &body,
+    ));
     assert_eq!(statuses(&out), vec![100, 488]);
     assert_eq!(h.uas.calls(), 0);
     // 488 is retransmitted until the ACK (same branch), which then ends it.
     assert_eq!(statuses(&h.advance(T1)), vec![488]);
     let r = responses(&out).pop().unwrap();
-    let tag = NameAddr::parse(r.headers.get("to").unwrap(), "to").unwrap().tag().unwrap().to_string();
+    let tag = NameAddr::parse(r.headers.get("to").unwrap(), "to")
+        .unwrap()
+        .tag()
+        .unwrap()
+        .to_string();
     h.feed(&req("ACK", "i", Some(&tag), 1, "", ""));
     assert!(statuses(&h.advance(Duration::from_secs(10))).is_empty());
     assert_eq!(h.uas.transactions(), 0);
@@ -243,9 +296,17 @@ fn bye_ends_the_call() {
     let tag = established(&mut h);
     let out = h.feed(&req("BYE", "bye1", Some(&tag), 2, "", ""));
     assert_eq!(statuses(&out), vec![200]);
-    assert_eq!(events(&out), vec![CallEvent::Ended { reason: EndReason::RemoteBye }]);
+    assert_eq!(
+        events(&out),
+        vec![CallEvent::Ended {
+            reason: EndReason::RemoteBye
+        }]
+    );
     // The dialog is gone: another BYE gets 481.
-    assert_eq!(statuses(&h.feed(&req("BYE", "bye2", Some(&tag), 3, "", ""))), vec![481]);
+    assert_eq!(
+        statuses(&h.feed(&req("BYE", "bye2", Some(&tag), 3, "", ""))),
+        vec![481]
+    );
 }
 
 #[test]
@@ -257,8 +318,18 @@ fn cancel_while_ringing_gets_200_and_the_invite_487() {
     assert_eq!(statuses(&h.feed(&invite("inv1"))), vec![100, 180]);
     let out = h.feed(&req("CANCEL", "inv1", None, 1, "", ""));
     assert_eq!(statuses(&out), vec![200, 487]);
-    assert_eq!(events(&out), vec![CallEvent::Ended { reason: EndReason::Cancelled }]);
-    assert!(statuses(&h.advance(Duration::from_secs(3))).iter().all(|s| *s == 487), "no 200 after the cancel");
+    assert_eq!(
+        events(&out),
+        vec![CallEvent::Ended {
+            reason: EndReason::Cancelled
+        }]
+    );
+    assert!(
+        statuses(&h.advance(Duration::from_secs(3)))
+            .iter()
+            .all(|s| *s == 487),
+        "no 200 after the cancel"
+    );
 }
 
 #[test]
@@ -275,7 +346,10 @@ fn answer_delay_rings_then_answers() {
 #[test]
 fn cancel_of_nothing_is_481() {
     let mut h = Harness::new();
-    assert_eq!(statuses(&h.feed(&req("CANCEL", "nothing", None, 1, "", ""))), vec![481]);
+    assert_eq!(
+        statuses(&h.feed(&req("CANCEL", "nothing", None, 1, "", ""))),
+        vec![481]
+    );
 }
 
 #[test]
@@ -285,7 +359,11 @@ fn requests_for_unknown_dialogs_get_481() {
         let out = h.feed(&req(m, &format!("x{m}"), Some("nosuchtag"), 5, "", ""));
         assert_eq!(statuses(&out), vec![481], "{m}");
     }
-    assert_eq!(statuses(&h.feed(&req("BYE", "nodialog", None, 5, "", ""))), vec![481], "BYE without tag");
+    assert_eq!(
+        statuses(&h.feed(&req("BYE", "nodialog", None, 5, "", ""))),
+        vec![481],
+        "BYE without tag"
+    );
 }
 
 #[test]
@@ -311,7 +389,14 @@ fn max_forwards_zero_is_483() {
 #[test]
 fn required_extensions_are_refused_with_420() {
     let mut h = Harness::new();
-    let out = h.feed(&req("OPTIONS", "rq", None, 1, "Require: 100rel, timer\r\n", ""));
+    let out = h.feed(&req(
+        "OPTIONS",
+        "rq",
+        None,
+        1,
+        "Require: 100rel, timer\r\n",
+        "",
+    ));
     let r = responses(&out).pop().unwrap();
     assert_eq!(r.status, 420);
     assert_eq!(r.headers.get("unsupported"), Some("100rel, timer"));
@@ -320,7 +405,8 @@ fn required_extensions_are_refused_with_420() {
 #[test]
 fn unsupported_uri_scheme_is_416() {
     let mut h = Harness::new();
-    let text = req("OPTIONS", "u", None, 1, "", "").replace("OPTIONS sip:ivr@127.0.0.1:5060", "OPTIONS tel:+8640012345");
+    let text = req("OPTIONS", "u", None, 1, "", "")
+        .replace("OPTIONS sip:ivr@127.0.0.1:5060", "OPTIONS tel:+8640012345");
     assert_eq!(statuses(&h.feed(&text)), vec![416]);
 }
 
@@ -332,7 +418,8 @@ fn malformed_requests_get_400_and_responses_are_dropped() {
     let r = responses(&out).pop().unwrap();
     assert_eq!(r.status, 400);
     assert!(r.reason.contains("cseq"), "{}", r.reason);
-    let out = h.feed("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP x;branch=z9hG4bKnobody\r\nCSeq: 1 BYE\r\n\r\n");
+    let out =
+        h.feed("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP x;branch=z9hG4bKnobody\r\nCSeq: 1 BYE\r\n\r\n");
     assert!(out.is_empty());
     assert!(h.feed("garbage\r\n\r\n").len() == 1, "garbage gets a 400");
     let text = req("OPTIONS", "v", None, 1, "", "").replace(" SIP/2.0\r\n", " SIP/3.0\r\n");
@@ -354,8 +441,14 @@ fn only_loopback_and_trunks_may_call() {
         ..UasConfig::default()
     });
     assert_eq!(statuses(&h.feed_from(stranger, &invite("s"))), vec![403]);
-    assert_eq!(statuses(&h.feed_from(stranger, &req("OPTIONS", "so", None, 1, "", ""))), vec![403]);
-    assert_eq!(statuses(&h.feed_from(trunk, &invite("t"))), vec![100, 180, 200]);
+    assert_eq!(
+        statuses(&h.feed_from(stranger, &req("OPTIONS", "so", None, 1, "", ""))),
+        vec![403]
+    );
+    assert_eq!(
+        statuses(&h.feed_from(trunk, &invite("t"))),
+        vec![100, 180, 200]
+    );
 }
 
 #[test]
@@ -374,15 +467,32 @@ fn networks_parse_and_match() {
 #[test]
 fn invite_body_checks_406_415_488() {
     let mut h = Harness::new();
-    let out = h.feed(&req("INVITE", "a", None, 1, "Accept: text/plain\r\nContent-Type: application/sdp\r\n", SDP));
+    let out = h.feed(&req(
+        "INVITE",
+        "a",
+        None,
+        1,
+        "Accept: text/plain\r\nContent-Type: application/sdp\r\n",
+        SDP,
+    ));
     let r = responses(&out).pop().unwrap();
     assert_eq!(r.status, 406);
     assert!(r.headers.get("warning").unwrap().starts_with("399 "));
-    let out = h.feed(&req("INVITE", "b", None, 1, "Content-Type: application/unknownformat\r\n", "x"));
+    let out = h.feed(&req(
+        "INVITE",
+        "b",
+        None,
+        1,
+        "Content-Type: application/unknownformat\r\n",
+        "x",
+    ));
     let r = responses(&out).pop().unwrap();
     assert_eq!(r.status, 415);
     assert_eq!(r.headers.get("accept"), Some("application/sdp"));
-    assert_eq!(statuses(&h.feed(&req("INVITE", "c", None, 1, "", ""))), vec![488]);
+    assert_eq!(
+        statuses(&h.feed(&req("INVITE", "c", None, 1, "", ""))),
+        vec![488]
+    );
 }
 
 #[test]
@@ -390,17 +500,53 @@ fn info_carries_dtmf_in_both_formats() {
     let mut h = Harness::new();
     let tag = established(&mut h);
     let out = h.feed(&req(
-        "INFO", "d1", Some(&tag), 2,
+        "INFO",
+        "d1",
+        Some(&tag),
+        2,
         "Content-Type: application/dtmf-relay\r\n",
         "Signal=5\r\nDuration=160\r\n",
     ));
     assert_eq!(statuses(&out), vec![200]);
-    assert_eq!(events(&out), vec![CallEvent::Dtmf { digit: '5', duration_ms: Some(160) }]);
-    let out = h.feed(&req("INFO", "d2", Some(&tag), 3, "Content-Type: application/dtmf\r\n", "#"));
-    assert_eq!(events(&out), vec![CallEvent::Dtmf { digit: '#', duration_ms: None }]);
-    let out = h.feed(&req("INFO", "d3", Some(&tag), 4, "Content-Type: text/plain\r\n", "5"));
+    assert_eq!(
+        events(&out),
+        vec![CallEvent::Dtmf {
+            digit: '5',
+            duration_ms: Some(160)
+        }]
+    );
+    let out = h.feed(&req(
+        "INFO",
+        "d2",
+        Some(&tag),
+        3,
+        "Content-Type: application/dtmf\r\n",
+        "#",
+    ));
+    assert_eq!(
+        events(&out),
+        vec![CallEvent::Dtmf {
+            digit: '#',
+            duration_ms: None
+        }]
+    );
+    let out = h.feed(&req(
+        "INFO",
+        "d3",
+        Some(&tag),
+        4,
+        "Content-Type: text/plain\r\n",
+        "5",
+    ));
     assert_eq!(statuses(&out), vec![415]);
-    let out = h.feed(&req("INFO", "d4", Some(&tag), 5, "Content-Type: application/dtmf\r\n", "xyz"));
+    let out = h.feed(&req(
+        "INFO",
+        "d4",
+        Some(&tag),
+        5,
+        "Content-Type: application/dtmf\r\n",
+        "xyz",
+    ));
     assert_eq!(statuses(&out), vec![400]);
     assert!(events(&out).is_empty());
 }
@@ -410,19 +556,48 @@ fn reinvite_answers_with_new_sdp_and_reports_hold() {
     let mut h = Harness::new();
     let tag = established(&mut h);
     let held = SDP.replace("t=0 0\r\n", "t=0 0\r\na=sendonly\r\n");
-    let out = h.feed(&req("INVITE", "re1", Some(&tag), 2, "Content-Type: application/sdp\r\n", &held));
+    let out = h.feed(&req(
+        "INVITE",
+        "re1",
+        Some(&tag),
+        2,
+        "Content-Type: application/sdp\r\n",
+        &held,
+    ));
     assert_eq!(statuses(&out), vec![200]);
-    assert_eq!(events(&out), vec![CallEvent::Reoffered { remote_sdp: held.clone(), hold: true }]);
+    assert_eq!(
+        events(&out),
+        vec![CallEvent::Reoffered {
+            remote_sdp: held.clone(),
+            hold: true
+        }]
+    );
     h.feed(&req("ACK", "reack1", Some(&tag), 2, "", ""));
-    let out = h.feed(&req("INVITE", "re2", Some(&tag), 3, "Content-Type: application/sdp\r\n", SDP));
-    assert_eq!(events(&out), vec![CallEvent::Reoffered { remote_sdp: SDP.into(), hold: false }]);
+    let out = h.feed(&req(
+        "INVITE",
+        "re2",
+        Some(&tag),
+        3,
+        "Content-Type: application/sdp\r\n",
+        SDP,
+    ));
+    assert_eq!(
+        events(&out),
+        vec![CallEvent::Reoffered {
+            remote_sdp: SDP.into(),
+            hold: false
+        }]
+    );
 }
 
 #[test]
 fn out_of_order_cseq_is_500() {
     let mut h = Harness::new();
     let tag = established(&mut h);
-    assert_eq!(statuses(&h.feed(&req("OPTIONS", "ooo", Some(&tag), 1, "", ""))), vec![500]);
+    assert_eq!(
+        statuses(&h.feed(&req("OPTIONS", "ooo", Some(&tag), 1, "", ""))),
+        vec![500]
+    );
 }
 
 #[test]
@@ -433,16 +608,26 @@ fn hangup_sends_bye_in_the_dialog_and_absorbs_its_200() {
     let out = h.drain();
     let bye = requests(&out).pop().unwrap();
     assert_eq!(bye.method, "BYE");
-    assert_eq!(bye.uri.to_string(), "sip:13800138000@127.0.0.1:5070", "to the remote target");
+    assert_eq!(
+        bye.uri.to_string(),
+        "sip:13800138000@127.0.0.1:5070",
+        "to the remote target"
+    );
     assert_eq!(bye.from.tag(), Some(tag.as_str()));
     assert_eq!(bye.to.tag(), Some("caller1"));
     assert_eq!(bye.call_id, "call-1@127.0.0.1");
     assert_eq!(bye.cseq.number, 1);
-    assert_eq!(events(&out), vec![CallEvent::Ended { reason: EndReason::LocalBye }]);
+    assert_eq!(
+        events(&out),
+        vec![CallEvent::Ended {
+            reason: EndReason::LocalBye
+        }]
+    );
     // Retransmitted by timer E until answered.
     assert_eq!(requests(&h.advance(T1)).len(), 1);
     let ok = Response::to_headers(&bye.headers, 200);
-    h.uas.on_bytes(h.now, peer(), &ok.to_bytes(), &mut TestAnswer);
+    h.uas
+        .on_bytes(h.now, peer(), &ok.to_bytes(), &mut TestAnswer);
     assert!(h.drain().is_empty());
     assert!(requests(&h.advance(Duration::from_secs(40))).is_empty());
     assert_eq!(h.uas.transactions(), 0);
@@ -452,12 +637,22 @@ fn hangup_sends_bye_in_the_dialog_and_absorbs_its_200() {
 fn transfer_sends_refer_and_notify_reports_progress() {
     let mut h = Harness::new();
     let tag = established(&mut h);
-    h.uas.command(h.now, 1, CallCommand::Transfer { target: "sip:agent@192.0.2.50".into() });
+    h.uas.command(
+        h.now,
+        1,
+        CallCommand::Transfer {
+            target: "sip:agent@192.0.2.50".into(),
+        },
+    );
     let refer = requests(&h.drain()).pop().unwrap();
     assert_eq!(refer.method, "REFER");
-    assert_eq!(refer.headers.get("refer-to"), Some("<sip:agent@192.0.2.50>"));
+    assert_eq!(
+        refer.headers.get("refer-to"),
+        Some("<sip:agent@192.0.2.50>")
+    );
     let accepted = Response::to_headers(&refer.headers, 202);
-    h.uas.on_bytes(h.now, peer(), &accepted.to_bytes(), &mut TestAnswer);
+    h.uas
+        .on_bytes(h.now, peer(), &accepted.to_bytes(), &mut TestAnswer);
     assert!(h.drain().is_empty());
     let out = h.feed(&req(
         "NOTIFY", "n1", Some(&tag), 2,
@@ -465,24 +660,49 @@ fn transfer_sends_refer_and_notify_reports_progress() {
         "SIP/2.0 180 Ringing\r\n",
     ));
     assert_eq!(statuses(&out), vec![200]);
-    assert_eq!(events(&out), vec![CallEvent::Transfer { status: 180, final_: false }]);
+    assert_eq!(
+        events(&out),
+        vec![CallEvent::Transfer {
+            status: 180,
+            final_: false
+        }]
+    );
     let out = h.feed(&req(
         "NOTIFY", "n2", Some(&tag), 3,
         "Event: refer\r\nSubscription-State: terminated;reason=noresource\r\nContent-Type: message/sipfrag\r\n",
         "SIP/2.0 200 OK\r\n",
     ));
-    assert_eq!(events(&out), vec![CallEvent::Transfer { status: 200, final_: true }]);
+    assert_eq!(
+        events(&out),
+        vec![CallEvent::Transfer {
+            status: 200,
+            final_: true
+        }]
+    );
 }
 
 #[test]
 fn refused_refer_is_reported() {
     let mut h = Harness::new();
     established(&mut h);
-    h.uas.command(h.now, 1, CallCommand::Transfer { target: "sip:agent@192.0.2.50".into() });
+    h.uas.command(
+        h.now,
+        1,
+        CallCommand::Transfer {
+            target: "sip:agent@192.0.2.50".into(),
+        },
+    );
     let refer = requests(&h.drain()).pop().unwrap();
     let refused = Response::to_headers(&refer.headers, 603);
-    h.uas.on_bytes(h.now, peer(), &refused.to_bytes(), &mut TestAnswer);
-    assert_eq!(events(&h.drain()), vec![CallEvent::Transfer { status: 603, final_: true }]);
+    h.uas
+        .on_bytes(h.now, peer(), &refused.to_bytes(), &mut TestAnswer);
+    assert_eq!(
+        events(&h.drain()),
+        vec![CallEvent::Transfer {
+            status: 603,
+            final_: true
+        }]
+    );
 }
 
 #[test]
@@ -493,7 +713,11 @@ fn rfc_2543_invite_without_branch_or_tags_works() {
         .replace(";tag=caller1", "");
     let out = h.feed(&text);
     assert_eq!(statuses(&out), vec![100, 180, 200]);
-    assert_eq!(statuses(&h.feed(&text)), vec![200], "retransmission matched without a branch");
+    assert_eq!(
+        statuses(&h.feed(&text)),
+        vec![200],
+        "retransmission matched without a branch"
+    );
 }
 
 #[test]
@@ -504,18 +728,38 @@ fn stream_keepalive_is_answered_with_crlf() {
         conn: Some(1),
         ..peer()
     };
-    h.uas.on_parsed(h.now, tcp, Parsed::KeepAlive, &mut TestAnswer);
-    assert_eq!(h.drain(), vec![Output::Send { to: tcp, bytes: b"\r\n".to_vec() }]);
+    h.uas
+        .on_parsed(h.now, tcp, Parsed::KeepAlive, &mut TestAnswer);
+    assert_eq!(
+        h.drain(),
+        vec![Output::Send {
+            to: tcp,
+            bytes: b"\r\n".to_vec()
+        }]
+    );
 }
 
 #[test]
 fn invite_for_an_unknown_dialog_recreates_it_under_the_callers_tag() {
     let mut h = Harness::new();
-    let text = req("INVITE", "re", Some("oldtag"), 9, "Content-Type: application/sdp\r\n", SDP);
+    let text = req(
+        "INVITE",
+        "re",
+        Some("oldtag"),
+        9,
+        "Content-Type: application/sdp\r\n",
+        SDP,
+    );
     let out = h.feed(&text);
     let rs = responses(&out);
-    assert_eq!(rs.iter().map(|r| r.status).collect::<Vec<_>>(), vec![100, 180, 200]);
-    assert_eq!(rs[2].headers.get("to"), Some("<sip:ivr@127.0.0.1>;tag=oldtag"));
+    assert_eq!(
+        rs.iter().map(|r| r.status).collect::<Vec<_>>(),
+        vec![100, 180, 200]
+    );
+    assert_eq!(
+        rs[2].headers.get("to"),
+        Some("<sip:ivr@127.0.0.1>;tag=oldtag")
+    );
     let out = h.feed(&req("ACK", "reack", Some("oldtag"), 9, "", ""));
     assert!(matches!(events(&out)[..], [CallEvent::Started { .. }]));
 }
@@ -523,14 +767,19 @@ fn invite_for_an_unknown_dialog_recreates_it_under_the_callers_tag() {
 #[test]
 fn register_with_a_non_sip_address_of_record_is_400() {
     let mut h = Harness::new();
-    let text = req("REGISTER", "r", None, 1, "", "").replace("To: <sip:ivr@127.0.0.1>", "To: isbn:2983792873");
+    let text = req("REGISTER", "r", None, 1, "", "")
+        .replace("To: <sip:ivr@127.0.0.1>", "To: isbn:2983792873");
     assert_eq!(statuses(&h.feed(&text)), vec![400]);
 }
 
 #[test]
 fn a_retransmission_over_another_connection_is_answered_there() {
     let mut h = Harness::new();
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/rfc4475/wsinv.dat")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/rfc4475/wsinv.dat"
+    ))
+    .unwrap();
     let out = h.feed(&text);
     assert_eq!(statuses(&out), vec![100, 180, 200]);
     let tcp = Peer {
@@ -540,5 +789,7 @@ fn a_retransmission_over_another_connection_is_answered_there() {
     };
     let out = h.feed_from(tcp, &text);
     assert_eq!(statuses(&out), vec![200]);
-    assert!(out.iter().all(|o| matches!(o, Output::Send { to, .. } if *to == tcp)));
+    assert!(out
+        .iter()
+        .all(|o| matches!(o, Output::Send { to, .. } if *to == tcp)));
 }
