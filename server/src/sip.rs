@@ -137,7 +137,8 @@ impl Hotline {
         if let Some(n) = self.file.queries_per_caller_hour {
             o.queries_per_caller_hour = n;
         }
-        let handler = IvrHandler::start(Some(verifier), o).context("cannot load the IVR prompts")?;
+        let handler =
+            IvrHandler::start(Some(verifier), o).context("cannot load the IVR prompts")?;
         Ok(Some(handler))
     }
 
