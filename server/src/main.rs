@@ -501,8 +501,8 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
                     &NewProduct {
                         gtin,
                         credit_code,
-                        name,
-                        name_en,
+                        name: name.clone(),
+                        name_en: name_en.clone(),
                         spec,
                         category,
                         ccc_cert_no: ccc,
@@ -510,6 +510,8 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
                     },
                 )
                 .await?;
+            // The hotline speaks product names: render this one now, off any call path.
+            sip::render_product_name(&s.location.data_dir, &name, name_en.as_deref()).await;
             out!("product {id} registered");
         }
         Command::Range(RangeCmd::Request {

@@ -152,3 +152,19 @@ impl Hotline {
             .await;
     }
 }
+
+/// Renders a newly registered product's name for the hotline (espeak-ng + sox into the data
+/// directory's name cache), so the first caller already hears it. Without the tools this is a
+/// warning, not a failure: calls leave the name out.
+pub async fn render_product_name(data_dir: &Path, name: &str, name_en: Option<&str>) {
+    let cache = zhenwei_ivr::prompts::names::NameCache::new(data_dir);
+    for (lang, text) in [
+        (zhenwei_core::Lang::Zh, name),
+        (zhenwei_core::Lang::En, name_en.unwrap_or(name)),
+    ] {
+        if let Err(e) = cache.ensure(lang, text).await {
+            tracing::warn!(error = %e, "the product's spoken name was not rendered");
+            return;
+        }
+    }
+}

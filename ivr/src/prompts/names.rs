@@ -2,7 +2,8 @@
 //!
 //! Names change with the data, so they cannot be committed like the fixed prompts. The cache
 //! keeps one WAV per (language, name) under `<data dir>/ivr-names/{zh,en}/<hash>.wav`, rendered by
-//! the same espeak-ng + sox pipeline as `ivr/prompts/render.sh`. Rendering happens in a
+//! the same espeak-ng + sox pipeline as `ivr/prompts/render.sh`. `zhenwei product add` renders
+//! the new product's name at once ([`NameCache::ensure`]); otherwise rendering happens in a
 //! background task, one name at a time: the server warms the cache with every registered
 //! product and enterprise at start-up ([`NameCache::warm_registered`]) and a call that meets a
 //! name not rendered yet ([`NameVoices::voice`] misses) omits it this time and queues it for the
