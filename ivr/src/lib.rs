@@ -1,11 +1,31 @@
 //! # zhenwei-ivr — the phone hotline
 //!
-//! Callers dial the hotline; the carrier's SIP trunk delivers the call here. This crate holds
-//! a sans-I/O SIP user agent server (transactions and dialogs as state machines that take events
-//! and return actions, [`sip`]), SDP offer/answer for G.711 and telephone-event, RTP playback of
-//! prerendered prompts paced at 20 ms, DTMF detection (RFC 4733 events, SIP INFO, in-band
-//! Goertzel), and the voice menu: language → "enter the code, then #" → read-back → confirm →
-//! verdict → report / agent / repeat. A thin tokio shell drives those machines over UDP, TCP and
-//! TLS; every verdict comes from `zhenwei-core`, the same engine every other channel uses.
+//! Callers dial the hotline; the carrier's SIP trunk delivers the call here. The crate is a set
+//! of sans-I/O state machines (they take events — bytes, timer expiries, results — and return
+//! actions, so every rule is a unit test without sockets or clocks) and thin tokio shells that
+//! drive them:
+//!
+//! * [`sip`] — the SIP user agent server: parser, transactions, dialogs, transports, and the
+//!   call seam the media side plugs into.
+//! * [`sdp`] — SDP offer/answer: G.711 (PCMA/PCMU) and RFC 4733 telephone-event; hold.
+//! * [`rtp`] — RTP packets, the 20 ms paced prompt sender, symmetric RTP.
+//! * [`g711`] — A-law and µ-law sample encodings.
+//! * [`dtmf`] — key presses from RFC 4733 events, SIP INFO bodies and in-band tones (Goertzel).
+//! * [`menu`] — the voice menu: language → code → read-back → confirm → verdict → report /
+//!   agent / repeat → goodbye.
+//! * [`prompts`] — the prerendered prompt audio and the spoken form of a verdict.
+//! * [`call`] — one call's media and menu glued to the verification core; [`call::calls`] is
+//!   what the SIP side talks to.
+//! * [`caller_limit`] — per-caller rate limit.
+//!
+//! Every verdict comes from `zhenwei-core`, the same engine every other channel uses.
 
+pub mod call;
+pub mod caller_limit;
+pub mod dtmf;
+pub mod g711;
+pub mod menu;
+pub mod prompts;
+pub mod rtp;
+pub mod sdp;
 pub mod sip;

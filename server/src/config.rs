@@ -24,7 +24,10 @@
 //! trunks = ["192.0.2.0/24"]        # who may call besides loopback (403 for everyone else)
 //! agent_uri = "sip:agent@pbx.example"   # where "0 agent" transfers to (REFER)
 //! contact_host = "ivr.example.com:5060" # our Contact, when the listen address is not reachable
-//! hangup_after_secs = 30           # the stand-in call handler hangs up after this long
+//! hangup_after_secs = 600          # a call longer than this is hung up
+//! media_ip = "192.0.2.10"          # the RTP address put in SDP (default: the listen address)
+//! prompts_dir = "/srv/prompts"     # studio recordings overriding the built-in prompts (zh/, en/)
+//! queries_per_caller_hour = 20     # per-caller rate limit of the voice menu
 //! [smpp]                 # optional: the SMPP 3.4 ESME to the operator's SMSC (issue 5)
 //! host = "smsc.example"
 //! port = 2775
@@ -184,6 +187,9 @@ pub struct SipConfig {
     pub agent_uri: Option<String>,
     pub contact_host: Option<String>,
     pub hangup_after_secs: Option<u64>,
+    pub media_ip: Option<std::net::IpAddr>,
+    pub prompts_dir: Option<PathBuf>,
+    pub queries_per_caller_hour: Option<usize>,
 }
 
 /// Default SIP listen address (UDP and TCP).

@@ -376,7 +376,8 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
                 sip::Hotline::bind(&s.location.data_dir, &s.file.sip, sip, sip_tls, &names).await?;
             let (sip_shown, sip_tls_shown) = hotline.shown();
             tracing::info!(http = %listener.local_addr()?, https = %https_shown, sip = %sip_shown, sip_tls = %sip_tls_shown, data_dir = %s.location.data_dir.display(), backend = ?core.store.backend(), "zhenwei serving");
-            let hotline = tokio::spawn(hotline.serve());
+            let ivr = hotline.ivr(core.verifier.clone())?;
+            let hotline = tokio::spawn(hotline.serve(ivr));
             // The SMPP ESME (issue 5), when the config file has an [smpp] section.
             let esme = s
                 .file
@@ -523,8 +524,8 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
                     &NewProduct {
                         gtin,
                         credit_code,
-                        name,
-                        name_en,
+                        name: name.clone(),
+                        name_en: name_en.clone(),
                         spec,
                         category,
                         ccc_cert_no: ccc,
@@ -532,6 +533,8 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
                     },
                 )
                 .await?;
+            // The hotline speaks product names: render this one now, off any call path.
+            sip::render_product_name(&s.location.data_dir, &name, name_en.as_deref()).await;
             out!("product {id} registered");
         }
         Command::Range(RangeCmd::Request {

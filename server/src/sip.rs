@@ -2,16 +2,17 @@
 //! (`--sip-tls`, `[sip] tls`), driven by `zhenwei-ivr`.
 //!
 //! The TLS certificate is issued by the data directory's CA for the same names as the HTTPS
-//! listener. Calls are answered by the stand-in handler ([`FixedAnswer`]) until the media and
-//! menu side plugs into the `CallHandler` seam.
+//! listener. Calls are answered by the voice menu ([`IvrHandler`]): RTP on the listen address
+//! (or `[sip] media_ip`), prompts built in (or from `[sip] prompts_dir`), verdicts from the core.
 
-use std::net::SocketAddr;
-use std::path::Path;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
-use zhenwei_ivr::sip::call::FixedAnswer;
+use zhenwei_core::Verifier;
+use zhenwei_ivr::call::handler::{IvrHandler, IvrOptions};
 use zhenwei_ivr::sip::transport::Listeners;
 use zhenwei_ivr::sip::uas::{Net, UasConfig};
 
@@ -24,6 +25,8 @@ pub struct Hotline {
     config: UasConfig,
     hangup_after: Duration,
     agent_uri: Option<String>,
+    data_dir: PathBuf,
+    file: SipConfig,
 }
 
 fn addr_or_off(flag: &str, value: &str) -> Result<Option<SocketAddr>> {
@@ -59,13 +62,15 @@ impl Hotline {
             contact_host: file.contact_host.clone(),
             ..UasConfig::default()
         };
-        let hangup_after = Duration::from_secs(file.hangup_after_secs.unwrap_or(30));
+        let hangup_after = Duration::from_secs(file.hangup_after_secs.unwrap_or(600));
         let Some(listen) = addr_or_off("--sip", &listen)? else {
             return Ok(Hotline {
                 listeners: None,
                 config,
                 hangup_after,
                 agent_uri: file.agent_uri.clone(),
+                data_dir: data_dir.to_path_buf(),
+                file: file.clone(),
             });
         };
         let tls = match addr_or_off("--sip-tls", &tls)? {
@@ -91,6 +96,8 @@ impl Hotline {
             config,
             hangup_after,
             agent_uri: file.agent_uri.clone(),
+            data_dir: data_dir.to_path_buf(),
+            file: file.clone(),
         })
     }
 
@@ -106,20 +113,58 @@ impl Hotline {
         }
     }
 
-    /// Serves until the task is aborted.
-    pub async fn serve(self) {
-        let Some(listeners) = self.listeners else {
-            return;
+    /// The voice menu that answers calls (prompts loaded, name cache started). `None` when SIP
+    /// is off.
+    pub fn ivr(&self, verifier: Verifier) -> Result<Option<IvrHandler>> {
+        let Some(listeners) = &self.listeners else {
+            return Ok(None);
         };
-        // The stand-in answers with G.711 on a nominal port next to the SIP one: no media yet.
-        let sip = listeners.addr();
-        let handler = FixedAnswer {
-            media_addr: SocketAddr::new(sip.ip(), sip.port().wrapping_add(2).max(1)),
-            hangup_after: self.hangup_after,
-            agent_uri: self.agent_uri,
+        let listen_ip = listeners.addr().ip();
+        let advertise = match (self.file.media_ip, listen_ip.is_unspecified()) {
+            (Some(ip), _) => ip,
+            (None, false) => listen_ip,
+            (None, true) => {
+                tracing::warn!("SIP listens on a wildcard address and [sip] media_ip is not set: SDP answers announce 127.0.0.1");
+                IpAddr::from([127, 0, 0, 1])
+            }
+        };
+        let mut o = IvrOptions::new(listen_ip);
+        o.advertise_ip = Some(advertise);
+        o.agent_uri = self.agent_uri.clone();
+        o.prompts_dir = self.file.prompts_dir.clone();
+        o.data_dir = Some(self.data_dir.clone());
+        o.max_call = self.hangup_after;
+        if let Some(n) = self.file.queries_per_caller_hour {
+            o.queries_per_caller_hour = n;
+        }
+        let handler =
+            IvrHandler::start(Some(verifier), o).context("cannot load the IVR prompts")?;
+        Ok(Some(handler))
+    }
+
+    /// Serves until the task is aborted.
+    pub async fn serve(self, handler: Option<IvrHandler>) {
+        let (Some(listeners), Some(handler)) = (self.listeners, handler) else {
+            return;
         };
         listeners
             .serve(self.config, handler, std::future::pending())
             .await;
+    }
+}
+
+/// Renders a newly registered product's name for the hotline (espeak-ng + sox into the data
+/// directory's name cache), so the first caller already hears it. Without the tools this is a
+/// warning, not a failure: calls leave the name out.
+pub async fn render_product_name(data_dir: &Path, name: &str, name_en: Option<&str>) {
+    let cache = zhenwei_ivr::prompts::names::NameCache::new(data_dir);
+    for (lang, text) in [
+        (zhenwei_core::Lang::Zh, name),
+        (zhenwei_core::Lang::En, name_en.unwrap_or(name)),
+    ] {
+        if let Err(e) = cache.ensure(lang, text).await {
+            tracing::warn!(error = %e, "the product's spoken name was not rendered");
+            return;
+        }
     }
 }

@@ -1,0 +1,1055 @@
+//! The voice menu: one call's dialogue, as a state machine without I/O.
+//!
+//! ```text
+//!  Language ──1/2/timeout──▶ EnterCode ──#/timeout with digits──▶ ReadBack ──1──▶ Verifying
+//!     (中文 1, English 2,     ("enter the code,                 ("you entered   (the core
+//!      中文 after 5 s)         then #"; * clears)                …; 1 confirm,    decides)
+//!                                ▲                                2 re-enter")      │
+//!                                └────────────2──────────────────────┘              │
+//!                                └──── unknown code: "please check and enter again" ┤
+//!                                                                                   ▼
+//!  Closing (goodbye, then BYE — or "transferring", then REFER) ◀──9 report──── Verdict
+//!                                                  ◀──0 agent──── (the verdict, then
+//!                                                                  "9 report, 0 agent,
+//!                                                                   * repeat")
+//! ```
+//!
+//! [`Menu::handle`] takes an [`Event`] — a key, the end of a prompt, a timer, the verdict — and
+//! returns [`Action`]s for the call to carry out: play these utterances, stop playing (a key
+//! press interrupts a prompt: barge-in), start a timer, ask the core to verify or report, transfer
+//! to an agent, hang up. Prompts and timers carry ids, so a late event for a prompt that was
+//! interrupted or a timer that was replaced is ignored. Inputs are bounded: each step allows
+//! [`MenuConfig::retries`] retries (no key within the timeout, or a wrong key) and then says
+//! goodbye; a code is at most [`MenuConfig::max_code_digits`] digits.
+
+use std::time::Duration;
+
+use zhenwei_core::verdict::Authenticity;
+use zhenwei_core::{Lang, Verdict};
+
+use crate::dtmf::Digit;
+use crate::prompts::speech;
+use crate::prompts::{PromptId, Say, Utterance};
+
+/// A playback, to match [`Event::PromptFinished`] with the [`Action::Play`] it ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PlayId(pub u64);
+
+/// A timer, to match [`Event::TimerFired`] with the [`Action::StartTimer`] that set it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TimerId(pub u64);
+
+/// The menu's settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MenuConfig {
+    /// Where 0 transfers the caller (a SIP URI); `None`: an opening-hours message instead.
+    pub agent_uri: Option<String>,
+    /// How long to wait for the first or next key.
+    pub input_timeout: Duration,
+    /// How long the language menu waits before choosing 中文.
+    pub language_timeout: Duration,
+    /// Retries per step before goodbye.
+    pub retries: u32,
+    /// How long to wait for the core.
+    pub verify_timeout: Duration,
+    pub max_code_digits: usize,
+}
+
+impl Default for MenuConfig {
+    fn default() -> Self {
+        MenuConfig {
+            agent_uri: None,
+            input_timeout: Duration::from_secs(5),
+            language_timeout: Duration::from_secs(5),
+            retries: 3,
+            verify_timeout: Duration::from_secs(15),
+            max_code_digits: 32,
+        }
+    }
+}
+
+/// Why the core gave no verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// This caller has made too many queries.
+    RateLimited,
+    /// The core failed or is shutting down.
+    Unavailable,
+}
+
+/// What happens to the menu.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// The call is answered and media flows.
+    Start,
+    Digit(Digit),
+    PromptFinished(PlayId),
+    TimerFired(TimerId),
+    VerdictReady(Box<Verdict>),
+    VerifyFailed(Failure),
+    /// The report was recorded; the case number.
+    ReportDone(Option<i64>),
+    ReportFailed,
+}
+
+/// What the call must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Play these utterances, replacing anything playing; report the end with this id.
+    Play { id: PlayId, items: Vec<Utterance> },
+    /// Stop playing now (barge-in).
+    StopPlayback,
+    /// Start a timer, replacing any running one.
+    StartTimer { id: TimerId, after: Duration },
+    /// Ask the core for a verdict (`Channel::Ivr`, the caller as source).
+    Verify { code: String, lang: Lang },
+    /// Report a suspected fake: the core records the query and opens a consumer-report case.
+    Report { code: String, lang: Lang },
+    /// Transfer the caller (SIP REFER).
+    Transfer { uri: String },
+    /// End the call (SIP BYE).
+    Hangup,
+}
+
+/// What a closing prompt leads to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Then {
+    Hangup,
+    Transfer(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum State {
+    Idle,
+    Language,
+    EnterCode {
+        digits: String,
+    },
+    ReadBack {
+        code: String,
+    },
+    Verifying {
+        code: String,
+    },
+    Verdict {
+        code: String,
+        spoken: Vec<Utterance>,
+    },
+    Reporting,
+    Closing(Then),
+    Done,
+}
+
+/// The menu of one call.
+#[derive(Debug)]
+pub struct Menu {
+    config: MenuConfig,
+    state: State,
+    lang: Lang,
+    failures: u32,
+    /// Codes the core sent back for re-entry (not a code, not found, a barcode).
+    rejected_codes: u32,
+    playing: Option<PlayId>,
+    timer: Option<TimerId>,
+    next_id: u64,
+}
+
+impl Menu {
+    pub fn new(config: MenuConfig) -> Menu {
+        Menu {
+            config,
+            state: State::Idle,
+            lang: Lang::Zh,
+            failures: 0,
+            rejected_codes: 0,
+            playing: None,
+            timer: None,
+            next_id: 0,
+        }
+    }
+
+    /// The caller's language (中文 until they choose).
+    pub fn lang(&self) -> Lang {
+        self.lang
+    }
+
+    /// Has the menu finished (hung up or transferred)?
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn p(&self, id: PromptId) -> Utterance {
+        Utterance::prompt(self.lang, id)
+    }
+
+    fn play(&mut self, items: Vec<Utterance>, out: &mut Vec<Action>) {
+        let id = PlayId(self.id());
+        self.playing = Some(id);
+        self.timer = None;
+        out.push(Action::Play { id, items });
+    }
+
+    fn start_timer(&mut self, after: Duration, out: &mut Vec<Action>) {
+        let id = TimerId(self.id());
+        self.timer = Some(id);
+        out.push(Action::StartTimer { id, after });
+    }
+
+    fn enter(&mut self, state: State) {
+        if std::mem::discriminant(&state) != std::mem::discriminant(&self.state) {
+            self.failures = 0;
+        }
+        self.state = state;
+    }
+
+    /// The prompt that asks for input in the current state.
+    fn question(&self) -> Vec<Utterance> {
+        match &self.state {
+            State::Language => vec![
+                Utterance::prompt(Lang::Zh, PromptId::LanguageMenu),
+                Utterance::prompt(Lang::En, PromptId::LanguageMenu),
+            ],
+            State::EnterCode { .. } => vec![self.p(PromptId::EnterCode)],
+            State::ReadBack { code } => vec![
+                self.p(PromptId::YouEntered),
+                Utterance::new(self.lang, Say::Digits(code.clone())),
+                Utterance::new(self.lang, Say::Pause { ms: 300 }),
+                self.p(PromptId::ConfirmMenu),
+            ],
+            State::Verdict { .. } => vec![self.p(PromptId::VerdictMenu)],
+            _ => Vec::new(),
+        }
+    }
+
+    /// A wrong key or no key: say why and ask again, or give up.
+    fn retry(&mut self, why: Option<PromptId>, out: &mut Vec<Action>) {
+        self.failures += 1;
+        if self.failures > self.config.retries {
+            self.close(Vec::new(), Then::Hangup, out);
+            return;
+        }
+        let mut items: Vec<Utterance> = why.map(|w| self.p(w)).into_iter().collect();
+        items.extend(self.question());
+        self.play(items, out);
+    }
+
+    fn close(&mut self, mut items: Vec<Utterance>, then: Then, out: &mut Vec<Action>) {
+        if then == Then::Hangup {
+            items.push(self.p(PromptId::Goodbye));
+        }
+        self.state = State::Closing(then);
+        self.play(items, out);
+    }
+
+    fn ask_code(&mut self, prefix: Vec<Utterance>, out: &mut Vec<Action>) {
+        self.enter(State::EnterCode {
+            digits: String::new(),
+        });
+        let mut items = prefix;
+        items.extend(self.question());
+        self.play(items, out);
+    }
+
+    fn read_back(&mut self, code: String, out: &mut Vec<Action>) {
+        self.enter(State::ReadBack { code });
+        let items = self.question();
+        self.play(items, out);
+    }
+
+    /// Handles one event.
+    pub fn handle(&mut self, event: Event) -> Vec<Action> {
+        let mut out = Vec::new();
+        match event {
+            Event::Start => {
+                if self.state == State::Idle {
+                    self.enter(State::Language);
+                    let items = self.question();
+                    self.play(items, &mut out);
+                }
+            }
+            Event::Digit(d) => self.on_digit(d, &mut out),
+            Event::PromptFinished(id) => {
+                if self.playing == Some(id) {
+                    self.playing = None;
+                    self.on_prompt_finished(&mut out);
+                }
+            }
+            Event::TimerFired(id) => {
+                if self.timer == Some(id) {
+                    self.timer = None;
+                    self.on_timeout(&mut out);
+                }
+            }
+            Event::VerdictReady(v) => {
+                if let State::Verifying { code } = &self.state {
+                    let code = code.clone();
+                    self.on_verdict(code, &v, &mut out);
+                }
+            }
+            Event::VerifyFailed(f) => {
+                if matches!(self.state, State::Verifying { .. }) {
+                    self.fail(f, &mut out);
+                }
+            }
+            Event::ReportDone(case) => {
+                if self.state == State::Reporting {
+                    let mut items = vec![self.p(PromptId::ReportReceived)];
+                    if let Some(id) = case {
+                        items.push(self.p(PromptId::CaseNumber));
+                        items.push(Utterance::new(self.lang, Say::Digits(id.to_string())));
+                    }
+                    self.close(items, Then::Hangup, &mut out);
+                }
+            }
+            Event::ReportFailed => {
+                if self.state == State::Reporting {
+                    self.fail(Failure::Unavailable, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    fn fail(&mut self, f: Failure, out: &mut Vec<Action>) {
+        let why = match f {
+            Failure::RateLimited => PromptId::RateLimited,
+            Failure::Unavailable => PromptId::ServiceUnavailable,
+        };
+        let items = vec![self.p(why)];
+        self.close(items, Then::Hangup, out);
+    }
+
+    fn on_digit(&mut self, d: Digit, out: &mut Vec<Action>) {
+        let interruptible = matches!(
+            self.state,
+            State::Language
+                | State::EnterCode { .. }
+                | State::ReadBack { .. }
+                | State::Verdict { .. }
+        );
+        if !interruptible {
+            return;
+        }
+        if self.playing.take().is_some() {
+            out.push(Action::StopPlayback);
+        }
+        self.timer = None;
+        match (&mut self.state, d) {
+            (State::Language, Digit::D1 | Digit::D2) => {
+                self.lang = if d == Digit::D2 { Lang::En } else { Lang::Zh };
+                self.ask_code(Vec::new(), out);
+            }
+            (State::Language, _) => self.retry(Some(PromptId::InvalidKey), out),
+            (State::EnterCode { digits }, Digit::Hash) => {
+                if digits.is_empty() {
+                    self.retry(Some(PromptId::InvalidKey), out);
+                } else {
+                    let code = std::mem::take(digits);
+                    self.read_back(code, out);
+                }
+            }
+            (State::EnterCode { .. }, Digit::Star) => {
+                // Start the code again (not a failure).
+                self.state = State::EnterCode {
+                    digits: String::new(),
+                };
+                let items = self.question();
+                self.play(items, out);
+            }
+            (State::EnterCode { digits }, d) => {
+                if let Some(n) = d.decimal() {
+                    if digits.len() >= self.config.max_code_digits {
+                        self.state = State::EnterCode {
+                            digits: String::new(),
+                        };
+                        self.retry(Some(PromptId::NotACode), out);
+                        return;
+                    }
+                    digits.push(char::from(b'0' + n));
+                }
+                let after = self.config.input_timeout;
+                self.start_timer(after, out);
+            }
+            (State::ReadBack { code }, Digit::D1) => {
+                let code = code.clone();
+                self.enter(State::Verifying { code: code.clone() });
+                let items = vec![self.p(PromptId::PleaseWait)];
+                self.play(items, out);
+                out.push(Action::Verify {
+                    code,
+                    lang: self.lang,
+                });
+                let after = self.config.verify_timeout;
+                self.start_timer(after, out);
+            }
+            (State::ReadBack { .. }, Digit::D2) => self.ask_code(Vec::new(), out),
+            (State::ReadBack { .. }, Digit::Star) => {
+                let items = self.question();
+                self.play(items, out);
+            }
+            (State::ReadBack { .. }, _) => self.retry(Some(PromptId::InvalidKey), out),
+            (State::Verdict { code, .. }, Digit::D9) => {
+                let code = code.clone();
+                self.enter(State::Reporting);
+                out.push(Action::Report {
+                    code,
+                    lang: self.lang,
+                });
+                let after = self.config.verify_timeout;
+                self.start_timer(after, out);
+            }
+            (State::Verdict { .. }, Digit::D0) => match self.config.agent_uri.clone() {
+                Some(uri) => {
+                    let items = vec![self.p(PromptId::Transferring)];
+                    self.close(items, Then::Transfer(uri), out);
+                }
+                None => {
+                    let mut items = vec![self.p(PromptId::AgentClosed)];
+                    items.extend(self.question());
+                    self.play(items, out);
+                }
+            },
+            (State::Verdict { spoken, .. }, Digit::Star) => {
+                let mut items = spoken.clone();
+                items.extend(self.question());
+                self.play(items, out);
+            }
+            (State::Verdict { .. }, _) => self.retry(Some(PromptId::InvalidKey), out),
+            _ => {}
+        }
+    }
+
+    fn on_prompt_finished(&mut self, out: &mut Vec<Action>) {
+        match &self.state {
+            State::Language => {
+                let after = self.config.language_timeout;
+                self.start_timer(after, out);
+            }
+            State::EnterCode { .. } | State::ReadBack { .. } | State::Verdict { .. } => {
+                let after = self.config.input_timeout;
+                self.start_timer(after, out);
+            }
+            State::Closing(then) => {
+                out.push(match then {
+                    Then::Hangup => Action::Hangup,
+                    Then::Transfer(uri) => Action::Transfer { uri: uri.clone() },
+                });
+                self.state = State::Done;
+            }
+            // Verifying and Reporting keep their timer running across "please wait".
+            _ => {}
+        }
+    }
+
+    fn on_timeout(&mut self, out: &mut Vec<Action>) {
+        match &mut self.state {
+            State::Language => {
+                self.lang = Lang::Zh;
+                self.ask_code(Vec::new(), out);
+            }
+            State::EnterCode { digits } if !digits.is_empty() => {
+                // The caller forgot #: read back what they keyed (they confirm it next).
+                let code = std::mem::take(digits);
+                self.read_back(code, out);
+            }
+            State::EnterCode { .. } | State::ReadBack { .. } => {
+                self.retry(Some(PromptId::NoInput), out)
+            }
+            State::Verdict { .. } => self.retry(None, out),
+            State::Verifying { .. } | State::Reporting => self.fail(Failure::Unavailable, out),
+            _ => {}
+        }
+    }
+
+    fn on_verdict(&mut self, code: String, v: &Verdict, out: &mut Vec<Action>) {
+        self.timer = None;
+        if self.playing.take().is_some() {
+            out.push(Action::StopPlayback);
+        }
+        let spoken = speech::verdict(v, self.lang);
+        // Not a verdict about an item: ask for the code again.
+        let ask_again = v.authenticity == Authenticity::NotACode
+            || (v.authenticity == Authenticity::Unknown
+                && (v.recheck || v.family == Some(zhenwei_core::codes::Family::Gtin)));
+        if ask_again {
+            // Counted, so a caller who cannot find a valid code is eventually let go.
+            self.rejected_codes += 1;
+            if self.rejected_codes > self.config.retries {
+                self.close(spoken, Then::Hangup, out);
+                return;
+            }
+            self.ask_code(spoken, out);
+            return;
+        }
+        self.enter(State::Verdict {
+            code,
+            spoken: spoken.clone(),
+        });
+        let mut items = spoken;
+        items.push(Utterance::new(self.lang, Say::Pause { ms: 500 }));
+        items.extend(self.question());
+        self.play(items, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zhenwei_core::verdict::Warning;
+
+    /// Drives a menu like a call would and remembers the last play and timer.
+    struct Call {
+        menu: Menu,
+        play: Option<(PlayId, Vec<Utterance>)>,
+        timer: Option<(TimerId, Duration)>,
+        log: Vec<Action>,
+    }
+
+    impl Call {
+        fn new(config: MenuConfig) -> Call {
+            let mut c = Call {
+                menu: Menu::new(config),
+                play: None,
+                timer: None,
+                log: Vec::new(),
+            };
+            c.send(Event::Start);
+            c
+        }
+
+        fn send(&mut self, e: Event) -> Vec<Action> {
+            let actions = self.menu.handle(e);
+            for a in &actions {
+                match a {
+                    Action::Play { id, items } => {
+                        self.play = Some((*id, items.clone()));
+                        self.timer = None;
+                    }
+                    Action::StopPlayback => self.play = None,
+                    Action::StartTimer { id, after } => self.timer = Some((*id, *after)),
+                    _ => {}
+                }
+            }
+            self.log.extend(actions.clone());
+            actions
+        }
+
+        fn finish(&mut self) -> Vec<Action> {
+            let (id, _) = self.play.take().expect("nothing playing");
+            self.send(Event::PromptFinished(id))
+        }
+
+        fn timeout(&mut self) -> Vec<Action> {
+            let (id, _) = self.timer.take().expect("no timer");
+            self.send(Event::TimerFired(id))
+        }
+
+        fn keys(&mut self, keys: &str) {
+            for c in keys.chars() {
+                self.send(Event::Digit(Digit::from_char(c).unwrap()));
+            }
+        }
+
+        fn prompts(&self) -> Vec<PromptId> {
+            self.play
+                .as_ref()
+                .map(|(_, items)| {
+                    items
+                        .iter()
+                        .filter_map(|u| match u.say {
+                            Say::Prompt(p) => Some(p),
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        }
+
+        fn langs(&self) -> Vec<Lang> {
+            self.play
+                .as_ref()
+                .map(|(_, i)| i.iter().map(|u| u.lang).collect())
+                .unwrap_or_default()
+        }
+
+        fn verify_request(&self) -> Option<(String, Lang)> {
+            self.log.iter().rev().find_map(|a| match a {
+                Action::Verify { code, lang } => Some((code.clone(), *lang)),
+                _ => None,
+            })
+        }
+    }
+
+    fn verdict(authenticity: Authenticity) -> Verdict {
+        Verdict {
+            authenticity,
+            family: Some(zhenwei_core::codes::Family::Supervision),
+            code: None,
+            warnings: Vec::new(),
+            recheck: false,
+            query_count: 1,
+            first_query: true,
+            first_queried_at: Some(1_795_192_200_000),
+            first_queried_city: None,
+            product: None,
+            enterprise: None,
+            batch: None,
+            prefix_status: None,
+            notices: Vec::new(),
+            case_id: None,
+            case_ids: Vec::new(),
+            message: String::new(),
+            lang: Lang::Zh,
+            error: None,
+            event_id: 1,
+            queried_at: 0,
+        }
+    }
+
+    const CODE: &str = "12345678901234567890";
+
+    /// Language 2, the code, #, and confirmation: the menu asks the core.
+    fn to_verifying(lang_key: &str) -> Call {
+        let mut c = Call::new(MenuConfig::default());
+        c.finish();
+        c.keys(lang_key);
+        c.finish();
+        c.keys(CODE);
+        c.keys("#");
+        assert_eq!(c.prompts(), [PromptId::YouEntered, PromptId::ConfirmMenu]);
+        c.finish();
+        c.keys("1");
+        c
+    }
+
+    #[test]
+    fn starts_with_the_bilingual_language_menu() {
+        let c = Call::new(MenuConfig::default());
+        assert_eq!(
+            c.prompts(),
+            [PromptId::LanguageMenu, PromptId::LanguageMenu]
+        );
+        assert_eq!(c.langs(), [Lang::Zh, Lang::En]);
+    }
+
+    #[test]
+    fn language_choice_and_default() {
+        let mut c = Call::new(MenuConfig::default());
+        c.finish();
+        assert_eq!(c.timer.unwrap().1, Duration::from_secs(5));
+        c.keys("2");
+        assert_eq!(c.menu.lang(), Lang::En);
+        assert_eq!(c.prompts(), [PromptId::EnterCode]);
+        assert_eq!(c.langs(), [Lang::En]);
+
+        let mut c = Call::new(MenuConfig::default());
+        c.finish();
+        c.timeout();
+        assert_eq!(c.menu.lang(), Lang::Zh);
+        assert_eq!(c.prompts(), [PromptId::EnterCode]);
+    }
+
+    #[test]
+    fn barge_in_stops_the_prompt() {
+        let mut c = Call::new(MenuConfig::default());
+        let a = c.send(Event::Digit(Digit::D1));
+        assert_eq!(a[0], Action::StopPlayback);
+        assert!(matches!(a[1], Action::Play { .. }));
+        // The interrupted prompt's late end is ignored.
+        let a = c.menu.handle(Event::PromptFinished(PlayId(1)));
+        assert!(a.is_empty());
+        // Keys during "enter the code" stop it and count.
+        let a = c.send(Event::Digit(Digit::D4));
+        assert_eq!(a[0], Action::StopPlayback);
+        assert!(matches!(a[1], Action::StartTimer { .. }));
+        c.keys("2#");
+        assert_eq!(c.prompts(), [PromptId::YouEntered, PromptId::ConfirmMenu]);
+        let items = &c.play.as_ref().unwrap().1;
+        assert_eq!(items[1].say, Say::Digits("42".into()));
+    }
+
+    #[test]
+    fn full_flow_genuine_then_repeat_report() {
+        let mut c = to_verifying("1");
+        assert_eq!(c.verify_request(), Some((CODE.to_owned(), Lang::Zh)));
+        assert_eq!(c.prompts(), [PromptId::PleaseWait]);
+        assert_eq!(c.timer.unwrap().1, Duration::from_secs(15));
+        c.finish(); // "please wait" ends before the verdict: nothing happens
+        assert!(c.timer.is_some());
+        let mut v = verdict(Authenticity::Genuine);
+        v.product = Some(zhenwei_core::facts::ProductFacts {
+            id: 1,
+            enterprise_id: 1,
+            gtin: "06901234567892".into(),
+            name: "奶粉".into(),
+            name_en: None,
+            spec: None,
+            category: None,
+            ccc_cert_no: None,
+            licence_no: None,
+        });
+        c.send(Event::VerdictReady(Box::new(v)));
+        assert_eq!(
+            c.prompts(),
+            [
+                PromptId::Genuine,
+                PromptId::Product,
+                PromptId::FirstQuery,
+                PromptId::VerdictMenu
+            ]
+        );
+        let items = c.play.as_ref().unwrap().1.clone();
+        assert!(items.contains(&Utterance::new(Lang::Zh, Say::Name("奶粉".into()))));
+        // * repeats the verdict.
+        c.keys("*");
+        assert_eq!(
+            c.play.as_ref().unwrap().1,
+            items[..items.len() - 2]
+                .iter()
+                .cloned()
+                .chain(std::iter::once(Utterance::prompt(
+                    Lang::Zh,
+                    PromptId::VerdictMenu
+                )))
+                .collect::<Vec<_>>()
+        );
+        // 9 reports.
+        let a = c.send(Event::Digit(Digit::D9));
+        assert!(a.contains(&Action::Report {
+            code: CODE.into(),
+            lang: Lang::Zh
+        }));
+        c.send(Event::ReportDone(Some(42)));
+        assert_eq!(
+            c.prompts(),
+            [
+                PromptId::ReportReceived,
+                PromptId::CaseNumber,
+                PromptId::Goodbye
+            ]
+        );
+        let a = c.finish();
+        assert_eq!(a, [Action::Hangup]);
+        assert!(c.menu.is_done());
+    }
+
+    #[test]
+    fn confirm_menu_2_re_enters_and_star_clears() {
+        let mut c = Call::new(MenuConfig::default());
+        c.keys("1");
+        c.keys("99#");
+        c.keys("2");
+        assert_eq!(c.prompts(), [PromptId::EnterCode]);
+        c.keys("12*");
+        assert_eq!(c.prompts(), [PromptId::EnterCode]);
+        c.keys("34#");
+        assert_eq!(c.play.as_ref().unwrap().1[1].say, Say::Digits("34".into()));
+        c.keys("1");
+        assert_eq!(c.verify_request(), Some(("34".into(), Lang::Zh)));
+    }
+
+    #[test]
+    fn inter_digit_timeout_reads_back_what_was_keyed() {
+        let mut c = Call::new(MenuConfig::default());
+        c.keys("1");
+        c.keys("123");
+        assert_eq!(c.timer.unwrap().1, Duration::from_secs(5));
+        c.timeout();
+        assert_eq!(c.prompts(), [PromptId::YouEntered, PromptId::ConfirmMenu]);
+    }
+
+    #[test]
+    fn three_retries_then_goodbye() {
+        let mut c = Call::new(MenuConfig::default());
+        c.keys("1");
+        c.finish();
+        for _ in 0..3 {
+            c.timeout();
+            assert_eq!(c.prompts(), [PromptId::NoInput, PromptId::EnterCode]);
+            c.finish();
+        }
+        c.timeout();
+        assert_eq!(c.prompts(), [PromptId::Goodbye]);
+        assert_eq!(c.finish(), [Action::Hangup]);
+    }
+
+    #[test]
+    fn wrong_keys_count_as_retries() {
+        let mut c = Call::new(MenuConfig::default());
+        for _ in 0..3 {
+            c.keys("7");
+            assert_eq!(
+                c.prompts(),
+                [
+                    PromptId::InvalidKey,
+                    PromptId::LanguageMenu,
+                    PromptId::LanguageMenu
+                ]
+            );
+        }
+        c.keys("7");
+        assert_eq!(c.prompts(), [PromptId::Goodbye]);
+        // Keys during goodbye do nothing.
+        assert!(c.send(Event::Digit(Digit::D1)).is_empty());
+        c.finish();
+        assert!(c.menu.is_done());
+    }
+
+    #[test]
+    fn progress_resets_the_retry_count() {
+        let mut c = Call::new(MenuConfig::default());
+        c.keys("7"); // one failure in the language menu
+        c.keys("7");
+        c.keys("1");
+        c.finish();
+        for _ in 0..3 {
+            c.timeout();
+            c.finish();
+        }
+        c.keys("5#");
+        assert_eq!(c.prompts(), [PromptId::YouEntered, PromptId::ConfirmMenu]);
+    }
+
+    #[test]
+    fn hash_without_digits_and_overlong_codes_are_errors() {
+        let mut c = Call::new(MenuConfig::default());
+        c.keys("1#");
+        assert_eq!(c.prompts(), [PromptId::InvalidKey, PromptId::EnterCode]);
+        c.keys(&"1".repeat(32));
+        c.keys("1");
+        assert_eq!(c.prompts(), [PromptId::NotACode, PromptId::EnterCode]);
+        c.keys("5#");
+        assert_eq!(c.play.as_ref().unwrap().1[1].say, Say::Digits("5".into()));
+    }
+
+    #[test]
+    fn unknown_code_asks_to_check_and_re_enter() {
+        let mut c = to_verifying("2");
+        let mut v = verdict(Authenticity::Unknown);
+        v.recheck = true;
+        c.send(Event::VerdictReady(Box::new(v)));
+        assert_eq!(c.prompts(), [PromptId::UnknownRecheck, PromptId::EnterCode]);
+        assert_eq!(c.langs(), [Lang::En, Lang::En]);
+        c.keys(CODE);
+        c.keys("#1");
+        // The confirmed re-entry: the core now answers unknown without recheck (a case).
+        let mut v = verdict(Authenticity::Unknown);
+        v.case_id = Some(7);
+        c.send(Event::VerdictReady(Box::new(v)));
+        assert_eq!(
+            c.prompts(),
+            [
+                PromptId::UnknownCode,
+                PromptId::KeepReceipt,
+                PromptId::CaseNumber,
+                PromptId::VerdictMenu
+            ]
+        );
+    }
+
+    #[test]
+    fn not_a_code_and_barcodes_ask_again_but_not_forever() {
+        let mut c = to_verifying("1");
+        for i in 0..4 {
+            let mut v = verdict(Authenticity::NotACode);
+            v.query_count = 0;
+            c.send(Event::VerdictReady(Box::new(v)));
+            if i < 3 {
+                assert_eq!(c.prompts(), [PromptId::NotACode, PromptId::EnterCode]);
+                c.keys("6901234567892#1");
+            }
+        }
+        assert_eq!(c.prompts(), [PromptId::NotACode, PromptId::Goodbye]);
+        let mut c = to_verifying("1");
+        let mut v = verdict(Authenticity::Unknown);
+        v.family = Some(zhenwei_core::codes::Family::Gtin);
+        c.send(Event::VerdictReady(Box::new(v)));
+        assert_eq!(c.prompts(), [PromptId::ProductBarcode, PromptId::EnterCode]);
+    }
+
+    #[test]
+    fn suspect_with_warnings_history_and_case() {
+        let mut c = to_verifying("1");
+        let mut v = verdict(Authenticity::Suspect);
+        v.first_query = false;
+        v.query_count = 5;
+        v.warnings = vec![Warning::ExcessiveQueries];
+        v.first_queried_city = Some("宁波".into());
+        v.case_id = Some(12);
+        c.send(Event::VerdictReady(Box::new(v)));
+        assert_eq!(
+            c.prompts(),
+            [
+                PromptId::Suspect,
+                PromptId::CheckedBefore,
+                PromptId::Times,
+                PromptId::FirstCheckedOn,
+                PromptId::FirstCheckedIn,
+                PromptId::WExcessiveQueries,
+                PromptId::KeepReceipt,
+                PromptId::CaseNumber,
+                PromptId::VerdictMenu
+            ]
+        );
+        let items = &c.play.as_ref().unwrap().1;
+        assert!(items.iter().any(|u| u.say == Say::Number(5)));
+        assert!(items
+            .iter()
+            .any(|u| u.say == Say::Date(chrono::NaiveDate::from_ymd_opt(2026, 11, 21).unwrap())));
+        assert!(items.iter().any(|u| u.say == Say::Name("宁波".into())));
+        assert!(items.iter().any(|u| u.say == Say::Digits("12".into())));
+    }
+
+    #[test]
+    fn repeat_query_warns_beware() {
+        let mut c = to_verifying("1");
+        let mut v = verdict(Authenticity::Genuine);
+        v.first_query = false;
+        v.query_count = 2;
+        v.warnings = vec![Warning::RepeatQuery, Warning::Recalled];
+        c.send(Event::VerdictReady(Box::new(v)));
+        assert_eq!(
+            c.prompts(),
+            [
+                PromptId::Genuine,
+                PromptId::CheckedBefore,
+                PromptId::Times,
+                PromptId::FirstCheckedOn,
+                PromptId::Beware,
+                PromptId::WRecalled,
+                PromptId::VerdictMenu
+            ]
+        );
+    }
+
+    #[test]
+    fn agent_transfer_or_opening_hours() {
+        let mut c = to_verifying("1");
+        c.send(Event::VerdictReady(Box::new(verdict(
+            Authenticity::Genuine,
+        ))));
+        c.keys("0");
+        assert_eq!(c.prompts(), [PromptId::AgentClosed, PromptId::VerdictMenu]);
+
+        let config = MenuConfig {
+            agent_uri: Some("sip:agent@example.com".into()),
+            ..MenuConfig::default()
+        };
+        let mut c = Call::new(config);
+        c.keys("1");
+        c.keys("5#1");
+        c.send(Event::VerdictReady(Box::new(verdict(
+            Authenticity::Genuine,
+        ))));
+        c.keys("0");
+        assert_eq!(c.prompts(), [PromptId::Transferring]);
+        assert_eq!(
+            c.finish(),
+            [Action::Transfer {
+                uri: "sip:agent@example.com".into()
+            }]
+        );
+        assert!(c.menu.is_done());
+    }
+
+    #[test]
+    fn after_the_verdict_silence_repeats_the_menu_then_goodbye() {
+        let mut c = to_verifying("1");
+        c.send(Event::VerdictReady(Box::new(verdict(
+            Authenticity::Genuine,
+        ))));
+        c.finish();
+        for _ in 0..3 {
+            c.timeout();
+            assert_eq!(c.prompts(), [PromptId::VerdictMenu]);
+            c.finish();
+        }
+        c.timeout();
+        assert_eq!(c.prompts(), [PromptId::Goodbye]);
+    }
+
+    #[test]
+    fn core_failures_and_rate_limits_end_the_call_politely() {
+        let mut c = to_verifying("1");
+        c.send(Event::VerifyFailed(Failure::RateLimited));
+        assert_eq!(c.prompts(), [PromptId::RateLimited, PromptId::Goodbye]);
+        let mut c = to_verifying("1");
+        c.timeout();
+        assert_eq!(
+            c.prompts(),
+            [PromptId::ServiceUnavailable, PromptId::Goodbye]
+        );
+        // A verdict after the timeout is ignored.
+        assert!(c
+            .send(Event::VerdictReady(Box::new(verdict(
+                Authenticity::Genuine
+            ))))
+            .is_empty());
+        let mut c = to_verifying("1");
+        c.send(Event::VerdictReady(Box::new(verdict(
+            Authenticity::Genuine,
+        ))));
+        c.keys("9");
+        c.send(Event::ReportFailed);
+        assert_eq!(
+            c.prompts(),
+            [PromptId::ServiceUnavailable, PromptId::Goodbye]
+        );
+    }
+
+    #[test]
+    fn keys_while_verifying_are_ignored() {
+        let mut c = to_verifying("1");
+        assert!(c.send(Event::Digit(Digit::D5)).is_empty());
+        assert!(c.send(Event::ReportDone(None)).is_empty());
+    }
+
+    #[test]
+    fn stale_timers_are_ignored() {
+        let mut c = Call::new(MenuConfig::default());
+        c.keys("1");
+        c.keys("1");
+        let (old, _) = c.timer.unwrap();
+        c.keys("2");
+        assert!(c.send(Event::TimerFired(old)).is_empty());
+    }
+
+    #[test]
+    fn random_event_sequences_never_panic_and_end() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for _ in 0..300 {
+            let mut c = Call::new(MenuConfig::default());
+            for _ in 0..200 {
+                let e = match rng.gen_range(0..6) {
+                    0 | 1 => Event::Digit(Digit::ALL[rng.gen_range(0..16)]),
+                    2 => match c.play.clone() {
+                        Some((id, _)) => Event::PromptFinished(id),
+                        None => continue,
+                    },
+                    3 => match c.timer {
+                        Some((id, _)) => Event::TimerFired(id),
+                        None => continue,
+                    },
+                    4 => Event::VerdictReady(Box::new(verdict(Authenticity::Genuine))),
+                    _ => Event::ReportDone(Some(1)),
+                };
+                c.send(e);
+                if c.menu.is_done() {
+                    break;
+                }
+                // Whatever the state, the menu is waiting for something it asked for.
+                assert!(
+                    c.play.is_some() || c.timer.is_some() || c.menu.is_done(),
+                    "{:?}",
+                    c.menu
+                );
+            }
+        }
+    }
+}
