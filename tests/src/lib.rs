@@ -34,7 +34,7 @@
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::hash::{BuildHasher, Hasher};
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -201,6 +201,40 @@ fn describe_command(cmd: &Command) -> String {
         s.push_str(&a.to_string_lossy());
     }
     s
+}
+
+/// Starts a long-running peer (a softphone, say) with stdin closed, and forwards every line it
+/// prints on stdout or stderr — byte-safe, lossily decoded — to the returned receiver, which ends
+/// when the process closes both.
+#[track_caller]
+pub fn spawn_with_lines(mut cmd: Command) -> (Child, mpsc::Receiver<String>) {
+    let command = describe_command(&cmd);
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start `{command}`: {e}"));
+    let (tx, lines) = mpsc::channel::<String>();
+    let outputs: [Option<Box<dyn Read + Send>>; 2] = [
+        child
+            .stdout
+            .take()
+            .map(|o| Box::new(o) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|e| Box::new(e) as Box<dyn Read + Send>),
+    ];
+    for out in outputs.into_iter().flatten() {
+        let tx = tx.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(out).split(b'\n').map_while(Result::ok) {
+                let _ = tx.send(String::from_utf8_lossy(&line).into_owned());
+            }
+        });
+    }
+    (child, lines)
 }
 
 /// Runs a prepared command to completion (at most [`LIMIT`]), feeding it `stdin` if given.

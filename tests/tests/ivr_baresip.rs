@@ -8,15 +8,15 @@
 //! Needs `baresip` and `sox` (`.ci/run` installs them); without them the tests are skipped with
 //! a notice, except under `CI=true`, where they fail.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
-use zhenwei_tests::{Server, LIMIT};
+use zhenwei_tests::{spawn_with_lines, Server, LIMIT};
 
 const MODULES: &str = "/usr/lib/baresip/modules";
 
@@ -73,27 +73,11 @@ impl Phone {
             "<sip:13800000001@127.0.0.1>;regint=0;audio_codecs=PCMA\n",
         )
         .unwrap();
-        let mut child = Command::new(baresip)
-            .arg("-f")
+        let mut cmd = Command::new(baresip);
+        cmd.arg("-f")
             .arg(dir)
-            .args(["-e", &format!("/dial sip:ivr@{target}"), "-t", "120"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting baresip");
-        let (tx, lines) = mpsc::channel::<String>();
-        for out in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(out).split(b'\n').map_while(Result::ok) {
-                    let _ = tx.send(String::from_utf8_lossy(&line).into_owned());
-                }
-            });
-        }
+            .args(["-e", &format!("/dial sip:ivr@{target}"), "-t", "120"]);
+        let (child, lines) = spawn_with_lines(cmd);
         Phone {
             child,
             lines,

@@ -5,13 +5,12 @@
 //! Needs `baresip` (`apt-get install baresip`, done by `.ci/run`); without it the test is
 //! skipped with a notice, except under `CI=true`, where it fails.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::io::Write;
+use std::process::Command;
 use std::time::Instant;
 
 use tempfile::TempDir;
-use zhenwei_tests::{Server, LIMIT};
+use zhenwei_tests::{spawn_with_lines, Server, LIMIT};
 
 const MODULES: &str = "/usr/lib/baresip/modules";
 
@@ -49,28 +48,11 @@ fn baresip_call_is_answered_and_hung_up_cleanly() {
     )
     .unwrap();
     std::fs::write(phone.join("accounts"), "<sip:caller@127.0.0.1>;regint=0\n").unwrap();
-    let mut child = Command::new(baresip)
-        .arg("-f")
+    let mut cmd = Command::new(baresip);
+    cmd.arg("-f")
         .arg(&phone)
-        .args(["-e", &format!("/dial sip:ivr@{sip}"), "-t", "60"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting baresip");
-    let (tx, rx) = mpsc::channel::<String>();
-    for out in [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-        Box::new(child.stderr.take().unwrap()),
-    ] {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).split(b'\n').map_while(Result::ok) {
-                let _ = tx.send(String::from_utf8_lossy(&line).into_owned());
-            }
-        });
-    }
-    drop(tx);
+        .args(["-e", &format!("/dial sip:ivr@{sip}"), "-t", "60"]);
+    let (mut child, rx) = spawn_with_lines(cmd);
 
     let deadline = Instant::now() + LIMIT;
     let mut seen = String::new();
