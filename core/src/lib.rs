@@ -28,6 +28,7 @@ pub mod advice;
 pub mod audit;
 pub mod cases;
 pub mod catalog;
+pub mod checkpoint;
 pub mod clock;
 pub mod codes;
 pub mod contacts;

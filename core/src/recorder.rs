@@ -27,7 +27,7 @@ use crate::codes::division::DivisionCode;
 use crate::codes::Family;
 use crate::live_keys::LiveKeys;
 use crate::resolve::{Resolution, Resolver};
-use crate::store::{now_ms, Store, StoreError};
+use crate::store::{now_ms, Backend, Store, StoreError};
 use crate::verdict::{decide, CaseReason, History, Identity, Thresholds};
 use crate::verify::{case_place, mask_source, Query, Verdict, VerifyError};
 use crate::write_tx::{open_sqlite, Param, SqliteTx, WriteTx};
@@ -102,6 +102,8 @@ impl BatchDb for PoolDb {
 struct SqliteDb {
     conn: rusqlite::Connection,
     slots: HashMap<String, Vec<usize>>,
+    /// Checkpoints the log off this connection's commits (dropped with the writer).
+    _checkpointer: Option<crate::checkpoint::Checkpointer>,
 }
 
 impl BatchDb for SqliteDb {
@@ -144,8 +146,8 @@ impl Recorder {
     ) -> Recorder {
         let (sender, receiver) = mpsc::channel(QUEUE);
         let stats = Arc::new(RecorderStats::default());
-        let own = match store.sqlite_path().map(open_sqlite) {
-            Some(Ok(conn)) => Some(conn),
+        let own = match store.sqlite_path().map(own_connection) {
+            Some(Ok(own)) => Some(own),
             Some(Err(e)) => {
                 tracing::warn!(error = %e, "recorder: own SQLite connection failed; using the pool");
                 None
@@ -158,11 +160,12 @@ impl Recorder {
                 let mut w = Writer::new(PoolDb(parts.0.clone()), parts);
                 tokio::spawn(async move { w.run(receiver).await });
             }
-            Some(conn) => {
+            Some((conn, checkpointer)) => {
                 let mut w = Writer::new(
                     SqliteDb {
                         conn,
                         slots: HashMap::new(),
+                        _checkpointer: checkpointer,
                     },
                     parts,
                 );
@@ -209,6 +212,31 @@ impl Recorder {
     pub fn stats(&self) -> &RecorderStats {
         &self.stats
     }
+}
+
+/// The recorder's own SQLite connection, and the checkpointer that takes the log's checkpoints
+/// off its commits (without one, the connection keeps SQLite's automatic checkpoints).
+fn own_connection(
+    path: &std::path::Path,
+) -> Result<
+    (
+        rusqlite::Connection,
+        Option<crate::checkpoint::Checkpointer>,
+    ),
+    StoreError,
+> {
+    let conn = open_sqlite(path)?;
+    let checkpointer = match crate::checkpoint::start(path) {
+        Ok(c) => {
+            conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+            Some(c)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "recorder: no checkpoint thread; checkpointing on commit");
+            None
+        }
+    };
+    Ok((conn, checkpointer))
 }
 
 type WriterParts = (
@@ -325,7 +353,7 @@ impl BatchParts<'_> {
         }
         let batch: Vec<(&Query, &Resolution)> =
             jobs.iter().map(|j| (&j.query, &j.resolution)).collect();
-        record_batch(tx, self.ctx, &batch).await
+        record_batch(tx, self.store.backend(), self.ctx, &batch).await
     }
 }
 
@@ -338,7 +366,10 @@ struct Pending<'a> {
     city: Option<String>,
     history: History,
     first: Option<(i64, Option<String>)>,
+    /// This event's id, allocated before anything is written (see [`allocate_event_ids`]).
     event_id: i64,
+    /// The code's event before this one: the link of the code's history chain.
+    prev_event: Option<i64>,
     case_ids: Vec<i64>,
 }
 
@@ -362,6 +393,45 @@ fn placeholders(rows: usize, cols: usize) -> String {
     s
 }
 
+/// Ids for `n` new query events, ascending, reserved before anything of the batch is written:
+/// the code-history upsert names each code's last event, and each event names its predecessor.
+/// SQLite: the recorder holds the write lock, so the next ids follow the highest ever used
+/// (`sqlite_sequence` remembers ids of deleted events too). PostgreSQL: the identity's sequence.
+async fn allocate_event_ids<T: WriteTx>(
+    tx: &mut T,
+    backend: Backend,
+    n: usize,
+) -> Result<Vec<i64>, StoreError> {
+    let count = i64::try_from(n).unwrap_or(i64::MAX);
+    match backend {
+        Backend::Sqlite => {
+            let last = tx
+                .fetch_one(
+                    "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence \
+                     WHERE name = 'query_events'), 0), COALESCE((SELECT MAX(id) FROM query_events), 0))",
+                    vec![],
+                )
+                .await?
+                .int(0)?;
+            Ok((1..=count).map(|k| last + k).collect())
+        }
+        Backend::Postgres => {
+            let mut ids = tx
+                .fetch(
+                    "SELECT nextval(pg_get_serial_sequence('query_events', 'id')) \
+                     FROM generate_series(1::bigint, $1)",
+                    vec![count.into()],
+                )
+                .await?
+                .iter()
+                .map(|row| row.int(0))
+                .collect::<Result<Vec<_>, _>>()?;
+            ids.sort_unstable();
+            Ok(ids)
+        }
+    }
+}
+
 /// Rows per multi-row statement (keeps every statement under both backends' parameter limits).
 const ROWS_PER_STATEMENT: usize = 100;
 
@@ -372,15 +442,18 @@ const ROWS_PER_STATEMENT: usize = 100;
 /// each sees the ones before it, exactly as if they had been recorded one by one.
 pub async fn record_batch<T: WriteTx>(
     tx: &mut T,
+    backend: Backend,
     ctx: &RecordContext,
     jobs: &[(&Query, &Resolution)],
 ) -> Result<Vec<Verdict>, VerifyError> {
     let at = now_ms();
     let t = &ctx.thresholds;
     let keys = ctx.keys.current();
+    let ids = allocate_event_ids(tx, backend, jobs.len()).await?;
     let mut p: Vec<Pending> = jobs
         .iter()
-        .map(|(q, r)| Pending {
+        .zip(ids)
+        .map(|((q, r), event_id)| Pending {
             q,
             r,
             source_key: crate::verify::source_key(&keys.keyring, q.channel, &q.source),
@@ -388,7 +461,8 @@ pub async fn record_batch<T: WriteTx>(
             city: q.place.as_ref().map(|d| d.city().as_str().to_owned()),
             history: History::default(),
             first: None,
-            event_id: 0,
+            event_id,
+            prev_event: None,
             case_ids: Vec::new(),
         })
         .collect();
@@ -411,34 +485,47 @@ pub async fn record_batch<T: WriteTx>(
     let mut prior: HashMap<String, i64> = HashMap::new();
     for chunk in order.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
-            "INSERT INTO code_history (code_key, query_count, first_at, first_place, last_at) \
-             VALUES {} ON CONFLICT (code_key) DO UPDATE SET \
+            "INSERT INTO code_history (code_key, query_count, first_at, first_place, last_at, \
+             last_event_id, tail_before) VALUES {} ON CONFLICT (code_key) DO UPDATE SET \
              query_count = code_history.query_count + excluded.query_count, \
-             last_at = excluded.last_at RETURNING code_key, query_count, first_at, first_place",
-            placeholders(chunk.len(), 5)
+             last_at = excluded.last_at, tail_before = code_history.last_event_id, \
+             last_event_id = excluded.last_event_id \
+             RETURNING code_key, query_count, first_at, first_place, tail_before",
+            placeholders(chunk.len(), 7)
         );
-        let mut params = Vec::with_capacity(chunk.len() * 5);
+        let mut params = Vec::with_capacity(chunk.len() * 7);
         for key in chunk {
             let idx = &members[key];
+            let last = idx.last().map_or(0, |&i| p[i].event_id);
             params.extend([
                 key.into(),
                 (idx.len() as i64).into(),
                 at.into(),
                 p[idx[0]].place.clone().into(),
                 at.into(),
+                last.into(),
+                Param::NullInt,
             ]);
         }
         for row in tx.fetch(&sql, params).await? {
-            let (key, total, first_at, first_place) =
-                (row.text(0)?, row.int(1)?, row.int(2)?, row.opt_text(3)?);
+            let (key, total, first_at, first_place, tail) = (
+                row.text(0)?,
+                row.int(1)?,
+                row.int(2)?,
+                row.opt_text(3)?,
+                row.opt_int(4)?,
+            );
             let Some(idx) = members.get(&key) else {
                 continue;
             };
             let before = total - idx.len() as i64;
             prior.insert(key, before);
+            let mut prev = tail;
             for (n, &i) in idx.iter().enumerate() {
                 p[i].history.count = before + 1 + n as i64;
                 p[i].first = Some((first_at, first_place.clone()));
+                p[i].prev_event = prev;
+                prev = Some(p[i].event_id);
             }
         }
     }
@@ -538,14 +625,10 @@ pub async fn record_batch<T: WriteTx>(
         decisions.push(decide(p[i].r.identity, p[i].history, p[i].q.channel, t));
     }
 
-    // 4. Events. Events of codes are told apart by (code key, query number), which is unique;
-    //    text that is no code has neither, so each such event is a statement of its own.
-    let coded: Vec<usize> = (0..p.len())
-        .filter(|i| !p[*i].r.code_key.is_empty())
-        .collect();
-    const EVENT_COLUMNS: &str = "INSERT INTO query_events (code_key, family, channel, source_key, \
-         source_masked, store_id, place, city, at, authenticity, warnings, query_number, product_id, \
-         batch_id) VALUES ";
+    // 4. Events, with the ids allocated above and each code's chain link.
+    const EVENT_COLUMNS: &str = "INSERT INTO query_events (id, prev_event_id, code_key, family, \
+         channel, source_key, source_masked, store_id, place, city, at, authenticity, warnings, \
+         query_number, product_id, batch_id) VALUES ";
     let warnings_text = |d: &crate::verdict::Decision| {
         d.warnings
             .iter()
@@ -553,24 +636,14 @@ pub async fn record_batch<T: WriteTx>(
             .collect::<Vec<_>>()
             .join(",")
     };
-    let groups: Vec<Vec<usize>> = coded
-        .chunks(ROWS_PER_STATEMENT)
-        .map(<[usize]>::to_vec)
-        .chain(
-            (0..p.len())
-                .filter(|i| p[*i].r.code_key.is_empty())
-                .map(|i| vec![i]),
-        )
-        .collect();
-    for chunk in &groups {
-        let sql = format!(
-            "{EVENT_COLUMNS}{} RETURNING id, code_key, query_number",
-            placeholders(chunk.len(), 14)
-        );
-        let mut params = Vec::with_capacity(chunk.len() * 14);
-        for &i in chunk {
-            let x = &p[i];
+    for (n, chunk) in p.chunks(ROWS_PER_STATEMENT).enumerate() {
+        let sql = format!("{EVENT_COLUMNS}{}", placeholders(chunk.len(), 16));
+        let mut params = Vec::with_capacity(chunk.len() * 16);
+        for (j, x) in chunk.iter().enumerate() {
+            let d = &decisions[n * ROWS_PER_STATEMENT + j];
             params.extend([
+                x.event_id.into(),
+                x.prev_event.into(),
                 (&x.r.code_key).into(),
                 x.r.family.map(Family::as_str).unwrap_or("none").into(),
                 x.q.channel.as_str().into(),
@@ -580,33 +653,14 @@ pub async fn record_batch<T: WriteTx>(
                 x.place.clone().into(),
                 x.city.clone().into(),
                 at.into(),
-                decisions[i].authenticity.as_str().into(),
-                warnings_text(&decisions[i]).into(),
+                d.authenticity.as_str().into(),
+                warnings_text(d).into(),
                 x.history.count.into(),
                 x.r.product.as_ref().map(|v| v.id).into(),
                 x.r.batch.as_ref().map(|v| v.id).into(),
             ]);
         }
-        let rows = tx
-            .fetch(&sql, params)
-            .await?
-            .iter()
-            .map(|row| Ok((row.int(0)?, row.text(1)?, row.int(2)?)))
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        if let ([i], [(id, _, _)]) = (chunk.as_slice(), rows.as_slice()) {
-            p[*i].event_id = *id;
-            continue;
-        }
-        let ids: HashMap<(String, i64), i64> = rows
-            .into_iter()
-            .map(|(id, key, n)| ((key, n), id))
-            .collect();
-        for &i in chunk {
-            let k = (p[i].r.code_key.clone(), p[i].history.count);
-            p[i].event_id = *ids
-                .get(&k)
-                .ok_or_else(|| VerifyError::Inconsistent(format!("no event id for {k:?}")))?;
-        }
+        tx.execute(&sql, params).await?;
     }
 
     // 4b. Sightings: one row per (code, city) and (code, store), its time moved forward.

@@ -401,7 +401,8 @@ pub struct QueryEvent {
 }
 
 impl Verifier {
-    /// The query events of a code, oldest first. Read-only.
+    /// The query events of a code, oldest first, by walking the code's event chain back from
+    /// its counter row (migration 0020). Read-only.
     pub async fn history(
         &self,
         input: &str,
@@ -411,8 +412,14 @@ impl Verifier {
             return Ok(None);
         }
         let events = sqlx::query_as::<_, QueryEvent>(
-            "SELECT id, channel, source_masked AS source, store_id, place, city, at, authenticity, \
-             warnings, query_number FROM query_events WHERE code_key = $1 ORDER BY id",
+            "WITH RECURSIVE chain(id) AS ( \
+                 SELECT last_event_id FROM code_history WHERE code_key = $1 \
+                 UNION ALL \
+                 SELECT e.prev_event_id FROM query_events e JOIN chain c ON e.id = c.id \
+                 WHERE e.prev_event_id IS NOT NULL) \
+             SELECT id, channel, source_masked AS source, store_id, place, city, at, authenticity, \
+             warnings, query_number FROM query_events WHERE id IN (SELECT id FROM chain) \
+             ORDER BY query_number, id",
         )
         .bind(&r.code_key)
         .fetch_all(self.store.pool())

@@ -246,6 +246,16 @@ async fn concurrent_queries_count_exactly(db: Db) {
     );
     let firsts: Vec<_> = counts.iter().filter(|c| **c == 1).collect();
     assert_eq!(firsts.len(), 1);
+    // The code's history chain (migration 0020) holds every event once, in query order, however
+    // the 200 queries were cut into batches.
+    let (_, events) = f.core.verifier.history(&code).await.unwrap().unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.query_number).collect::<Vec<_>>(),
+        (1..=200).collect::<Vec<i64>>()
+    );
+    let mut ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 200);
 }
 
 async fn a_range_of_a_hundred_million_codes_is_one_row(db: Db) {
@@ -850,7 +860,9 @@ async fn one_batch_is_recorded_as_if_one_by_one(db: Db) {
         thresholds: Arc::new(Thresholds::default()),
     };
     let mut tx = f.core.store.pool().begin().await.unwrap();
-    let v = record_batch(&mut tx, &ctx, &batch).await.unwrap();
+    let v = record_batch(&mut tx, f.core.store.backend(), &ctx, &batch)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 
     let counts: Vec<i64> = v[..6].iter().map(|x| x.query_count).collect();

@@ -50,8 +50,20 @@ pub struct Peer {
     pub client_cert: Option<ClientCert>,
 }
 
-pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(value.to_string())));
+/// A JSON response, serialised straight into its body.
+pub fn json<T: serde::Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Body> {
+    let (status, body) = match serde_json::to_vec(value) {
+        Ok(body) => (status, body),
+        Err(e) => {
+            tracing::error!(error = %e, "a response could not be encoded");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                br#"{"error":{"code":"internal","message":"the answer could not be encoded"}}"#
+                    .to_vec(),
+            )
+        }
+    };
+    let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
     r.headers_mut().insert(
         CONTENT_TYPE,
@@ -121,14 +133,7 @@ async fn verify(core: &Core, peer: &Peer, req: Request<Incoming>) -> Response<Bo
         Err(refused) => return refused,
     };
     match core.verifier.verify(&q).await {
-        Ok(v) => match serde_json::to_value(&v) {
-            Ok(value) => json(StatusCode::OK, &value),
-            Err(_) => error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "the verdict could not be encoded",
-            ),
-        },
+        Ok(v) => json(StatusCode::OK, &v),
         Err(e) => {
             tracing::error!(error = %e, "verify failed");
             error(

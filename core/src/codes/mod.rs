@@ -14,6 +14,7 @@
 //! prints. Whether a syntactically valid code was actually issued is the resolver's business.
 
 pub mod division;
+pub mod ff1;
 pub mod gs1;
 pub mod gtin;
 pub mod supervision;

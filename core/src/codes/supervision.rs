@@ -22,10 +22,10 @@
 //! produce, export and later recognise every code in it. Sized for 10¹⁰ codes: 99 999 ranges of up
 //! to 10⁸ codes each.
 
-use fpe::ff1::{FlexibleNumeralString, FF1};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::ff1::DecimalFf1;
 use crate::keys::{CodeKey, Keyring};
 
 /// Digits in a supervision code.
@@ -56,13 +56,6 @@ pub enum IssueError {
     SerialOutOfBounds(u64),
 }
 
-fn ff1(key: &CodeKey) -> FF1<aes::Aes256> {
-    match FF1::<aes::Aes256>::new(&key.ff1, 10) {
-        Ok(f) => f,
-        Err(_) => unreachable!("radix 10 is valid for FF1"),
-    }
-}
-
 fn check_digits(key: &CodeKey, version: u8, range_id: u32, serial: u64) -> u64 {
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&key.check) else {
         unreachable!("HMAC accepts keys of any length")
@@ -76,17 +69,17 @@ fn check_digits(key: &CodeKey, version: u8, range_id: u32, serial: u64) -> u64 {
     u64::from_be_bytes(first) % CHECK_MODULUS
 }
 
-fn push_digits(out: &mut Vec<u16>, value: u64, width: usize) {
+fn push_digits(out: &mut Vec<u8>, value: u64, width: usize) {
     let start = out.len();
     let mut v = value;
     out.resize(start + width, 0);
     for i in (0..width).rev() {
-        out[start + i] = (v % 10) as u16;
+        out[start + i] = (v % 10) as u8;
         v /= 10;
     }
 }
 
-fn read_digits(digits: &[u16]) -> u64 {
+fn read_digits(digits: &[u8]) -> u64 {
     digits.iter().fold(0u64, |acc, d| acc * 10 + u64::from(*d))
 }
 
@@ -94,7 +87,7 @@ fn read_digits(digits: &[u16]) -> u64 {
 ///
 /// Holds one expanded FF1 cipher per key version; cheap to share behind an `Arc`.
 pub struct SupervisionCodec {
-    ciphers: Vec<(CodeKey, FF1<aes::Aes256>)>,
+    ciphers: Vec<(CodeKey, DecimalFf1)>,
     current: u8,
 }
 
@@ -104,7 +97,7 @@ impl SupervisionCodec {
             ciphers: keys
                 .code_keys()
                 .iter()
-                .map(|k| (k.clone(), ff1(k)))
+                .map(|k| (k.clone(), DecimalFf1::new(&k.ff1)))
                 .collect(),
             current: keys.current_version(),
         }
@@ -138,11 +131,11 @@ impl SupervisionCodec {
             6,
         );
         let encrypted = cipher
-            .encrypt(TWEAK, &FlexibleNumeralString::from(digits))
-            .map_err(|_| IssueError::SerialOutOfBounds(plain.serial))?;
-        Ok(Vec::<u16>::from(encrypted)
+            .encrypt(TWEAK, &digits)
+            .ok_or(IssueError::SerialOutOfBounds(plain.serial))?;
+        Ok(encrypted
             .into_iter()
-            .map(|d| char::from(b'0' + d as u8))
+            .map(|d| char::from(b'0' + d))
             .collect())
     }
 
@@ -153,13 +146,11 @@ impl SupervisionCodec {
         if bytes.len() != CODE_LEN || !bytes.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        let digits: Vec<u16> = bytes.iter().map(|b| u16::from(b - b'0')).collect();
+        let digits: Vec<u8> = bytes.iter().map(|b| b - b'0').collect();
         for (key, cipher) in &self.ciphers {
-            let Ok(plain) = cipher.decrypt(TWEAK, &FlexibleNumeralString::from(digits.clone()))
-            else {
+            let Some(p) = cipher.decrypt(TWEAK, &digits) else {
                 continue;
             };
-            let p = Vec::<u16>::from(plain);
             if p.len() != CODE_LEN || u64::from(p[0]) != u64::from(key.version) {
                 continue;
             }

@@ -1,0 +1,107 @@
+//! The WAL checkpointer: copying the write-ahead log back into the database file, off the
+//! recorder's commit path.
+//!
+//! In WAL mode SQLite appends every committed page to the `-wal` file; a *checkpoint* copies the
+//! newest version of each page back into the database file so the log can start over. By default
+//! the connection that commits past 1,000 log frames runs the checkpoint inside its commit — for
+//! the recorder that means some unlucky batch of queries waits for it, and with the default
+//! threshold a busy recorder checkpoints many times a second, copying the same hot pages again
+//! each time.
+//!
+//! Instead the recorder's connection turns automatic checkpoints off and this thread, on a
+//! connection of its own, runs a PASSIVE checkpoint every [`INTERVAL`]: it never blocks a writer
+//! or a reader, copies each page once however often it changed in between, and its fsync of the
+//! database file happens beside the recorder's fsync of the log rather than in front of it.
+//! Dropping the [`Checkpointer`] stops the thread after a last checkpoint.
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::store::StoreError;
+use crate::write_tx::open_sqlite;
+
+/// How often the log is copied back.
+pub const INTERVAL: Duration = Duration::from_millis(200);
+
+/// The running checkpointer; dropping it runs a last checkpoint and waits for the thread.
+pub struct Checkpointer {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts checkpointing the database at `path` on a thread of its own. The caller turns the
+/// automatic checkpoints of its writing connection off (`PRAGMA wal_autocheckpoint = 0`).
+pub fn start(path: &Path) -> Result<Checkpointer, StoreError> {
+    let conn = open_sqlite(path)?;
+    let (stop, stopped) = mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("zhenwei-checkpoint".into())
+        .spawn(move || loop {
+            let last = !matches!(
+                stopped.recv_timeout(INTERVAL),
+                Err(mpsc::RecvTimeoutError::Timeout)
+            );
+            match checkpoint(&conn) {
+                Ok((_, frames, copied)) if frames > 0 => {
+                    tracing::trace!(frames, copied, "wal checkpoint")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "wal checkpoint failed"),
+            }
+            if last {
+                break;
+            }
+        })
+        .map_err(|e| StoreError::Decode(format!("cannot start the checkpoint thread: {e}")))?;
+    Ok(Checkpointer {
+        stop: Some(stop),
+        thread: Some(thread),
+    })
+}
+
+/// One PASSIVE checkpoint: (busy, frames in the log, frames copied).
+fn checkpoint(conn: &rusqlite::Connection) -> Result<(i64, i64, i64), rusqlite::Error> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copies_the_log_into_the_database_file_and_stops_when_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let writer = open_sqlite(&path).unwrap();
+        writer
+            .execute_batch(
+                "PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (v INTEGER); \
+                 INSERT INTO t VALUES (1), (2), (3);",
+            )
+            .unwrap();
+        let size = || std::fs::metadata(&path).unwrap().len();
+        assert_eq!(
+            size(),
+            4096,
+            "only the header page is in the database file yet"
+        );
+        drop(start(&path).unwrap()); // returns after the last checkpoint
+        assert_eq!(size(), 8192, "the table's page was copied back");
+        let sum: i64 = writer
+            .query_row("SELECT SUM(v) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sum, 6);
+    }
+}
