@@ -149,6 +149,11 @@ pub fn form_12315_page(f: &serde_json::Value) -> String {
         .unwrap_or(false);
     let reporter = if consented {
         t(&["reporter", "contact"])
+    } else if text(f, &["reporter", "channel"]) == "kiosk" {
+        format!(
+            "{}（店内查询机，无举报人联系方式 / a store kiosk, no reporter contact）",
+            t(&["reporter", "contact_masked"])
+        )
     } else {
         format!(
             "{}（已脱敏；举报人未同意提供联系方式 / masked, no consent to share contact details）",

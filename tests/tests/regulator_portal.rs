@@ -281,7 +281,8 @@ fn the_portal_in_chromium_with_client_certificates() {
     let yzb = browser(&home_with(tmp.path(), "yz-1", &ca, Some(&dirs["yz-1"])), &base);
     yzb.goto(&format!("{base}/regulator/#/case/{kiosk_case}"));
     ready(&yzb, "r === 'error'", "the refused case");
-    assert!(yzb.text(&yzb.find("#error")).contains("no case"));
+    let refused = yzb.text(&yzb.find("#error"));
+    assert!(refused.contains("case_not_found"), "{refused}");
 
     // A browser without a certificate gets the refusal, not the portal.
     let anon = browser(&home_with(tmp.path(), "anon", &ca, None), &base);

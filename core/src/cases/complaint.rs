@@ -123,8 +123,8 @@ pub fn form(r: &serde_json::Value, stores: &[StorePlace], now: i64) -> serde_jso
         evidence.len()
     );
     let summary_en = format!(
-        "{events} queries of this product's code raised \"{reason_en}\" at {}; {} evidence \
-         records (sources masked).",
+        "Queries of this product's code: {events}, raising \"{reason_en}\" at {}; evidence \
+         records: {} (sources masked).",
         str_at(case, &["place", "name_en"]).unwrap_or("an unknown place"),
         evidence.len()
     );

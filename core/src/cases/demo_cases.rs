@@ -7,7 +7,8 @@
 //! days, for the demo products, with every reason and status and acknowledgement deadlines that
 //! fall within limit, due soon and overdue, so every chart of the dashboard has something to
 //! show. Each case has one query event as evidence, from a masked demo number, and is assigned
-//! to the configured office with the longest matching prefix, if any. Rows are written directly
+//! to the configured office with the longest matching prefix, if any (a few are marked as
+//! escalated once, to that office). Rows are written directly
 //! (not through the recorder, and no reports are queued): this is sample history, not a replay
 //! of queries.
 //! Seeding twice adds nothing (the cases' code keys are fixed).
@@ -45,9 +46,9 @@ pub async fn seed(store: &Store, now: i64, cal: &WorkCalendar) -> Result<usize, 
         let code_key = format!("demo-case:{i:03}");
         let place = PLACES[(idx * 7 + idx / 5) % PLACES.len()];
         let reason = REASONS[(idx * 5 + idx / 3) % REASONS.len()];
-        let (product_id, enterprise_id) = products[(idx * 3) % products.len()];
+        let (product_id, enterprise_id) = products[(idx * 5 + idx / 6) % products.len()];
         // Spread over 14 days, more recently more often.
-        let age_days = (i * i) % 14;
+        let age_days = (i * 5 + i / 4) % 14;
         let opened = now - age_days * DAY - (i % 9) * 3_600_000;
         let status = match i % 6 {
             0 | 1 | 2 => "delivered",
@@ -110,6 +111,19 @@ pub async fn seed(store: &Store, now: i64, cal: &WorkCalendar) -> Result<usize, 
         .bind(case_id)
         .execute(&mut *tx)
         .await?;
+        // A few delivered cases were escalated once (to the office now in charge).
+        if status == "delivered" && i % 4 == 1 {
+            sqlx::query(
+                "INSERT INTO case_escalations (case_id, from_regulator, to_regulator, due_at, at) \
+                 SELECT id, NULL, regulator_id, $1, $2 FROM cases \
+                 WHERE id = $3 AND regulator_id IS NOT NULL",
+            )
+            .bind(due_at)
+            .bind(opened + DAY)
+            .bind(case_id)
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query("INSERT INTO case_events (case_id, event_id) VALUES ($1, $2)")
             .bind(case_id)
             .bind(event_id)

@@ -25,27 +25,30 @@ const Charts = (() => {
     return s;
   }
 
-  function niceMax(v) {
-    if (v <= 5) return 5;
-    const p = Math.pow(10, Math.floor(Math.log10(v)));
-    for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
-    return v;
+  // A whole-number tick step so that four steps cover v.
+  function niceStep(v) {
+    const raw = Math.max(1, Math.ceil(v / 4));
+    const p = Math.pow(10, Math.floor(Math.log10(raw)));
+    for (const m of [1, 2, 5, 10]) if (m * p >= raw) return m * p;
+    return raw;
   }
 
-  // Stacked bars: one bar per day, one segment per series (reason).
+  // Stacked bars: one bar per day, one segment per series (reason); the legend is the page's
+  // (HTML wraps long labels, SVG text does not).
   // data: {days: [..], series: [{key, label}], value(day, key) -> n, dayLabel(day) -> text}
   function stackedBars(data, label) {
-    const W = 720, H = 280, L = 40, R = 10, T = 10, B = 46;
+    const W = 720, H = 250, L = 40, R = 10, T = 22, B = 24;
     const s = svg(W, H, label);
     const totals = data.days.map(d => data.series.reduce((a, sr) => a + data.value(d, sr.key), 0));
-    const max = niceMax(Math.max(1, ...totals));
+    const step4 = niceStep(Math.max(1, ...totals));
+    const max = step4 * 4;
     const ih = H - T - B, iw = W - L - R;
     const step = iw / Math.max(1, data.days.length);
     const bw = Math.max(4, step * 0.7);
     for (let i = 0; i <= 4; i++) {
       const v = (max / 4) * i, y = T + ih - (v / max) * ih;
       s.appendChild(el("line", { x1: L, x2: W - R, y1: y, y2: y, class: "grid" }));
-      s.appendChild(el("text", { x: L - 6, y: y + 4, "text-anchor": "end", class: "axis" }, Math.round(v)));
+      s.appendChild(el("text", { x: L - 6, y: y + 4, "text-anchor": "end", class: "axis" }, v));
     }
     data.days.forEach((d, i) => {
       let y = T + ih;
@@ -63,14 +66,6 @@ const Charts = (() => {
       if (data.days.length <= 16 || i % 2 === 0) {
         s.appendChild(el("text", { x: x + bw / 2, y: H - B + 16, "text-anchor": "middle", class: "axis" }, data.dayLabel(d)));
       }
-    });
-    // Legend.
-    let lx = L;
-    data.series.forEach((sr, si) => {
-      s.appendChild(el("rect", { x: lx, y: H - 18, width: 12, height: 12, fill: PALETTE[si % PALETTE.length] }));
-      const t = el("text", { x: lx + 16, y: H - 8, class: "legend" }, sr.label);
-      s.appendChild(t);
-      lx += 24 + sr.label.length * 9;
     });
     return s;
   }
@@ -123,5 +118,8 @@ const Charts = (() => {
     return s;
   }
 
-  return { stackedBars, hbars, ageingBar, AGEING, PALETTE };
+  // The colour of series number i of stackedBars, for the page's legend.
+  const seriesColour = i => PALETTE[i % PALETTE.length];
+
+  return { stackedBars, hbars, ageingBar, seriesColour, AGEING, PALETTE };
 })();

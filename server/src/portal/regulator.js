@@ -61,7 +61,7 @@ function h(tag, attrs, ...children) {
     if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
     else e.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null) continue;
     e.appendChild(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -139,11 +139,15 @@ async function dashboard(params) {
     h("section", { class: "head" }, h("h1", {}, t("dashboard")), range),
     tiles,
     h("section", { class: "card wide", id: "chart-ageing" }, h("h2", {}, t("ageing")), ageing, legend),
-    h("section", { class: "card wide", id: "chart-per-day" }, h("h2", {}, t("perDay")), perDay),
+    h("section", { class: "card wide", id: "chart-per-day" }, h("h2", {}, t("perDay")), perDay,
+      h("ul", { class: "legend" }, d.reasons.map((r, i) =>
+        h("li", {}, h("span", { class: "sw", "data-colour": i }), reasonLabel(r))))),
     h("div", { class: "two" },
       h("section", { class: "card", id: "chart-city" }, h("h2", {}, t("byCity")), cities),
       h("section", { class: "card", id: "chart-products" }, h("h2", {}, t("topProducts")), products)),
   );
+  // Swatch colours from the chart's palette (a style property, which the CSP allows).
+  for (const sw of document.querySelectorAll("#chart-per-day .sw")) sw.style.background = Charts.seriesColour(Number(sw.dataset.colour));
   document.body.dataset.ready = "dashboard";
 }
 
