@@ -26,8 +26,8 @@
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::header::{
-    HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE,
-    REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+    HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY,
+    X_CONTENT_TYPE_OPTIONS,
 };
 use hyper::{Method, Request, Response, StatusCode};
 use zhenwei_core::Core;
@@ -305,7 +305,9 @@ mod tests {
 
     fn futures_body(r: Response<Body>) -> String {
         use http_body_util::BodyExt;
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let b = rt.block_on(r.into_body().collect()).unwrap().to_bytes();
         String::from_utf8(b.to_vec()).unwrap()
     }

@@ -32,9 +32,9 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use zhenwei_core::cases::accounts::{self, Account};
 use zhenwei_core::cases::calendar::{china_date, china_midnight};
-use zhenwei_core::cases::{complaint, dashboard, history, routing, CaseRules};
 use zhenwei_core::cases::casework::{self, CaseSummary, Filter};
 use zhenwei_core::cases::status::{CaseStatus, Change, Outcome};
+use zhenwei_core::cases::{complaint, dashboard, history, routing, CaseRules};
 use zhenwei_core::cases::{report, CaseError};
 use zhenwei_core::clock::local_time;
 use zhenwei_core::store::now_ms;
@@ -240,11 +240,11 @@ async fn list(core: &Core, a: &Account, query: &str) -> Result<Vec<CaseSummary>,
     let reason = param(query, "reason")
         .filter(|r| r.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
         .map(str::to_owned);
-    let Some(within) = narrow(&a.prefix, param(query, "within"))? else {
+    let Some(within) = narrow(&a.prefix, param(query, "within")).map_err(Response::from)? else {
         return Ok(Vec::new()); // a place outside the jurisdiction: nothing to see
     };
-    let from = date_param(query, "from")?;
-    let to = date_param(query, "to")?;
+    let from = date_param(query, "from").map_err(Response::from)?;
+    let to = date_param(query, "to").map_err(Response::from)?;
     let gtin = match param(query, "gtin") {
         None => None,
         Some(g) if g.len() <= 14 && g.bytes().all(|b| b.is_ascii_digit()) => {
@@ -291,17 +291,12 @@ fn ok_json<T: serde::Serialize>(v: &T) -> Response<Body> {
 
 /// The prefix to filter with: the account's jurisdiction, or a narrower division the request
 /// names within it. `None` when the requested place lies outside the jurisdiction.
-fn narrow(jurisdiction: &str, requested: Option<&str>) -> Result<Option<String>, Response<Body>> {
+fn narrow(jurisdiction: &str, requested: Option<&str>) -> Result<Option<String>, BadParam> {
     let Some(r) = requested else {
         return Ok(Some(jurisdiction.to_owned()));
     };
-    let r = routing::parse_prefix(r).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            "invalid_within",
-            &format!("within: {e}"),
-        )
-    })?;
+    let r =
+        routing::parse_prefix(r).map_err(|e| BadParam("invalid_within", format!("within: {e}")))?;
     Ok(if r.starts_with(jurisdiction) {
         Some(r)
     } else if jurisdiction.starts_with(&r) {
@@ -311,18 +306,22 @@ fn narrow(jurisdiction: &str, requested: Option<&str>) -> Result<Option<String>,
     })
 }
 
-fn date_param(query: &str, name: &str) -> Result<Option<NaiveDate>, Response<Body>> {
+fn date_param(query: &str, name: &str) -> Result<Option<NaiveDate>, BadParam> {
     match param(query, name) {
         None => Ok(None),
         Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")
             .map(Some)
-            .map_err(|_| {
-                error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_date",
-                    &format!("{name} must be a date YYYY-MM-DD"),
-                )
-            }),
+            .map_err(|_| BadParam("invalid_date", format!("{name} must be a date YYYY-MM-DD"))),
+    }
+}
+
+/// A query parameter that is not valid: its error code and message (answered with 400).
+#[derive(Debug)]
+struct BadParam(&'static str, String);
+
+impl From<BadParam> for Response<Body> {
+    fn from(b: BadParam) -> Self {
+        error(StatusCode::BAD_REQUEST, b.0, &b.1)
     }
 }
 
@@ -330,7 +329,7 @@ async fn dashboard(core: &Core, a: &Account, query: &str) -> Response<Body> {
     let now = now_ms();
     let (from, to) = match (date_param(query, "from"), date_param(query, "to")) {
         (Ok(f), Ok(t)) => (f, t),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(r), _) | (_, Err(r)) => return r.into(),
     };
     let to = to.unwrap_or_else(|| china_date(now));
     let from = from.unwrap_or(to - chrono::Duration::days(13));
@@ -353,18 +352,18 @@ async fn dashboard(core: &Core, a: &Account, query: &str) -> Response<Body> {
                 "that place lies outside this account's jurisdiction",
             )
         }
-        Err(r) => return r,
+        Err(r) => return r.into(),
     };
     let rules = rules();
     match dashboard::load(&core.store, &within, from, to).await {
         Ok(cases) => ok_json(&dashboard::aggregate(
-                &within,
-                &cases,
-                from,
-                to,
-                now,
-                &rules.rule().calendar,
-                rules.escalate_after_working_days,
+            &within,
+            &cases,
+            from,
+            to,
+            now,
+            &rules.rule().calendar,
+            rules.escalate_after_working_days,
         )),
         Err(e) => case_error(&e),
     }

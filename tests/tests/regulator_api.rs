@@ -472,8 +472,14 @@ fn portal_endpoints_keep_to_the_jurisdiction() {
         r.json()
     };
     let d = dash("hs");
-    assert_eq!((d["total"].clone(), d["within"].clone()), (json!(2), json!("330203")));
-    assert_eq!(d["by_city"], json!([{"prefix": "3302", "name_zh": "宁波市", "name_en": "Ningbo", "count": 2}]));
+    assert_eq!(
+        (d["total"].clone(), d["within"].clone()),
+        (json!(2), json!("330203"))
+    );
+    assert_eq!(
+        d["by_city"],
+        json!([{"prefix": "3302", "name_zh": "宁波市", "name_en": "Ningbo", "count": 2}])
+    );
     assert_eq!(d["ageing"]["undelivered"], 2);
     assert_eq!(d["ageing"]["limit_working_days"], 7);
     assert_eq!(d["days"].as_array().unwrap().len(), 14);
@@ -490,7 +496,10 @@ fn portal_endpoints_keep_to_the_jurisdiction() {
     let r = as_("zj", "/v1/regulator/dashboard?within=330212");
     assert_eq!(r.json()["total"], 1);
     let r = as_("hs", "/v1/regulator/dashboard?within=330212");
-    assert_eq!((r.status, r.error_code().as_str()), (404, "outside_jurisdiction"));
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (404, "outside_jurisdiction")
+    );
     let r = as_("hs", "/v1/regulator/dashboard?within=33");
     assert_eq!(r.json()["total"], 2, "a broader place is the jurisdiction");
     for (q, code) in [
@@ -502,9 +511,16 @@ fn portal_endpoints_keep_to_the_jurisdiction() {
         let r = as_("zj", &format!("/v1/regulator/dashboard?{q}"));
         assert_eq!((r.status, r.error_code().as_str()), (400, code), "{q}");
     }
-    let far = as_("zj", "/v1/regulator/dashboard?from=2020-01-01&to=2020-01-31").json();
+    let far = as_(
+        "zj",
+        "/v1/regulator/dashboard?from=2020-01-01&to=2020-01-31",
+    )
+    .json();
     assert_eq!(far["total"], 0);
-    assert_eq!(far["ageing"]["undelivered"], 3, "ageing counts every open case");
+    assert_eq!(
+        far["ageing"]["undelivered"], 3,
+        "ageing counts every open case"
+    );
 
     // List filters.
     let ids = |name: &str, q: &str| -> Vec<i64> {
@@ -566,13 +582,22 @@ fn portal_endpoints_keep_to_the_jurisdiction() {
     assert_eq!(f["facts_and_reasons"]["reason"], "not_activated");
     assert_eq!(f["reporter"]["consented"], false);
     assert!(f["reporter"]["contact"].is_null());
-    let html = as_("hs", &format!("/v1/regulator/cases/{hs1}/12315?format=html"));
-    assert!(html.header("content-type").unwrap().starts_with("text/html"));
+    let html = as_(
+        "hs",
+        &format!("/v1/regulator/cases/{hs1}/12315?format=html"),
+    );
+    assert!(html
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
     assert!(html.text().contains("投诉举报"));
     let r = as_("hs", &format!("/v1/regulator/cases/{hs1}/12315?format=pdf"));
     assert_eq!((r.status, r.error_code().as_str()), (400, "invalid_format"));
     let me = as_("yz", "/v1/regulator/me").json();
-    assert_eq!((me["name"].clone(), me["prefix"].clone()), (json!("yz"), json!("330212")));
+    assert_eq!(
+        (me["name"].clone(), me["prefix"].clone()),
+        (json!("yz"), json!("330212"))
+    );
 
     // Without a certificate (HTTPS or plain HTTP), nothing: not the figures, not the pages.
     for path in [

@@ -182,10 +182,8 @@ fn the_portal_in_chromium_with_client_certificates() {
 
     // Cases: two in Haishu (one from the demo kiosk of the Haishu store), one in Yinzhou.
     let demo = server.demo();
-    let kiosk_case = case_ids(&server.verify(
-        demo.code("not_activated", 0),
-        &["--kiosk", "kiosk-nb-01"],
-    ))[0];
+    let kiosk_case =
+        case_ids(&server.verify(demo.code("not_activated", 0), &["--kiosk", "kiosk-nb-01"]))[0];
     let at = |i: usize, place: &str| {
         let r = server.http_verify(&serde_json::json!({
             "code": demo.code("not_activated", i), "place": place
@@ -197,12 +195,13 @@ fn the_portal_in_chromium_with_client_certificates() {
     assert!(kiosk_case != hs2 && hs2 != yz);
 
     let base = format!("https://127.0.0.1:{}", server.https_addr().port());
-    let total = |b: &Browser| -> i64 {
-        b.text(&b.find("#total")).trim().parse().unwrap()
-    };
+    let total = |b: &Browser| -> i64 { b.text(&b.find("#total")).trim().parse().unwrap() };
 
     // The Haishu officer: its two cases only, on the dashboard and in the list.
-    let hs = browser(&home_with(tmp.path(), "hs-1", &ca, Some(&dirs["hs-1"])), &base);
+    let hs = browser(
+        &home_with(tmp.path(), "hs-1", &ca, Some(&dirs["hs-1"])),
+        &base,
+    );
     hs.goto(&format!("{base}/regulator/"));
     ready(&hs, "r === 'dashboard'", "the Haishu dashboard");
     assert_eq!(total(&hs), 2);
@@ -221,7 +220,10 @@ fn the_portal_in_chromium_with_client_certificates() {
     assert_eq!(listed, [kiosk_case, hs2]);
 
     // The province: both counties.
-    let zj = browser(&home_with(tmp.path(), "zj-1", &ca, Some(&dirs["zj-1"])), &base);
+    let zj = browser(
+        &home_with(tmp.path(), "zj-1", &ca, Some(&dirs["zj-1"])),
+        &base,
+    );
     zj.goto(&format!("{base}/regulator/"));
     ready(&zj, "r === 'dashboard'", "the province dashboard");
     assert_eq!(total(&zj), 3);
@@ -278,7 +280,10 @@ fn the_portal_in_chromium_with_client_certificates() {
     }
 
     // Yinzhou cannot open Haishu's case, even by typing its address.
-    let yzb = browser(&home_with(tmp.path(), "yz-1", &ca, Some(&dirs["yz-1"])), &base);
+    let yzb = browser(
+        &home_with(tmp.path(), "yz-1", &ca, Some(&dirs["yz-1"])),
+        &base,
+    );
     yzb.goto(&format!("{base}/regulator/#/case/{kiosk_case}"));
     ready(&yzb, "r === 'error'", "the refused case");
     let refused = yzb.text(&yzb.find("#error"));

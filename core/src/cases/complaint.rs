@@ -108,8 +108,14 @@ pub fn form(r: &serde_json::Value, stores: &[StorePlace], now: i64) -> serde_jso
         "code": case.get("code").cloned().unwrap_or(null.clone()),
         "brand_owner": r.get("enterprise").cloned().unwrap_or(null.clone()),
     });
-    let first_at = evidence.first().and_then(|e| e.get("at")).and_then(|v| v.as_i64());
-    let last_at = evidence.last().and_then(|e| e.get("at")).and_then(|v| v.as_i64());
+    let first_at = evidence
+        .first()
+        .and_then(|e| e.get("at"))
+        .and_then(|v| v.as_i64());
+    let last_at = evidence
+        .last()
+        .and_then(|e| e.get("at"))
+        .and_then(|v| v.as_i64());
     let events = case
         .get("event_count")
         .and_then(|v| v.as_i64())

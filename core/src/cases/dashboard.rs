@@ -366,7 +366,10 @@ mod tests {
             bucket(&case(2, "investigating", "330203", mon, None), mon, &cal),
             Some(Bucket::InProgress)
         );
-        assert_eq!(bucket(&case(2, "closed", "330203", mon, None), mon, &cal), None);
+        assert_eq!(
+            bucket(&case(2, "closed", "330203", mon, None), mon, &cal),
+            None
+        );
     }
 
     #[test]
@@ -382,15 +385,7 @@ mod tests {
             // Opened before the range, still open: ageing only.
             case(5, "delivered", "330203", day1 - 10 * 86_400_000, Some(day1)),
         ];
-        let dash = aggregate(
-            "",
-            &cases,
-            d("2026-11-16"),
-            d("2026-11-18"),
-            day2,
-            &cal,
-            7,
-        );
+        let dash = aggregate("", &cases, d("2026-11-16"), d("2026-11-18"), day2, &cal, 7);
         assert_eq!(dash.days, ["2026-11-16", "2026-11-17", "2026-11-18"]);
         assert_eq!(dash.total, 4);
         assert_eq!(

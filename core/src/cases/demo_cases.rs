@@ -51,7 +51,7 @@ pub async fn seed(store: &Store, now: i64, cal: &WorkCalendar) -> Result<usize, 
         let age_days = (i * 5 + i / 4) % 14;
         let opened = now - age_days * DAY - (i % 9) * 3_600_000;
         let status = match i % 6 {
-            0 | 1 | 2 => "delivered",
+            0..=2 => "delivered",
             3 => "acknowledged",
             4 => "investigating",
             _ => "closed",

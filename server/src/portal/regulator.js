@@ -19,7 +19,7 @@ const T = {
     attempts: "尝试", actor: "操作人", action: "动作", back: "← 返回案件列表", refused: "无权访问",
     confirmed_counterfeit: "确认假冒", genuine: "正品", no_action: "不予处理", referred_to_police: "移送公安",
     open: "新立", delivered: "已送达", acknowledged: "已确认", investigating: "调查中", closed: "已结案",
-    days: "个工作日", noPlace: "地点不明",
+    days: "个工作日", noPlace: "地点不明", actions: "处理",
   },
   en: {
     portal: "Regulator portal", dashboard: "Dashboard", cases: "Cases", footer: "Only cases within your jurisdiction · sources masked",
@@ -36,7 +36,7 @@ const T = {
     attempts: "Attempts", actor: "Actor", action: "Action", back: "← Back to cases", refused: "Refused",
     confirmed_counterfeit: "Confirmed counterfeit", genuine: "Genuine", no_action: "No action", referred_to_police: "Referred to police",
     open: "Open", delivered: "Delivered", acknowledged: "Acknowledged", investigating: "Investigating", closed: "Closed",
-    days: "working days", noPlace: "unknown place",
+    days: "working days", noPlace: "unknown place", actions: "Actions",
   },
 };
 const REASONS = {
@@ -87,7 +87,7 @@ const placeName = p => (p ? `${(lang === "zh" ? p.name_zh : p.name_en) || ""} ${
 
 function setView(...nodes) {
   const v = document.getElementById("view");
-  v.replaceChildren(...nodes);
+  v.replaceChildren(...nodes.filter(n => n !== null && n !== undefined));
 }
 
 function fail(e) {
@@ -247,7 +247,7 @@ async function casePage(id) {
         ["due", fmt(c.due_at)],
         ["events", c.event_count],
       ])),
-      h("section", { class: "card" }, h("h2", {}, t("action")), actions)),
+      h("section", { class: "card" }, h("h2", {}, t("actions")), actions)),
     h("section", { class: "card wide" }, h("h2", {}, t("evidence")),
       table("evidence", ["time", "channel", "place", "source", "warnings"], r.evidence.map(e => h("tr", {},
         h("td", {}, e.at_china), h("td", {}, e.channel), h("td", {}, placeName(e.place)),
