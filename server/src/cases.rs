@@ -94,6 +94,14 @@ pub enum CasesCmd {
         #[arg(long)]
         note: Option<String>,
     },
+    /// A case as a 12315 complaint/report form: JSON (fields in docs/cases/README.md), or the
+    /// printable HTML page with --html.
+    #[command(name = "export-12315")]
+    Export12315 {
+        id: i64,
+        #[arg(long)]
+        html: bool,
+    },
     /// Run the escalation rule once, as the server does periodically: cases not acknowledged
     /// within the working-day limit go to the next office up.
     Escalate {
@@ -317,6 +325,7 @@ pub async fn cases(
                     status: status.as_deref().and_then(CaseStatus::parse),
                     reason: None,
                     limit,
+                    ..Filter::default()
                 },
             )
             .await?;
@@ -326,6 +335,15 @@ pub async fn cases(
             Ok(list.iter().map(summary_line).collect::<Vec<_>>().join("\n"))
         }
         CasesCmd::Show { id } => Ok(json(&casework::get(store, id, None).await?)),
+        CasesCmd::Export12315 { id, html } => {
+            casework::get(store, id, None).await?;
+            let form = zhenwei_core::cases::complaint::build(store, id, now_ms()).await?;
+            Ok(if html {
+                crate::portal::form_12315_page(&form)
+            } else {
+                serde_json::to_string_pretty(&form).unwrap_or_default()
+            })
+        }
         CasesCmd::Ack { id, note } => Ok(changed(
             casework::change(
                 store,

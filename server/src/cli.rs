@@ -66,6 +66,9 @@ pub enum Command {
     },
     /// Print the demo scenarios and their codes as one JSON object.
     DemoCodes,
+    /// Add a fortnight of sample cases in four cities (for the regulator dashboard) to a
+    /// database seeded by `serve --demo`.
+    DemoCases,
     /// Verify a code exactly as every channel does, and record the query.
     Verify {
         /// The code or raw scan string (\x1d or <GS> for ASCII 29).

@@ -387,6 +387,10 @@ async fn route(core: Core, peer: Arc<Peer>, req: Request<Incoming>) -> Response<
         (_, p) if crate::regulator_api::is_api_path(p) => {
             crate::regulator_api::respond(&core, &peer, req).await
         }
+        // The regulator portal's pages (portal.rs; regulator certificates only).
+        (_, p) if crate::portal::is_portal_path(p) => {
+            crate::portal::respond(&core, &peer, &req).await
+        }
         // The public query page and its assets (page.rs).
         (_, p) if crate::page::is_page_path(p) => crate::page::respond(&req),
         (_, "/healthz")

@@ -14,6 +14,7 @@ mod kiosk;
 mod metrics;
 mod page;
 mod pki;
+mod portal;
 mod regulator_api;
 mod sip;
 mod smpp;
@@ -352,6 +353,7 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
                 })?),
             };
             sms::install(core, &s.file.sms.gateway());
+            regulator_api::install_rules(s.file.cases.clone());
             let shutdown = shutdown_signal()?;
             let names = [tls_san, s.file.tls_san.clone()].concat();
             let listener = tokio::net::TcpListener::bind(addr)
@@ -390,6 +392,16 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
                 esme.stop(within).await;
             }
             tracing::info!("stopped");
+        }
+        Command::DemoCases => {
+            let rules = s.file.cases.rule();
+            let n = zhenwei_core::cases::demo_cases::seed(
+                &core.store,
+                zhenwei_core::store::now_ms(),
+                &rules.calendar,
+            )
+            .await?;
+            out!("added {n} sample cases");
         }
         Command::DemoCodes => match demo::manifest(&core.store).await? {
             Some(m) => out!("{m}"),

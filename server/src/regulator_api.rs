@@ -8,23 +8,33 @@
 //!
 //! | request | does |
 //! |---|---|
-//! | `GET /v1/regulator/cases?status=&reason=&limit=` | the cases within the jurisdiction, newest first |
+//! | `GET /v1/regulator/cases?status=&reason=&limit=&from=&to=&within=&gtin=` | the cases within the jurisdiction, newest first (`from`/`to`: opening dates in China, inclusive; `within`: a narrower division prefix, e.g. a city; `gtin`: one product) |
 //! | `GET /v1/regulator/cases.csv` | the same as CSV (UTF-8 with BOM, for spreadsheets) |
 //! | `GET /v1/regulator/cases/{id}` | one case and its report (product, enterprise, evidence) |
+//! | `GET /v1/regulator/cases/{id}/history` | its deliveries, escalations and audit trail |
+//! | `GET /v1/regulator/cases/{id}/12315` (`?format=html`: printable page) | the case as a 12315 complaint/report form |
+//! | `GET /v1/regulator/dashboard?from=&to=&within=` | the dashboard's figures within the jurisdiction (per day by reason, by city, top products, ageing) |
+//! | `GET /v1/regulator/me` | the account, its office and jurisdiction |
 //! | `POST /v1/regulator/cases/{id}/acknowledge` `{"note"?}` | acknowledge (stops escalation) |
 //! | `POST /v1/regulator/cases/{id}/status` `{"status": "investigating", "note"?}` | change status |
 //! | `POST /v1/regulator/cases/{id}/outcome` `{"outcome", "note"?}` | close with an outcome, reported to the enterprise |
 //!
 //! Status changes follow the lifecycle (`zhenwei_core::cases::status`); an invalid one is 409.
+//! Aggregates are computed from the jurisdiction's rows only, so no count leaks across offices.
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, CONTENT_DISPOSITION, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
+use std::sync::OnceLock;
+
+use chrono::NaiveDate;
 use serde::Deserialize;
 use zhenwei_core::cases::accounts::{self, Account};
+use zhenwei_core::cases::calendar::{china_date, china_midnight};
 use zhenwei_core::cases::casework::{self, CaseSummary, Filter};
 use zhenwei_core::cases::status::{CaseStatus, Change, Outcome};
+use zhenwei_core::cases::{complaint, dashboard, history, routing, CaseRules};
 use zhenwei_core::cases::{report, CaseError};
 use zhenwei_core::clock::local_time;
 use zhenwei_core::store::now_ms;
@@ -45,7 +55,11 @@ pub fn is_api_path(path: &str) -> bool {
 enum Target {
     List,
     Csv,
+    Dashboard,
+    Me,
     Case(Option<i64>),
+    History(Option<i64>),
+    Form12315(Option<i64>),
     Action(Option<i64>, &'static str),
 }
 
@@ -54,6 +68,8 @@ fn target(path: &str) -> Option<Target> {
     match rest {
         "cases" => return Some(Target::List),
         "cases.csv" => return Some(Target::Csv),
+        "dashboard" => return Some(Target::Dashboard),
+        "me" => return Some(Target::Me),
         _ => {}
     }
     let rest = rest.strip_prefix("cases/")?;
@@ -68,8 +84,22 @@ fn target(path: &str) -> Option<Target> {
         Some("acknowledge") => Some(Target::Action(id, "acknowledge")),
         Some("status") => Some(Target::Action(id, "status")),
         Some("outcome") => Some(Target::Action(id, "outcome")),
+        Some("history") => Some(Target::History(id)),
+        Some("12315") => Some(Target::Form12315(id)),
         Some(_) => None,
     }
+}
+
+static RULES: OnceLock<CaseRules> = OnceLock::new();
+
+/// The case rules (working-day calendar and limit) the dashboard's ageing is measured with;
+/// `zhenwei serve` installs them from its configuration (defaults otherwise).
+pub fn install_rules(rules: CaseRules) {
+    let _ = RULES.set(rules);
+}
+
+fn rules() -> CaseRules {
+    RULES.get().cloned().unwrap_or_default()
 }
 
 /// Why a request was refused before looking at any case (403).
@@ -78,7 +108,8 @@ fn refuse(peer: &Peer, code: &str, message: &str) -> Response<Body> {
     error(StatusCode::FORBIDDEN, code, message)
 }
 
-async fn authenticate(core: &Core, peer: &Peer) -> Result<Account, Response<Body>> {
+/// The regulator account of the peer's client certificate, or the refusal (403) to answer with.
+pub async fn authenticate(core: &Core, peer: &Peer) -> Result<Account, Response<Body>> {
     let Some(cert) = &peer.client_cert else {
         return Err(refuse(
             peer,
@@ -133,7 +164,13 @@ pub async fn respond(core: &Core, peer: &Peer, req: Request<Incoming>) -> Respon
         );
     };
     let allowed = match t {
-        Target::List | Target::Csv | Target::Case(_) => Method::GET,
+        Target::List
+        | Target::Csv
+        | Target::Case(_)
+        | Target::Dashboard
+        | Target::Me
+        | Target::History(_)
+        | Target::Form12315(_) => Method::GET,
         Target::Action(..) => Method::POST,
     };
     if req.method() != allowed {
@@ -158,6 +195,10 @@ pub async fn respond(core: &Core, peer: &Peer, req: Request<Incoming>) -> Respon
             Err(r) => r,
         },
         Target::Case(id) => show(core, &account, id).await,
+        Target::Dashboard => dashboard(core, &account, &query).await,
+        Target::Me => ok_json(&account),
+        Target::History(id) => history(core, &account, id).await,
+        Target::Form12315(id) => form_12315(core, &account, id, &query).await,
         Target::Action(id, what) => act(core, &account, id, what, req).await,
     }
 }
@@ -199,17 +240,168 @@ async fn list(core: &Core, a: &Account, query: &str) -> Result<Vec<CaseSummary>,
     let reason = param(query, "reason")
         .filter(|r| r.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
         .map(str::to_owned);
+    let Some(within) = narrow(&a.prefix, param(query, "within")).map_err(Response::from)? else {
+        return Ok(Vec::new()); // a place outside the jurisdiction: nothing to see
+    };
+    let from = date_param(query, "from").map_err(Response::from)?;
+    let to = date_param(query, "to").map_err(Response::from)?;
+    let gtin = match param(query, "gtin") {
+        None => None,
+        Some(g) if g.len() <= 14 && g.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(format!("{g:0>14}"))
+        }
+        Some(_) => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "invalid_gtin",
+                "gtin must be up to 14 digits",
+            ))
+        }
+    };
     casework::list(
         &core.store,
         &Filter {
-            within: Some(a.prefix.clone()),
+            within: Some(within),
             status,
             reason,
             limit,
+            opened_from: from.map(china_midnight),
+            opened_before: to.map(|d| china_midnight(d + chrono::Duration::days(1))),
+            gtin,
         },
     )
     .await
     .map_err(|e| case_error(&e))
+}
+
+/// 200 with `v` as JSON.
+fn ok_json<T: serde::Serialize>(v: &T) -> Response<Body> {
+    match serde_json::to_value(v) {
+        Ok(v) => json(StatusCode::OK, &v),
+        Err(e) => {
+            tracing::error!(error = %e, "regulator API answer not serialisable");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the answer could not be written",
+            )
+        }
+    }
+}
+
+/// The prefix to filter with: the account's jurisdiction, or a narrower division the request
+/// names within it. `None` when the requested place lies outside the jurisdiction.
+fn narrow(jurisdiction: &str, requested: Option<&str>) -> Result<Option<String>, BadParam> {
+    let Some(r) = requested else {
+        return Ok(Some(jurisdiction.to_owned()));
+    };
+    let r =
+        routing::parse_prefix(r).map_err(|e| BadParam("invalid_within", format!("within: {e}")))?;
+    Ok(if r.starts_with(jurisdiction) {
+        Some(r)
+    } else if jurisdiction.starts_with(&r) {
+        Some(jurisdiction.to_owned())
+    } else {
+        None
+    })
+}
+
+fn date_param(query: &str, name: &str) -> Result<Option<NaiveDate>, BadParam> {
+    match param(query, name) {
+        None => Ok(None),
+        Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .map(Some)
+            .map_err(|_| BadParam("invalid_date", format!("{name} must be a date YYYY-MM-DD"))),
+    }
+}
+
+/// A query parameter that is not valid: its error code and message (answered with 400).
+#[derive(Debug)]
+struct BadParam(&'static str, String);
+
+impl From<BadParam> for Response<Body> {
+    fn from(b: BadParam) -> Self {
+        error(StatusCode::BAD_REQUEST, b.0, &b.1)
+    }
+}
+
+async fn dashboard(core: &Core, a: &Account, query: &str) -> Response<Body> {
+    let now = now_ms();
+    let (from, to) = match (date_param(query, "from"), date_param(query, "to")) {
+        (Ok(f), Ok(t)) => (f, t),
+        (Err(r), _) | (_, Err(r)) => return r.into(),
+    };
+    let to = to.unwrap_or_else(|| china_date(now));
+    let from = from.unwrap_or(to - chrono::Duration::days(13));
+    if from > to || (to - from).num_days() >= dashboard::MAX_DAYS {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_range",
+            &format!(
+                "from must not be after to, and the range at most {} days",
+                dashboard::MAX_DAYS
+            ),
+        );
+    }
+    let within = match narrow(&a.prefix, param(query, "within")) {
+        Ok(Some(w)) => w,
+        Ok(None) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "outside_jurisdiction",
+                "that place lies outside this account's jurisdiction",
+            )
+        }
+        Err(r) => return r.into(),
+    };
+    let rules = rules();
+    match dashboard::load(&core.store, &within, from, to).await {
+        Ok(cases) => ok_json(&dashboard::aggregate(
+            &within,
+            &cases,
+            from,
+            to,
+            now,
+            &rules.rule().calendar,
+            rules.escalate_after_working_days,
+        )),
+        Err(e) => case_error(&e),
+    }
+}
+
+async fn history(core: &Core, a: &Account, id: Option<i64>) -> Response<Body> {
+    let Some(id) = id else {
+        return case_error(&CaseError::NotFound(0));
+    };
+    if let Err(e) = casework::get(&core.store, id, Some(&a.prefix)).await {
+        return case_error(&e);
+    }
+    match history::load(&core.store, id).await {
+        Ok(h) => ok_json(&h),
+        Err(e) => case_error(&e),
+    }
+}
+
+async fn form_12315(core: &Core, a: &Account, id: Option<i64>, query: &str) -> Response<Body> {
+    let Some(id) = id else {
+        return case_error(&CaseError::NotFound(0));
+    };
+    if let Err(e) = casework::get(&core.store, id, Some(&a.prefix)).await {
+        return case_error(&e);
+    }
+    let form = match complaint::build(&core.store, id, now_ms()).await {
+        Ok(f) => f,
+        Err(e) => return case_error(&e),
+    };
+    match param(query, "format") {
+        None | Some("json") => json(StatusCode::OK, &form),
+        Some("html") => crate::portal::form_12315_html(&form),
+        Some(_) => error(
+            StatusCode::BAD_REQUEST,
+            "invalid_format",
+            "format must be json or html",
+        ),
+    }
 }
 
 async fn show(core: &Core, a: &Account, id: Option<i64>) -> Response<Body> {
@@ -386,6 +578,20 @@ mod tests {
             Some(Target::Action(Some(7), "outcome"))
         ));
         assert!(target("/v1/regulator/cases/7/delete").is_none());
+        assert!(matches!(
+            target("/v1/regulator/cases/7/12315"),
+            Some(Target::Form12315(Some(7)))
+        ));
+        assert!(matches!(
+            target("/v1/regulator/dashboard"),
+            Some(Target::Dashboard)
+        ));
+        // A narrower place within the jurisdiction narrows; a broader one is the jurisdiction;
+        // a foreign one is nothing.
+        assert_eq!(narrow("33", Some("3302")).ok(), Some(Some("3302".into())));
+        assert_eq!(narrow("3302", Some("33")).ok(), Some(Some("3302".into())));
+        assert_eq!(narrow("3302", Some("3301")).ok(), Some(None));
+        assert_eq!(narrow("", None).ok(), Some(Some(String::new())));
         assert!(target("/v1/regulator/other").is_none());
         assert_eq!(field("宁波, 海曙"), "\"宁波, 海曙\"");
         assert_eq!(field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");

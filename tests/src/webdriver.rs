@@ -117,10 +117,16 @@ struct Driver {
 }
 
 impl Driver {
-    fn start(exe: &Path, dir: &Path) -> Driver {
+    fn start(exe: &Path, dir: &Path, home: Option<&Path>) -> Driver {
         let port = free_port();
         let log_path = dir.join("chromedriver.log");
-        let mut child = Command::new(exe)
+        let mut cmd = Command::new(exe);
+        if let Some(home) = home {
+            // Chromium (started by chromedriver, inheriting its environment) reads its NSS
+            // certificate database from $HOME/.pki/nssdb.
+            cmd.env("HOME", home);
+        }
+        let mut child = cmd
             .arg(format!("--port={port}"))
             .arg(format!("--log-path={}", log_path.display()))
             .stdin(Stdio::null())
@@ -300,8 +306,44 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium session (window 1280×800).
     #[track_caller]
     pub fn start(chromium: &Path, chromedriver: &Path) -> Browser {
+        Browser::start_with_certificate(chromium, chromedriver, None, &[])
+    }
+
+    /// Like [`Browser::start`], for sites that ask for a client certificate. `HOME` is set to
+    /// `home` for chromedriver and Chromium, which reads its NSS database (trusted CAs, client
+    /// certificates and keys) from `home/.pki/nssdb`. Headless Chromium has no certificate
+    /// picker; for each origin in `auto_select` (`https://127.0.0.1:8443`) the fresh profile
+    /// gets the content setting the `AutoSelectCertificateForUrls` policy would set —
+    /// `profile.content_settings.exceptions.auto_select_certificate` in its `Preferences`, with
+    /// an empty filter — so Chromium presents the matching certificate by itself. Only this
+    /// browser's temporary profile is touched; nothing machine-wide (no policy file).
+    #[track_caller]
+    pub fn start_with_certificate(
+        chromium: &Path,
+        chromedriver: &Path,
+        home: Option<&Path>,
+        auto_select: &[&str],
+    ) -> Browser {
         let dir = TempDir::new().expect("a temporary directory");
-        let driver = Driver::start(chromedriver, dir.path());
+        if !auto_select.is_empty() {
+            let exceptions: serde_json::Map<String, Value> = auto_select
+                .iter()
+                .map(|origin| {
+                    (
+                        format!("{origin},*"),
+                        json!({ "last_modified": "13300000000000000",
+                                "setting": { "filters": [{}] } }),
+                    )
+                })
+                .collect();
+            let prefs = json!({ "profile": { "content_settings": { "exceptions": {
+                "auto_select_certificate": exceptions } } } });
+            let default = dir.path().join("profile").join("Default");
+            std::fs::create_dir_all(&default).expect("creating the profile directory");
+            std::fs::write(default.join("Preferences"), prefs.to_string())
+                .expect("writing the profile's Preferences");
+        }
+        let driver = Driver::start(chromedriver, dir.path(), home);
         let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|a| a.to_string()).collect();
         args.push(format!(
             "--user-data-dir={}",

@@ -5,6 +5,7 @@
 //! | what | test |
 //! |---|---|
 //! | county sees its county only, province all its counties, another province nothing; cross-jurisdiction reads and changes → 404; no / foreign / revoked certificate → 403; acknowledge → status → outcome, reported to the enterprise; invalid transition → 409; bad bodies → 400; CSV export within the jurisdiction | `regulators see and change only cases within their prefix` |
+//! | the portal's endpoints: dashboard counts within the jurisdiction only (county, other county, province, other province), a `within` outside it → 404, bad dates/ranges → 400; list filters (dates, division, GTIN); history and 12315 (JSON/HTML) of another office's case → 404; `me`; no certificate (HTTPS or HTTP) → 403 for every new endpoint and the pages; revoked → 403 | `portal endpoints keep to the jurisdiction` |
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -388,5 +389,252 @@ fn regulators_see_and_change_only_cases_within_their_prefix() {
     );
     assert!(cli(&["audit", "verify"]).ok().stdout.contains("intact"));
     assert!(rx.rejected().is_empty(), "{:?}", rx.rejected());
+    server.stop();
+}
+
+/// The portal's endpoints (dashboard, history, 12315, me, list filters, the pages) against
+/// every account: counts and cases only within the jurisdiction, cross-jurisdiction → 404, no
+/// certificate → 403.
+#[test]
+fn portal_endpoints_keep_to_the_jurisdiction() {
+    let tmp = TempDir::new().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let server = Server::start(&data, &["--demo"]);
+    let cli = |args: &[&str]| run_in(&data, args.iter().copied());
+    for (prefix, name) in [
+        ("330203", "haishu"),
+        ("330212", "yinzhou"),
+        ("33", "zhejiang"),
+        ("31", "shanghai"),
+    ] {
+        cli(&[
+            "regulator",
+            "set",
+            "--prefix",
+            prefix,
+            "--name",
+            name,
+            "--url",
+            "https://127.0.0.1:9/cases",
+        ])
+        .ok();
+    }
+    let mut dirs = std::collections::BTreeMap::new();
+    for (prefix, name) in [
+        ("330203", "hs"),
+        ("330212", "yz"),
+        ("33", "zj"),
+        ("31", "sh"),
+    ] {
+        let dir = tmp.path().join(name);
+        cli(&[
+            "regulator",
+            "issue",
+            "--prefix",
+            prefix,
+            "--name",
+            name,
+            "--out",
+            dir.to_str().unwrap(),
+        ])
+        .ok();
+        dirs.insert(name, dir);
+    }
+    let ca = dirs["hs"].join("ca.crt");
+    let as_ = |name: &str, path: &str| {
+        https(
+            &server,
+            &ca,
+            Some((&dirs[name], "regulator")),
+            "GET",
+            path,
+            None,
+        )
+    };
+    let demo = server.demo();
+    let at = |i: usize, place: &str| {
+        let r = server.http_verify(&json!({"code": demo.code("not_activated", i), "place": place}));
+        case_ids(&r.json())[0]
+    };
+    let hs1 = at(0, "330203");
+    let hs2 = at(1, "330203");
+    let yz = at(2, "330212");
+    let gtin = server.verify(demo.code("not_activated", 0), &[])["product"]["gtin"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The dashboard counts the account's own cases only.
+    let dash = |name: &str| {
+        let r = as_(name, "/v1/regulator/dashboard");
+        assert_eq!(r.status, 200, "{name}: {}", r.text());
+        r.json()
+    };
+    let d = dash("hs");
+    assert_eq!(
+        (d["total"].clone(), d["within"].clone()),
+        (json!(2), json!("330203"))
+    );
+    assert_eq!(
+        d["by_city"],
+        json!([{"prefix": "3302", "name_zh": "宁波市", "name_en": "Ningbo", "count": 2}])
+    );
+    assert_eq!(d["ageing"]["undelivered"], 2);
+    assert_eq!(d["ageing"]["limit_working_days"], 7);
+    assert_eq!(d["days"].as_array().unwrap().len(), 14);
+    assert_eq!(dash("yz")["total"], 1);
+    let zj = dash("zj");
+    assert_eq!(zj["total"], 3);
+    assert_eq!(zj["top_products"][0]["count"], 3);
+    let sh = dash("sh");
+    assert_eq!(sh["total"], 0);
+    assert_eq!(sh["by_city"], json!([]));
+    assert_eq!(sh["ageing"]["undelivered"], 0);
+    // A narrower place within the jurisdiction narrows; another office's place is refused,
+    // not counted.
+    let r = as_("zj", "/v1/regulator/dashboard?within=330212");
+    assert_eq!(r.json()["total"], 1);
+    let r = as_("hs", "/v1/regulator/dashboard?within=330212");
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (404, "outside_jurisdiction")
+    );
+    let r = as_("hs", "/v1/regulator/dashboard?within=33");
+    assert_eq!(r.json()["total"], 2, "a broader place is the jurisdiction");
+    for (q, code) in [
+        ("from=2026-13-01", "invalid_date"),
+        ("from=2026-11-20&to=2026-11-01", "invalid_range"),
+        ("from=2020-01-01&to=2026-01-01", "invalid_range"),
+        ("within=3", "invalid_within"),
+    ] {
+        let r = as_("zj", &format!("/v1/regulator/dashboard?{q}"));
+        assert_eq!((r.status, r.error_code().as_str()), (400, code), "{q}");
+    }
+    let far = as_(
+        "zj",
+        "/v1/regulator/dashboard?from=2020-01-01&to=2020-01-31",
+    )
+    .json();
+    assert_eq!(far["total"], 0);
+    assert_eq!(
+        far["ageing"]["undelivered"], 3,
+        "ageing counts every open case"
+    );
+
+    // List filters.
+    let ids = |name: &str, q: &str| -> Vec<i64> {
+        let r = as_(name, &format!("/v1/regulator/cases?{q}"));
+        assert_eq!(r.status, 200, "{q}: {}", r.text());
+        r.json()["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(ids("zj", "within=330212"), [yz]);
+    assert_eq!(ids("zj", "within=3302"), [yz, hs2, hs1]);
+    assert!(ids("hs", "within=330212").is_empty());
+    assert!(ids("zj", "from=2020-01-01&to=2020-01-31").is_empty());
+    // Today in China, as the dashboard's default range ends.
+    let today = zj["to"].as_str().unwrap().to_owned();
+    assert_eq!(ids("zj", &format!("from={today}&to={today}")).len(), 3);
+    assert_eq!(ids("hs", &format!("gtin={gtin}")), [hs2, hs1]);
+    assert!(ids("hs", "gtin=00000000000000").is_empty());
+    let r = as_("hs", "/v1/regulator/cases?gtin=abc");
+    assert_eq!((r.status, r.error_code().as_str()), (400, "invalid_gtin"));
+    let r = as_("zj", "/v1/regulator/cases.csv?within=330212");
+    assert_eq!(r.text().trim_end().split("\r\n").count(), 2);
+
+    // History and the 12315 form: own cases only.
+    for (name, case, own) in [
+        ("hs", hs1, true),
+        ("hs", yz, false),
+        ("yz", hs1, false),
+        ("zj", yz, true),
+        ("sh", hs1, false),
+    ] {
+        for path in [
+            format!("/v1/regulator/cases/{case}/history"),
+            format!("/v1/regulator/cases/{case}/12315"),
+            format!("/v1/regulator/cases/{case}/12315?format=html"),
+        ] {
+            let r = as_(name, &path);
+            if own {
+                assert_eq!(r.status, 200, "{name} {path}: {}", r.text());
+            } else {
+                assert_eq!(
+                    (r.status, r.error_code().as_str()),
+                    (404, "case_not_found"),
+                    "{name} {path}"
+                );
+            }
+        }
+    }
+    let h = as_("hs", &format!("/v1/regulator/cases/{hs1}/history")).json();
+    assert_eq!(h["deliveries"][0]["target_kind"], "regulator");
+    assert_eq!(h["deliveries"][0]["target_name"], "haishu");
+    let f = as_("hs", &format!("/v1/regulator/cases/{hs1}/12315")).json();
+    assert_eq!(f["schema"], "zhenwei.12315-form/1");
+    assert_eq!(f["case_id"], hs1);
+    assert_eq!(f["product"]["gtin"], gtin.as_str());
+    assert_eq!(f["facts_and_reasons"]["reason"], "not_activated");
+    assert_eq!(f["reporter"]["consented"], false);
+    assert!(f["reporter"]["contact"].is_null());
+    let html = as_(
+        "hs",
+        &format!("/v1/regulator/cases/{hs1}/12315?format=html"),
+    );
+    assert!(html
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(html.text().contains("投诉举报"));
+    let r = as_("hs", &format!("/v1/regulator/cases/{hs1}/12315?format=pdf"));
+    assert_eq!((r.status, r.error_code().as_str()), (400, "invalid_format"));
+    let me = as_("yz", "/v1/regulator/me").json();
+    assert_eq!(
+        (me["name"].clone(), me["prefix"].clone()),
+        (json!("yz"), json!("330212"))
+    );
+
+    // Without a certificate (HTTPS or plain HTTP), nothing: not the figures, not the pages.
+    for path in [
+        "/v1/regulator/dashboard".to_owned(),
+        "/v1/regulator/me".to_owned(),
+        format!("/v1/regulator/cases/{hs1}/history"),
+        format!("/v1/regulator/cases/{hs1}/12315"),
+        "/regulator/".to_owned(),
+        "/regulator/regulator.js".to_owned(),
+    ] {
+        let r = https(&server, &ca, None, "GET", &path, None);
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (403, "regulator_certificate_required"),
+            "{path}"
+        );
+        let r = server.http("GET", &path, None);
+        assert_eq!(r.status, 403, "{path} over HTTP");
+    }
+    let r = as_("hs", "/regulator/");
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("/regulator/charts.js"));
+    assert_eq!(as_("hs", "/regulator/missing.js").status, 404);
+    let r = https(
+        &server,
+        &ca,
+        Some((&dirs["hs"], "regulator")),
+        "POST",
+        "/v1/regulator/dashboard",
+        None,
+    );
+    assert_eq!(r.status, 405);
+    cli(&["regulator", "revoke", "yz"]).ok();
+    let r = as_("yz", "/v1/regulator/dashboard");
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (403, "regulator_certificate_revoked")
+    );
     server.stop();
 }

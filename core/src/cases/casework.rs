@@ -156,6 +156,12 @@ pub struct Filter {
     pub status: Option<CaseStatus>,
     pub reason: Option<String>,
     pub limit: i64,
+    /// Only cases opened at or after this instant (Unix ms).
+    pub opened_from: Option<i64>,
+    /// Only cases opened before this instant (Unix ms).
+    pub opened_before: Option<i64>,
+    /// Only cases of the product with this GTIN.
+    pub gtin: Option<String>,
 }
 
 /// Cases, newest first.
@@ -163,7 +169,8 @@ pub async fn list(store: &Store, f: &Filter) -> Result<Vec<CaseSummary>, CaseErr
     let within = f.within.clone().unwrap_or_default();
     let sql = format!(
         "{SUMMARY} WHERE ($1 = '' OR c.place LIKE $2) AND ($3 = '' OR c.status = $3) \
-         AND ($4 = '' OR c.reason = $4) ORDER BY c.id DESC LIMIT $5"
+         AND ($4 = '' OR c.reason = $4) AND c.opened_at >= $6 AND c.opened_at < $7 \
+         AND ($8 = '' OR p.gtin = $8) ORDER BY c.id DESC LIMIT $5"
     );
     Ok(sqlx::query_as::<_, CaseSummary>(&sql)
         .bind(&within)
@@ -171,6 +178,9 @@ pub async fn list(store: &Store, f: &Filter) -> Result<Vec<CaseSummary>, CaseErr
         .bind(f.status.map(|s| s.as_str()).unwrap_or(""))
         .bind(f.reason.clone().unwrap_or_default())
         .bind(if f.limit > 0 { f.limit } else { 100 })
+        .bind(f.opened_from.unwrap_or(i64::MIN))
+        .bind(f.opened_before.unwrap_or(i64::MAX))
+        .bind(f.gtin.clone().unwrap_or_default())
         .fetch_all(store.pool())
         .await?)
 }

@@ -15,6 +15,9 @@
 //! * [`report`] — the JSON report each delivery carries (`docs/cases/report.schema.json`).
 //! * [`accounts`] — regulator accounts: client certificates bound to an office's prefix.
 //! * [`offices`] — the regulator offices and enterprise endpoints (database, audited).
+//! * [`dashboard`] — the regulator dashboard's figures within a jurisdiction (ageing against
+//!   the working-day limit); [`complaint`] — a case as a 12315 complaint/report form;
+//!   [`history`] — a case's deliveries, escalations and audit trail, for the case page.
 //! * [`casework`] — the changes themselves, each one transaction with its audit entry and its
 //!   deliveries.
 //!
@@ -24,7 +27,11 @@
 pub mod accounts;
 pub mod calendar;
 pub mod casework;
+pub mod complaint;
+pub mod dashboard;
+pub mod demo_cases;
 pub mod escalation;
+pub mod history;
 pub mod httpsig;
 pub mod offices;
 pub mod outbox;
