@@ -120,6 +120,14 @@ pub async fn read_version<T: WriteTx>(tx: &mut T, backend: Backend) -> Result<i6
     tx.fetch_one(sql, vec![]).await?.int(0)
 }
 
+/// Reads the catalog version in a transaction that already holds SQLite's write lock (begun
+/// IMMEDIATE), where [`read_version`]'s locking write would only dirty a page per batch.
+pub async fn read_version_locked<T: WriteTx>(tx: &mut T) -> Result<i64, StoreError> {
+    tx.fetch_one("SELECT version FROM catalog_version WHERE id = 1", vec![])
+        .await?
+        .int(0)
+}
+
 const PRODUCT_BY_ID: &str = "SELECT id, enterprise_id, gtin, name, name_en, spec, category, \
      ccc_cert_no, licence_no FROM products WHERE id = $1";
 const PRODUCT_BY_GTIN: &str = "SELECT id, enterprise_id, gtin, name, name_en, spec, category, \

@@ -93,7 +93,7 @@ impl BatchDb for PoolDb {
         jobs: &mut [Job],
     ) -> Result<Vec<Verdict>, VerifyError> {
         let mut tx = self.0.pool().begin().await?;
-        let verdicts = parts.record(&mut tx, jobs).await?;
+        let verdicts = parts.record(&mut tx, jobs, false).await?;
         tx.commit().await?;
         Ok(verdicts)
     }
@@ -120,7 +120,7 @@ impl BatchDb for SqliteDb {
             tx,
             slots: &mut self.slots,
         };
-        let verdicts = parts.record(&mut tx, jobs).await?;
+        let verdicts = parts.record(&mut tx, jobs, true).await?;
         tx.tx.commit().map_err(StoreError::from)?;
         Ok(verdicts)
     }
@@ -336,12 +336,19 @@ struct BatchParts<'w> {
 }
 
 impl BatchParts<'_> {
+    /// `lock_held`: the transaction began IMMEDIATE (the recorder's own SQLite connection), so
+    /// the catalog version is read without the write that takes the lock on the pool's path.
     async fn record<T: WriteTx>(
         &self,
         tx: &mut T,
         jobs: &mut [Job],
+        lock_held: bool,
     ) -> Result<Vec<Verdict>, VerifyError> {
-        let version = catalog::read_version(tx, self.store.backend()).await?;
+        let version = if lock_held {
+            catalog::read_version_locked(tx).await?
+        } else {
+            catalog::read_version(tx, self.store.backend()).await?
+        };
         self.catalog.check_version(version);
         let generation = self.catalog.generation();
         for job in jobs.iter_mut() {

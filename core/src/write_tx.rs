@@ -219,14 +219,6 @@ pub struct SqliteTx<'c> {
     pub slots: &'c mut std::collections::HashMap<String, Vec<usize>>,
 }
 
-fn sqlite_value(p: &Param) -> rusqlite::types::Value {
-    match p {
-        Param::Int(v) => rusqlite::types::Value::Integer(*v),
-        Param::Text(v) => rusqlite::types::Value::Text(v.clone()),
-        Param::NullInt | Param::NullText => rusqlite::types::Value::Null,
-    }
-}
-
 /// Binds `$N` parameters by their number, as sqlx does (SQLite numbers its slots in order of
 /// first appearance, which need not be the order of N).
 fn bind(
@@ -252,7 +244,14 @@ fn bind(
             .checked_sub(1)
             .and_then(|i| params.get(i))
             .ok_or_else(|| StoreError::Decode(format!("no value for parameter ${n}")))?;
-        stmt.raw_bind_parameter(slot + 1, sqlite_value(value))?;
+        // Borrowed, not converted to an owned `Value`: SQLite copies the text itself.
+        match value {
+            Param::Int(v) => stmt.raw_bind_parameter(slot + 1, v)?,
+            Param::Text(v) => stmt.raw_bind_parameter(slot + 1, v.as_str())?,
+            Param::NullInt | Param::NullText => {
+                stmt.raw_bind_parameter(slot + 1, rusqlite::types::Null)?
+            }
+        }
     }
     Ok(())
 }
