@@ -39,6 +39,7 @@ pub mod kiosk_certs;
 pub mod lifecycle;
 pub mod live_keys;
 pub mod rate_limit;
+pub mod sms_mt;
 pub mod recorder;
 pub mod resolve;
 pub mod store;

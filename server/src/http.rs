@@ -378,6 +378,7 @@ async fn route(core: Core, peer: Arc<Peer>, req: Request<Incoming>) -> Response<
         (_, p) if crate::feeds::is_feed_path(p) => crate::feeds::respond(&core, req).await,
         // SMS in the style of Kannel's sms-service (sms.rs).
         (&Method::GET | &Method::POST, "/v1/sms/inbound") => crate::sms::inbound(&core, req).await,
+        (&Method::GET | &Method::POST, "/v1/sms/dlr") => crate::sms::dlr(&core, req).await,
         // The regulator API (client certificates bound to an office; regulator_api.rs).
         (_, p) if crate::regulator_api::is_api_path(p) => {
             crate::regulator_api::respond(&core, &peer, req).await

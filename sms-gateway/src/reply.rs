@@ -380,6 +380,14 @@ pub fn opted_out(lang: Lang) -> String {
     }
 }
 
+/// The answer to 开通/START/UNSTOP.
+pub fn opted_in(lang: Lang) -> String {
+    match lang {
+        Lang::Zh => "已重新开通提醒短信，召回等安全提醒将发送到本号码。回复TD退订。".into(),
+        Lang::En => "Reminders are back on: recalls and safety notices will reach you. Reply STOP to end them.".into(),
+    }
+}
+
 pub fn rate_limited(lang: Lang) -> String {
     match lang {
         Lang::Zh => "查询过于频繁，请稍后再试。".into(),
