@@ -942,6 +942,75 @@ mod tests {
     }
 
     #[test]
+    fn an_unsolicited_long_mt_goes_out_in_tagged_udh_parts_within_the_window() {
+        let now = Instant::now();
+        let mut s = Session::new(SessionConfig {
+            window: 1,
+            ..cfg()
+        });
+        s.connected(now);
+        let out = sent(&mut s);
+        s.receive(
+            &bytes(Pdu::new(
+                out[0].sequence,
+                Body::BindTransceiverResp {
+                    system_id: "SMSC".into(),
+                    tlvs: vec![],
+                },
+            )),
+            now,
+        );
+        events(&mut s);
+        // 80 Chinese characters: two UCS-2 parts, one in flight at a time (window 1).
+        let text: String = "召回".repeat(40);
+        assert_eq!(
+            s.submit_tagged("10690001", "8613800138000", &text, Some(42), now),
+            Ok(2)
+        );
+        let first = submits(&sent(&mut s));
+        assert_eq!(first.len(), 1, "the window holds the second part back");
+        assert_eq!(first[0].1.esm_class, ESM_UDHI);
+        assert_eq!(&first[0].1.short_message[..6], &[5, 0, 3, 0, 2, 1]);
+        s.receive(
+            &bytes(Pdu::new(
+                first[0].0,
+                Body::SubmitSmResp {
+                    message_id: "p1".into(),
+                },
+            )),
+            now,
+        );
+        let second = submits(&sent(&mut s));
+        assert_eq!(second.len(), 1);
+        assert_eq!(&second[0].1.short_message[..6], &[5, 0, 3, 0, 2, 2]);
+        s.receive(
+            &bytes(Pdu {
+                status: 0x45,
+                sequence: second[0].0,
+                body: Body::SubmitSmResp {
+                    message_id: String::new(),
+                },
+            }),
+            now,
+        );
+        assert_eq!(
+            events(&mut s),
+            vec![
+                Event::Submitted {
+                    message_id: "p1".into(),
+                    to: "8613800138000".into(),
+                    tag: Some(42),
+                },
+                Event::MtFailed {
+                    to: "8613800138000".into(),
+                    status: 0x45,
+                    tag: Some(42),
+                },
+            ]
+        );
+    }
+
+    #[test]
     fn bind_refused_closes() {
         let now = Instant::now();
         let mut s = Session::new(cfg());
@@ -1008,7 +1077,7 @@ mod tests {
             events(&mut s),
             vec![Event::Submitted {
                 message_id: "m1".into(),
-                to: "8613800138000".into()
+                to: "8613800138000".into(),
                 tag: None,
             }]
         );
@@ -1115,7 +1184,7 @@ mod tests {
             events(&mut s),
             vec![Event::MtFailed {
                 to: "2".into(),
-                status: 0x45
+                status: 0x45,
                 tag: None,
             }]
         );
