@@ -121,7 +121,8 @@ pub async fn failed(store: &Store, mt_id: i64, error: &str) -> Result<(), StoreE
 }
 
 /// A delivery receipt for `message_id`: `stat` as SMPP receipt texts spell it (DELIVRD,
-/// UNDELIV, EXPIRED, REJECTD, ...). Settles the message it belongs to, when known; a receipt
+/// UNDELIV, EXPIRED, REJECTD, ...; an intermediate ENROUTE/ACCEPTD arriving after a final state
+/// does not overwrite it). Settles the message it belongs to, when known; a receipt
 /// that arrives before its `submit_sm_resp` was recorded is kept and linked when that comes.
 pub async fn receipt(
     store: &Store,
@@ -133,7 +134,10 @@ pub async fn receipt(
     let at = now_ms();
     let mt_id: Option<Option<i64>> = sqlx::query_scalar(
         "INSERT INTO sms_receipts (message_id, stat, err, done_date, received_at) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id) DO UPDATE SET stat = excluded.stat, \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id) DO UPDATE SET \
+         stat = CASE WHEN sms_receipts.stat IN ('DELIVRD', 'UNDELIV', 'EXPIRED', 'REJECTD', \
+         'DELETED') AND excluded.stat IN ('ENROUTE', 'ACCEPTD', 'UNKNOWN') \
+         THEN sms_receipts.stat ELSE excluded.stat END, \
          err = excluded.err, done_date = excluded.done_date, received_at = excluded.received_at \
          RETURNING mt_id",
     )

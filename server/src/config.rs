@@ -48,7 +48,7 @@
 //! sender = "smpp"        # smpp | kannel | off (default: smpp with [smpp], kannel with a URL)
 //! kannel_sendsms_url = "http://127.0.0.1:13013/cgi-bin/sendsms"
 //! kannel_user = "zhenwei"            # password: ZHENWEI_KANNEL_PASSWORD or kannel_password
-//! dlr_url = "http://127.0.0.1:8080/v1/sms/dlr"   # Kannel delivery reports to us
+//! dlr_url = "auto"      # Kannel delivery reports to us: a URL, or "auto" = our --http address
 //! notice_every_ms = 30000            # drain the recall-notice outbox this often
 //! notice_lease_secs = 600            # reclaim a notice stuck in `sending` after this
 //! [cases]                # SPEC "Cases", all optional
@@ -124,7 +124,8 @@ pub struct SmsConfig {
     /// The sendsms-user of smsbox; its password from ZHENWEI_KANNEL_PASSWORD or here.
     pub kannel_user: String,
     pub kannel_password: String,
-    /// Our /v1/sms/dlr URL as Kannel reaches it (delivery reports of Kannel MTs).
+    /// Our /v1/sms/dlr URL as Kannel reaches it (delivery reports of Kannel MTs); "auto": the
+    /// server's own HTTP listener.
     pub dlr_url: Option<String>,
     /// How often the recall-notice outbox is drained, in milliseconds.
     pub notice_every_ms: u64,

@@ -380,7 +380,7 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
             let hotline = tokio::spawn(hotline.serve(ivr));
             // The SMPP ESME (issue 5), when the config file has an [smpp] section, and the
             // recall-notice worker (issue 8) over the configured sender.
-            let (notices, submissions) = sms::recall_worker(core, &s.file)?;
+            let (notices, submissions) = sms::recall_worker(core, &s.file, listener.local_addr()?)?;
             let esme = s.file.smpp.as_ref().map(|section| {
                 smpp::start(core, section, sms::gateway(core), submissions)
             });

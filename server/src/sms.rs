@@ -180,6 +180,7 @@ impl NoticeWorker {
 pub fn recall_worker(
     core: &Core,
     file: &crate::config::FileConfig,
+    http: std::net::SocketAddr,
 ) -> anyhow::Result<(Option<NoticeWorker>, Option<tokio::sync::mpsc::UnboundedReceiver<Submission>>)>
 {
     let cfg = &file.sms;
@@ -223,12 +224,17 @@ pub fn recall_worker(
                 .ok_or_else(|| anyhow::anyhow!("[sms] sender = \"kannel\" needs kannel_sendsms_url"))?;
             let password = std::env::var("ZHENWEI_KANNEL_PASSWORD")
                 .unwrap_or_else(|_| cfg.kannel_password.clone());
+            // "auto": our own HTTP listener (Kannel on the same host).
+            let dlr_url = match cfg.dlr_url.as_deref() {
+                Some("auto") => Some(format!("http://{http}/v1/sms/dlr")),
+                other => other.map(str::to_owned),
+            };
             let sender = KannelSender::new(
                 url,
                 &cfg.kannel_user,
                 &password,
                 &cfg.from,
-                cfg.dlr_url.as_deref(),
+                dlr_url.as_deref(),
             )?;
             let worker = RecallNotices::new(core, sender);
             let task = tokio::spawn(outbox::serve(store, worker, every, lease, shutdown));

@@ -440,13 +440,15 @@ pub struct OutboxRow {
     pub attempts: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Why the last attempt did not settle it.
+    pub last_error: Option<String>,
 }
 
 /// The outbox, oldest first.
 pub async fn list(store: &Store, limit: i64) -> Result<Vec<OutboxRow>, FeedError> {
     let rows: Vec<OutboxRow> = sqlx::query_as(
         "SELECT n.id, n.source_key AS source, n.reference, b.lot, n.state, n.attempts, \
-         n.created_at, n.updated_at FROM recall_notifications n LEFT JOIN batches b ON b.id = n.batch_id \
+         n.created_at, n.updated_at, n.last_error FROM recall_notifications n LEFT JOIN batches b ON b.id = n.batch_id \
          ORDER BY n.id LIMIT $1",
     )
     .bind(limit)
