@@ -95,7 +95,7 @@ pub fn start(
     let task = tokio::spawn(smpp::run_with(
         cfg,
         Arc::new(GatewayReplies { gateway }),
-        Arc::new(StoreReceipts::spawn(core)),
+        Arc::new(StoreReceipts::spawn(core, section.receipts)),
         outbox,
         shutdown,
     ));

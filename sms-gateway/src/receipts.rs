@@ -28,11 +28,15 @@ enum Record {
 /// Records accepted parts and receipts of the SMPP ESME.
 pub struct StoreReceipts {
     tx: mpsc::UnboundedSender<Record>,
+    /// Record accepted reply parts too (only worth it when receipts are asked for: otherwise no
+    /// receipt will ever name them, and the writes would compete with the recorder's).
+    replies: bool,
 }
 
 impl StoreReceipts {
-    /// Starts the writer task (it ends when the sink is dropped).
-    pub fn spawn(core: &Core) -> StoreReceipts {
+    /// Starts the writer task (it ends when the sink is dropped). `replies`: also log accepted
+    /// reply parts (set it when the ESME asks for delivery receipts).
+    pub fn spawn(core: &Core, replies: bool) -> StoreReceipts {
         let (tx, mut rx) = mpsc::unbounded_channel::<Record>();
         let store = core.store.clone();
         let contacts = Contacts::new(core.store.clone(), core.keys.clone());
@@ -43,7 +47,7 @@ impl StoreReceipts {
                 }
             }
         });
-        StoreReceipts { tx }
+        StoreReceipts { tx, replies }
     }
 }
 
@@ -86,6 +90,9 @@ impl ReceiptSink for StoreReceipts {
     }
 
     fn on_submitted(&self, tag: Option<u64>, message_id: &str, to: &str) {
+        if tag.is_none() && !self.replies {
+            return;
+        }
         let _ = self.tx.send(Record::Submitted {
             tag,
             message_id: message_id.to_owned(),
