@@ -210,12 +210,11 @@ impl Contacts {
         &self,
         source_key: &str,
     ) -> Result<Option<(String, bool)>, ContactError> {
-        let row: Option<(String, i64)> = sqlx::query_as(
-            "SELECT number_cipher, opted_out FROM contacts WHERE source_key = $1",
-        )
-        .bind(source_key)
-        .fetch_optional(self.store.pool())
-        .await?;
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT number_cipher, opted_out FROM contacts WHERE source_key = $1")
+                .bind(source_key)
+                .fetch_optional(self.store.pool())
+                .await?;
         match row {
             Some((sealed, opted_out)) => Ok(Some((
                 open(&self.keys.current().keyring, source_key, &sealed)?,

@@ -187,7 +187,14 @@ pub async fn command(core: &Core, actor: &str, cmd: FeedCmd) -> Result<ExitCode>
             if json {
                 out!("{}", serde_json::to_string(&rows)?);
             } else if rows.is_empty() {
-                out!("{}", if stuck { "no stuck recall notices" } else { "no recall notices" });
+                out!(
+                    "{}",
+                    if stuck {
+                        "no stuck recall notices"
+                    } else {
+                        "no recall notices"
+                    }
+                );
             } else {
                 for r in rows {
                     out!(

@@ -389,7 +389,8 @@ async fn route(core: Core, peer: Arc<Peer>, req: Request<Incoming>) -> Response<
         | (_, "/v1/verify")
         | (_, "/v1/report")
         | (_, "/metrics")
-        | (_, "/v1/sms/inbound") => error(
+        | (_, "/v1/sms/inbound")
+        | (_, "/v1/sms/dlr") => error(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             &format!("{} is not allowed on {path}", req.method()),

@@ -381,9 +381,11 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
             // The SMPP ESME (issue 5), when the config file has an [smpp] section, and the
             // recall-notice worker (issue 8) over the configured sender.
             let (notices, submissions) = sms::recall_worker(core, &s.file, listener.local_addr()?)?;
-            let esme = s.file.smpp.as_ref().map(|section| {
-                smpp::start(core, section, sms::gateway(core), submissions)
-            });
+            let esme = s
+                .file
+                .smpp
+                .as_ref()
+                .map(|section| smpp::start(core, section, sms::gateway(core), submissions));
             http::serve(listener, https, core.clone(), shutdown).await?;
             hotline.abort();
             if let Some(stop) = notices {

@@ -11,9 +11,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::mpsc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio::sync::mpsc;
 use zhenwei_core::Core;
 use zhenwei_sms_gateway::outbound::Submission;
 use zhenwei_sms_gateway::receipts::StoreReceipts;

@@ -23,9 +23,9 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 use zhenwei_core::feeds::outbox;
 use zhenwei_core::Core;
+use zhenwei_sms_gateway::kannel::{self, KannelHeaders};
 use zhenwei_sms_gateway::outbound::{KannelSender, RecallNotices, SmppSender, Submission};
 use zhenwei_sms_gateway::receipts::{self, Dlr};
-use zhenwei_sms_gateway::kannel::{self, KannelHeaders};
 use zhenwei_sms_gateway::{Gateway, GatewayConfig, Outcome};
 
 static GATEWAY: OnceLock<Arc<Gateway>> = OnceLock::new();
@@ -181,8 +181,10 @@ pub fn recall_worker(
     core: &Core,
     file: &crate::config::FileConfig,
     http: std::net::SocketAddr,
-) -> anyhow::Result<(Option<NoticeWorker>, Option<tokio::sync::mpsc::UnboundedReceiver<Submission>>)>
-{
+) -> anyhow::Result<(
+    Option<NoticeWorker>,
+    Option<tokio::sync::mpsc::UnboundedReceiver<Submission>>,
+)> {
     let cfg = &file.sms;
     let sender = match cfg.sender.as_deref() {
         Some(s) => s,
@@ -218,10 +220,9 @@ pub fn recall_worker(
             Ok((Some(NoticeWorker { stop, task }), Some(rx)))
         }
         "kannel" => {
-            let url = cfg
-                .kannel_sendsms_url
-                .as_deref()
-                .ok_or_else(|| anyhow::anyhow!("[sms] sender = \"kannel\" needs kannel_sendsms_url"))?;
+            let url = cfg.kannel_sendsms_url.as_deref().ok_or_else(|| {
+                anyhow::anyhow!("[sms] sender = \"kannel\" needs kannel_sendsms_url")
+            })?;
             let password = std::env::var("ZHENWEI_KANNEL_PASSWORD")
                 .unwrap_or_else(|_| cfg.kannel_password.clone());
             // "auto": our own HTTP listener (Kannel on the same host).
@@ -246,7 +247,10 @@ pub fn recall_worker(
 }
 
 /// `zhenwei sms receipts`.
-pub async fn command(core: &Core, cmd: crate::cli::SmsCmd) -> anyhow::Result<std::process::ExitCode> {
+pub async fn command(
+    core: &Core,
+    cmd: crate::cli::SmsCmd,
+) -> anyhow::Result<std::process::ExitCode> {
     let crate::cli::SmsCmd::Receipts { limit, json } = cmd;
     let rows = zhenwei_core::sms_mt::receipts(&core.store, limit).await?;
     if json {

@@ -16,8 +16,8 @@ pub mod coding;
 pub mod gateway;
 pub mod kannel;
 pub mod outbound;
-pub mod receipts;
 pub mod parse;
+pub mod receipts;
 pub mod reply;
 pub mod smpp;
 

@@ -234,12 +234,12 @@ impl SmsSender for KannelSender {
             self.target(mt_id, to, text),
             self.addr
         );
-        let stream =
-            match tokio::time::timeout(self.timeout, TcpStream::connect(&self.addr)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => return SendOutcome::Refused(format!("Kannel sendsms: {e}")),
-                Err(_) => return SendOutcome::Refused("Kannel sendsms: connect timed out".into()),
-            };
+        let stream = match tokio::time::timeout(self.timeout, TcpStream::connect(&self.addr)).await
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return SendOutcome::Refused(format!("Kannel sendsms: {e}")),
+            Err(_) => return SendOutcome::Refused("Kannel sendsms: connect timed out".into()),
+        };
         let exchange = async move {
             let mut stream = stream;
             stream.write_all(request.as_bytes()).await?;

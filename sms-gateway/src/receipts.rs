@@ -158,14 +158,11 @@ mod tests {
 
     #[test]
     fn dlr_callbacks_are_read() {
+        assert_eq!(Dlr::parse("mt=12&type=1"), Some(Dlr { mt_id: 12, kind: 1 }));
         assert_eq!(
-            Dlr::parse("mt=12&type=1"),
-            Some(Dlr {
-                mt_id: 12,
-                kind: 1
-            })
+            Dlr::parse("mt=12&type=16").map(|d| d.stat()),
+            Some("REJECTD")
         );
-        assert_eq!(Dlr::parse("mt=12&type=16").map(|d| d.stat()), Some("REJECTD"));
         assert_eq!(Dlr::parse("type=1"), None);
         assert_eq!(Dlr::parse("mt=x&type=1"), None);
         assert_eq!(Dlr::parse("%zz"), None);

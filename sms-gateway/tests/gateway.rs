@@ -7,10 +7,10 @@
 mod support;
 
 use support::{fixture, Db};
-use zhenwei_core::Lang;
-use zhenwei_core::{demo, Channel, Thresholds};
 use zhenwei_core::feeds::outbox;
 use zhenwei_core::sms_mt;
+use zhenwei_core::Lang;
+use zhenwei_core::{demo, Channel, Thresholds};
 use zhenwei_sms_gateway::outbound::{RecallNotices, SendOutcome, SmsSender};
 use zhenwei_sms_gateway::reply;
 use zhenwei_sms_gateway::{Gateway, GatewayConfig, Inbound, Outcome};
@@ -227,20 +227,31 @@ async fn recall_notices_follow_opt_outs_and_a_crashed_claim_settles_once(db: Db)
     let (a, b, c) = ("13800000001", "13800000002", "13800000003");
     for (i, n) in [a, b, c].iter().enumerate() {
         let code = m["genuine"][i].as_str().unwrap();
-        assert_eq!(g.handle(&sms(n, code)).await.unwrap().outcome, Outcome::Verified);
+        assert_eq!(
+            g.handle(&sms(n, code)).await.unwrap().outcome,
+            Outcome::Verified
+        );
     }
     g.handle(&sms(b, "TD")).await.unwrap();
-    let recall = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/feeds/recall.csv"))
-        .unwrap();
+    let recall = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/feeds/recall.csv"
+    ))
+    .unwrap();
     let opts = zhenwei_core::feeds::apply::ImportOptions {
         actor: "test".into(),
         file_name: None,
         format: None,
         skip_bad_rows: false,
     };
-    zhenwei_core::feeds::import(&f.core.store, zhenwei_core::feeds::FeedKind::Recall, &recall, &opts)
-        .await
-        .unwrap();
+    zhenwei_core::feeds::import(
+        &f.core.store,
+        zhenwei_core::feeds::FeedKind::Recall,
+        &recall,
+        &opts,
+    )
+    .await
+    .unwrap();
     let key = |n: &str| g.contacts().key(Channel::Sms, &format!("+86{n}"));
 
     // The transport gives no answer in time: the notice stays claimed.
@@ -259,13 +270,19 @@ async fn recall_notices_follow_opt_outs_and_a_crashed_claim_settles_once(db: Db)
     );
     // The SMSC had in fact accepted a's message (its submit_sm_resp reached the outbound log),
     // c's never got out.
-    let (mt_a, to_a, _) = given.iter().find(|g| g.1 == format!("+86{a}")).unwrap().clone();
+    let (mt_a, to_a, _) = given
+        .iter()
+        .find(|g| g.1 == format!("+86{a}"))
+        .unwrap()
+        .clone();
     assert_eq!(to_a, "+8613800000001");
     let recipient = sms_mt::Recipient {
         source_key: Some(key(a)),
         masked: "861******0001".into(),
     };
-    sms_mt::submitted(&f.core.store, Some(mt_a), &recipient, "smpp", "M-a").await.unwrap();
+    sms_mt::submitted(&f.core.store, Some(mt_a), &recipient, "smpp", "M-a")
+        .await
+        .unwrap();
     let stuck = outbox::stuck(&f.core.store, 0, zhenwei_core::store::now_ms() + 1)
         .await
         .unwrap();
@@ -318,7 +335,11 @@ async fn recall_notices_follow_opt_outs_and_a_crashed_claim_settles_once(db: Db)
     let rows = sms_mt::receipts(&f.core.store, 10).await.unwrap();
     let c_row = rows.iter().find(|r| r.message_id == "M-c").unwrap();
     assert_eq!(
-        (c_row.purpose.as_deref(), c_row.stat.as_deref(), c_row.to.as_deref()),
+        (
+            c_row.purpose.as_deref(),
+            c_row.stat.as_deref(),
+            c_row.to.as_deref()
+        ),
         (Some("recall"), Some("DELIVRD"), Some("861******0003"))
     );
 }

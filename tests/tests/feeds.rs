@@ -528,7 +528,10 @@ fn feed_posts_are_rate_limited_per_token() {
             .trim()
             .to_owned()
     };
-    let (busy, calm) = (format!("Bearer {}", token("busy")), format!("Bearer {}", token("calm")));
+    let (busy, calm) = (
+        format!("Bearer {}", token("busy")),
+        format!("Bearer {}", token("calm")),
+    );
     let post = |bearer: &str| {
         http::request_with(
             server.addr(),
@@ -549,7 +552,10 @@ fn feed_posts_are_rate_limited_per_token() {
         served += 1;
         assert!(served < 100, "no 429 after {served} posts");
     };
-    assert!(served >= 20, "the burst of 20 was served first, got {served}");
+    assert!(
+        served >= 20,
+        "the burst of 20 was served first, got {served}"
+    );
     assert_eq!(limited.error_code(), "rate_limited");
     let retry: u64 = limited
         .header("retry-after")

@@ -281,7 +281,11 @@ fn kannel_round_trips_through_the_sms_service() {
     let data = tempfile::tempdir().expect("temp dir");
     let server = Server::start(
         data.path(),
-        &["--demo", "--config", zw_conf.to_str().expect("a UTF-8 path")],
+        &[
+            "--demo",
+            "--config",
+            zw_conf.to_str().expect("a UTF-8 path"),
+        ],
     );
     let demo = server.demo();
     let config = format!(
@@ -463,7 +467,8 @@ concatenation = true
     // notice each through smsbox's sendsms, UCS-2; 13800000007 (opted out) gets none.
     let recall = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/feeds/recall.csv");
     server.cli(["feed", "import", "recall", recall]).ok();
-    let notice = "【召回】婴幼儿配方奶粉（批号NB2026A）已被召回。请立即停止食用，凭购物凭证到购买处退货。";
+    let notice =
+        "【召回】婴幼儿配方奶粉（批号NB2026A）已被召回。请立即停止食用，凭购物凭证到购买处退货。";
     let settled = || {
         let deadline = Instant::now() + LIMIT;
         loop {
@@ -485,7 +490,11 @@ concatenation = true
     let states = settled();
     let sent = states.iter().filter(|s| *s == "sent").count();
     assert_eq!(sent, 3, "{states:?}\n{}", tail_logs(d));
-    assert_eq!(states.iter().filter(|s| *s == "opted_out").count(), 1, "{states:?}");
+    assert_eq!(
+        states.iter().filter(|s| *s == "opted_out").count(),
+        1,
+        "{states:?}"
+    );
     let mut receivers = Vec::new();
     let deadline = Instant::now() + LIMIT;
     while receivers.len() < sent {
@@ -518,13 +527,26 @@ concatenation = true
     };
     assert_eq!(rows.len(), sent, "{rows:?}");
     for r in &rows {
-        assert_eq!((r["transport"].as_str(), r["purpose"].as_str()), (Some("kannel"), Some("recall")), "{r}");
-        assert!(r["message_id"].as_str().expect("an id").starts_with("kannel-"), "{r}");
+        assert_eq!(
+            (r["transport"].as_str(), r["purpose"].as_str()),
+            (Some("kannel"), Some("recall")),
+            "{r}"
+        );
+        assert!(
+            r["message_id"]
+                .as_str()
+                .expect("an id")
+                .starts_with("kannel-"),
+            "{r}"
+        );
     }
     for r in &rows {
         // fakesmsc reports SMSC acceptance (type 8) and delivery (type 1); either may be last
         // to arrive, and a final DELIVRD is never overwritten by ACCEPTD.
-        assert!(matches!(r["stat"].as_str(), Some("ACCEPTD" | "DELIVRD")), "{r}");
+        assert!(
+            matches!(r["stat"].as_str(), Some("ACCEPTD" | "DELIVRD")),
+            "{r}"
+        );
     }
 
     // Asked again, the same code carries the recall and its own advice (issue 8 over Kannel).

@@ -488,7 +488,13 @@ fn recall_notices_reach_each_consumer_once_with_receipts() {
     );
     let server = Server::start(
         &data.path().join("data"),
-        &["--demo", "--https", "off", "--config", cfg.to_str().unwrap()],
+        &[
+            "--demo",
+            "--https",
+            "off",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
     );
     wait_for(state, "bind_transceiver", |ev| {
         ev.iter().any(|l| l.starts_with("BIND "))
@@ -517,7 +523,8 @@ fn recall_notices_reach_each_consumer_once_with_receipts() {
     server
         .cli(["feed", "import", "recall", &feed_file("recall.csv")])
         .ok();
-    let notice = "【召回】婴幼儿配方奶粉（批号NB2026A）已被召回。请立即停止食用，凭购物凭证到购买处退货。";
+    let notice =
+        "【召回】婴幼儿配方奶粉（批号NB2026A）已被召回。请立即停止食用，凭购物凭证到购买处退货。";
     let ev = wait_for(state, "the recall notices", |ev| {
         replies_to(ev, a).len() == 2 && replies_to(ev, c).len() == 4
     });
@@ -542,7 +549,8 @@ fn recall_notices_reach_each_consumer_once_with_receipts() {
                 .map(|r| r["state"].as_str().unwrap().to_owned())
                 .collect();
             states.sort();
-            if states.iter().all(|s| s != "pending" && s != "sending") || Instant::now() > deadline {
+            if states.iter().all(|s| s != "pending" && s != "sending") || Instant::now() > deadline
+            {
                 return states;
             }
             thread::sleep(Duration::from_millis(50));
@@ -551,14 +559,18 @@ fn recall_notices_reach_each_consumer_once_with_receipts() {
     assert_eq!(settled(&server), ["opted_out", "sent", "sent"]);
 
     // The receipts the SMSC sent for the notices are recorded against them.
-    let ids: Vec<String> = notice_submits.iter().map(|s| s.message_id.clone()).collect();
+    let ids: Vec<String> = notice_submits
+        .iter()
+        .map(|s| s.message_id.clone())
+        .collect();
     let deadline = Instant::now() + LIMIT;
     let rows = loop {
         let rows = server.cli(["sms", "receipts", "--json"]).ok().json();
         let done = ids.iter().all(|id| {
-            rows.as_array().unwrap().iter().any(|r| {
-                r["message_id"] == id.as_str() && r["stat"] == "DELIVRD"
-            })
+            rows.as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["message_id"] == id.as_str() && r["stat"] == "DELIVRD")
         });
         if done || Instant::now() > deadline {
             break rows;
@@ -598,7 +610,11 @@ fn recall_notices_reach_each_consumer_once_with_receipts() {
         "正品：婴幼儿配方奶粉。已被查询2次，首次<time>。该批次已召回：请立即停止食用，凭购物凭证到购买处退货。"
     );
     let last = submits(&ev).into_iter().rfind(|s| s.to == a).unwrap();
-    assert_eq!((last.esm_class, last.data_coding), (0, 8), "one UCS-2 segment");
+    assert_eq!(
+        (last.esm_class, last.data_coding),
+        (0, 8),
+        "one UCS-2 segment"
+    );
 
     // A re-import queues nothing and sends nothing more.
     server
@@ -606,7 +622,11 @@ fn recall_notices_reach_each_consumer_once_with_receipts() {
         .ok();
     assert_eq!(settled(&server), ["opted_out", "sent", "sent"]);
     assert_eq!(
-        server.cli(["feed", "notices", "--stuck"]).ok().stdout.trim(),
+        server
+            .cli(["feed", "notices", "--stuck"])
+            .ok()
+            .stdout
+            .trim(),
         "no stuck recall notices"
     );
     let (status, log) = server.stop_with_log();

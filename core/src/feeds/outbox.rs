@@ -360,7 +360,10 @@ pub async fn reclaim(store: &Store, lease_ms: i64, now: i64) -> Result<Reclaimed
         let (state, error) = if sent {
             ("sent", None)
         } else {
-            ("pending", Some("reclaimed after the lease: never accepted by the SMSC"))
+            (
+                "pending",
+                Some("reclaimed after the lease: never accepted by the SMSC"),
+            )
         };
         let n = sqlx::query(
             "UPDATE recall_notifications SET state = $1, last_error = COALESCE($2, last_error), \

@@ -264,7 +264,10 @@ fn submit(
     sub: Submission,
 ) {
     if sub.done.is_closed() {
-        tracing::info!(tag = sub.tag, "unsolicited MT dropped: its sender gave up waiting");
+        tracing::info!(
+            tag = sub.tag,
+            "unsolicited MT dropped: its sender gave up waiting"
+        );
         return;
     }
     let now = Instant::now().into_std();

@@ -944,10 +944,7 @@ mod tests {
     #[test]
     fn an_unsolicited_long_mt_goes_out_in_tagged_udh_parts_within_the_window() {
         let now = Instant::now();
-        let mut s = Session::new(SessionConfig {
-            window: 1,
-            ..cfg()
-        });
+        let mut s = Session::new(SessionConfig { window: 1, ..cfg() });
         s.connected(now);
         let out = sent(&mut s);
         s.receive(
