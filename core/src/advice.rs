@@ -70,6 +70,123 @@ pub fn warning_text(w: Warning, v: &Verdict, lang: Lang) -> String {
     }
 }
 
+/// How much room a channel has for a warning: the kiosk screen, web page and IVR take the long
+/// form, an SMS reply the short one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    Long,
+    Short,
+}
+
+/// The one table of the fixed warning texts (those without figures or the regulator's own
+/// advice), long and short, Chinese and English: `[zh long, en long, zh short, en short]`.
+/// [`message`] and the SMS reply composer both read it.
+const FIXED: &[(Warning, [&str; 4])] = &[
+    (
+        Warning::CloneSuspected,
+        [
+            "此码在多个地点被查询，疑似被复制。",
+            "This code has been checked in several places; it may have been copied.",
+            "此码在多地被查询，疑似被复制。",
+            "This code was checked in several places; it may have been copied.",
+        ],
+    ),
+    (
+        Warning::NotActivated,
+        [
+            "此码尚未激活，正规渠道的商品不应出现此码。",
+            "This code was never activated: no genuine item carrying it has shipped.",
+            "此码未激活，正规商品不应有此码。",
+            "This code was never activated.",
+        ],
+    ),
+    (
+        Warning::Cancelled,
+        [
+            "此码已被注销。",
+            "This code has been cancelled.",
+            "此码已注销。",
+            "This code was cancelled.",
+        ],
+    ),
+    (
+        Warning::BatchMismatch,
+        [
+            "包装上的批号与登记的批号不符。",
+            "The lot number on the pack does not match the registered batch.",
+            "批号与登记不符。",
+            "The lot does not match the registered batch.",
+        ],
+    ),
+    (
+        Warning::ExpiryMismatch,
+        [
+            "包装上的有效期与登记的不符。",
+            "The expiry date on the pack does not match the registered batch.",
+            "有效期与登记不符。",
+            "The expiry date does not match the registered batch.",
+        ],
+    ),
+    (
+        Warning::SpotCheckFailed,
+        [
+            "该产品在监督抽查中不合格。",
+            "This product failed an official quality spot check.",
+            "该批次监督抽查不合格。",
+            "This batch failed an official spot check.",
+        ],
+    ),
+    (
+        Warning::CertificateInvalid,
+        [
+            "该产品的CCC认证证书已失效（撤销、暂停或注销）。",
+            "This product's CCC certificate is no longer valid (revoked, suspended or cancelled).",
+            "CCC认证证书已失效。",
+            "Its CCC certificate is no longer valid.",
+        ],
+    ),
+    (
+        Warning::LicenceInvalid,
+        [
+            "该产品的许可证已失效。",
+            "This product's licence is no longer valid.",
+            "产品许可证已失效。",
+            "Its licence is no longer valid.",
+        ],
+    ),
+    (
+        Warning::EnterpriseBlacklisted,
+        [
+            "生产企业已被列入严重违法失信名单。",
+            "The manufacturer is on the serious-violator list.",
+            "生产企业已列入严重违法失信名单。",
+            "The maker is on the serious-violator list.",
+        ],
+    ),
+    (
+        Warning::PrefixInvalid,
+        [
+            "该商品的厂商识别代码已失效或未注册。",
+            "The manufacturer's barcode prefix is expired, cancelled or unregistered.",
+            "厂商识别代码已失效。",
+            "The maker's barcode prefix is not valid.",
+        ],
+    ),
+];
+
+/// The fixed text of warning `w` in `form` and `lang`; `None` for the warnings whose text
+/// carries figures or a regulator's advice (repeat and excessive queries, expiry, recall).
+pub fn fixed_warning(w: Warning, form: Form, lang: Lang) -> Option<&'static str> {
+    let texts = FIXED.iter().find(|(k, _)| *k == w).map(|(_, t)| t)?;
+    let i = match (form, lang.is_en()) {
+        (Form::Long, false) => 0,
+        (Form::Long, true) => 1,
+        (Form::Short, false) => 2,
+        (Form::Short, true) => 3,
+    };
+    texts.get(i).copied()
+}
+
 fn warning_line(w: Warning, v: &Verdict, lang: Lang) -> String {
     let en = lang.is_en();
     let notice_advice = |kind: &str| {
@@ -113,24 +230,6 @@ fn warning_line(w: Warning, v: &Verdict, lang: Lang) -> String {
             "This code has been checked {} times, far more than a genuine item is; it may have been copied.",
             v.query_count
         ),
-        (Warning::CloneSuspected, false) => "此码在多个地点被查询，疑似被复制。".into(),
-        (Warning::CloneSuspected, true) => {
-            "This code has been checked in several places; it may have been copied.".into()
-        }
-        (Warning::NotActivated, false) => "此码尚未激活，正规渠道的商品不应出现此码。".into(),
-        (Warning::NotActivated, true) => {
-            "This code was never activated: no genuine item carrying it has shipped.".into()
-        }
-        (Warning::Cancelled, false) => "此码已被注销。".into(),
-        (Warning::Cancelled, true) => "This code has been cancelled.".into(),
-        (Warning::BatchMismatch, false) => "包装上的批号与登记的批号不符。".into(),
-        (Warning::BatchMismatch, true) => {
-            "The lot number on the pack does not match the registered batch.".into()
-        }
-        (Warning::ExpiryMismatch, false) => "包装上的有效期与登记的不符。".into(),
-        (Warning::ExpiryMismatch, true) => {
-            "The expiry date on the pack does not match the registered batch.".into()
-        }
         (Warning::Expired, false) => format!("该商品已过有效期（{expiry}），请勿使用。"),
         (Warning::Expired, true) => format!("This item expired on {expiry}; do not use it."),
         (Warning::Recalled, false) => notice_advice("recall")
@@ -139,24 +238,10 @@ fn warning_line(w: Warning, v: &Verdict, lang: Lang) -> String {
         (Warning::Recalled, true) => notice_advice("recall")
             .map(|a| format!("This batch has been recalled: {a}"))
             .unwrap_or_else(|| "This batch has been recalled; stop using it now.".into()),
-        (Warning::SpotCheckFailed, false) => "该产品在监督抽查中不合格。".into(),
-        (Warning::SpotCheckFailed, true) => {
-            "This product failed an official quality spot check.".into()
-        }
-        (Warning::CertificateInvalid, false) => "该产品的CCC认证证书已失效（撤销、暂停或注销）。".into(),
-        (Warning::CertificateInvalid, true) => {
-            "This product's CCC certificate is no longer valid (revoked, suspended or cancelled).".into()
-        }
-        (Warning::LicenceInvalid, false) => "该产品的许可证已失效。".into(),
-        (Warning::LicenceInvalid, true) => "This product's licence is no longer valid.".into(),
-        (Warning::EnterpriseBlacklisted, false) => "生产企业已被列入严重违法失信名单。".into(),
-        (Warning::EnterpriseBlacklisted, true) => {
-            "The manufacturer is on the serious-violator list.".into()
-        }
-        (Warning::PrefixInvalid, false) => "该商品的厂商识别代码已失效或未注册。".into(),
-        (Warning::PrefixInvalid, true) => {
-            "The manufacturer's barcode prefix is expired, cancelled or unregistered.".into()
-        }
+        // The fixed ones, from the table.
+        (w, _) => fixed_warning(w, Form::Long, lang)
+            .unwrap_or_default()
+            .to_owned(),
     }
 }
 
@@ -244,4 +329,40 @@ pub fn message(v: &Verdict, lang: Lang) -> String {
         });
     }
     parts.join(if en { " " } else { "" })
+}
+
+#[cfg(test)]
+mod fixed_table_tests {
+    use super::*;
+
+    #[test]
+    fn every_warning_has_fixed_texts_or_is_built_from_its_figures() {
+        let built = [
+            Warning::RepeatQuery,
+            Warning::ExcessiveQueries,
+            Warning::Expired,
+            Warning::Recalled,
+        ];
+        for w in Warning::ALL {
+            for form in [Form::Long, Form::Short] {
+                for lang in [Lang::Zh, Lang::En] {
+                    let t = fixed_warning(w, form, lang);
+                    assert_eq!(t.is_none(), built.contains(&w), "{w:?} {form:?} {lang:?}");
+                    if let Some(t) = t {
+                        assert!(!t.is_empty());
+                    }
+                }
+            }
+            if let (Some(long), Some(short)) = (
+                fixed_warning(w, Form::Long, Lang::Zh),
+                fixed_warning(w, Form::Short, Lang::Zh),
+            ) {
+                assert!(short.chars().count() <= long.chars().count(), "{w:?}");
+            }
+        }
+        assert_eq!(
+            fixed_warning(Warning::Cancelled, Form::Short, Lang::Zh),
+            Some("此码已注销。")
+        );
+    }
 }

@@ -12,7 +12,8 @@
 //!   [`crate::keys::Keyring::contact_key`], which lives in the key file, outside the database;
 //! * **shown masked** — `number_masked` is [`crate::codes::text::mask_phone`].
 //!
-//! `opted_out` is set by an SMS `TD`/`STOP`/`退订` and is never cleared by a later query.
+//! `opted_out` is set by an SMS `TD`/`STOP`/`退订` and is never cleared by a later query — only
+//! by the person opting back in (`开通`/`START`/`UNSTOP`, [`Contacts::opt_in`]).
 
 use std::sync::Arc;
 
@@ -181,6 +182,46 @@ impl Contacts {
         .fetch_optional(self.store.pool())
         .await?;
         Ok(row.map(contact))
+    }
+
+    /// Opting back in (开通/START/UNSTOP): follow-ups such as recall notices are sent again.
+    pub async fn opt_in(
+        &self,
+        channel: Channel,
+        number: &str,
+        at: i64,
+    ) -> Result<Contact, ContactError> {
+        self.upsert(channel, number, at, false).await?;
+        let row: Row = sqlx::query_as(
+            "UPDATE contacts SET opted_out = 0, opted_out_at = NULL, opted_in_at = $1 \
+             WHERE source_key = $2 \
+             RETURNING source_key, number_masked, opted_out, first_seen, last_seen",
+        )
+        .bind(at)
+        .bind(self.key(channel, number))
+        .fetch_one(self.store.pool())
+        .await?;
+        Ok(contact(row))
+    }
+
+    /// Where a follow-up for `source_key` may go, read when it is sent: `None` when no number
+    /// is known, `Some((number, opted_out))` otherwise.
+    pub async fn follow_up(
+        &self,
+        source_key: &str,
+    ) -> Result<Option<(String, bool)>, ContactError> {
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT number_cipher, opted_out FROM contacts WHERE source_key = $1")
+                .bind(source_key)
+                .fetch_optional(self.store.pool())
+                .await?;
+        match row {
+            Some((sealed, opted_out)) => Ok(Some((
+                open(&self.keys.current().keyring, source_key, &sealed)?,
+                opted_out != 0,
+            ))),
+            None => Ok(None),
+        }
     }
 
     /// The number behind a source key, decrypted (for sending a recall notice or a reply).

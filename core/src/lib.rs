@@ -42,6 +42,7 @@ pub mod live_keys;
 pub mod rate_limit;
 pub mod recorder;
 pub mod resolve;
+pub mod sms_mt;
 pub mod store;
 pub mod verdict;
 pub mod verify;

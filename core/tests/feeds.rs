@@ -576,6 +576,7 @@ async fn recall_notices_go_to_each_consumer_exactly_once(db: Db) {
         core.store.clone(),
         &gateway,
         std::time::Duration::from_secs(60),
+        std::time::Duration::from_secs(600),
         std::future::ready(()),
     )
     .await;

@@ -164,6 +164,28 @@ pub enum Command {
     /// list entries and imports; the recall notice outbox; tokens for regulators' HTTP posts.
     #[command(subcommand)]
     Feed(FeedCmd),
+    /// The SMS channel's outbound log: messages handed to the SMSC and their delivery receipts.
+    #[command(subcommand)]
+    Sms(SmsCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SmsCmd {
+    /// SMSC message ids (one per part) with the message they belong to (reply or recall
+    /// notice) and their delivery receipts, newest first.
+    Receipts {
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NoticesCmd {
+    /// Put a stuck (sending) or failed notice back to pending; refused when the SMSC accepted
+    /// its message (it would be sent twice).
+    Retry { id: i64 },
 }
 
 /// The feed kinds, as typed.
@@ -211,6 +233,19 @@ pub enum FeedCmd {
         limit: i64,
         #[arg(long)]
         json: bool,
+    },
+    /// Recall notices with their sending state; --stuck: only those claimed longer than the
+    /// lease ago and never settled (a crash while sending); `retry ID` returns one to pending.
+    Notices {
+        #[arg(long)]
+        stuck: bool,
+        /// The lease, in seconds (the [sms] notice_lease_secs of the server).
+        #[arg(long, default_value_t = 600)]
+        lease_secs: i64,
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        cmd: Option<NoticesCmd>,
     },
     /// Bearer tokens with which regulators POST feeds to /v1/feeds/KIND.
     #[command(subcommand)]

@@ -44,6 +44,13 @@
 //! [sms]                  # per-number limits of the SMS channel, optional
 //! rate_burst = 10        # verify/report messages at once …
 //! rate_per_minute = 6    # … and per minute after that
+//! from = "10690000"      # short code of recall notices (unsolicited MTs)
+//! sender = "smpp"        # smpp | kannel | off (default: smpp with [smpp], kannel with a URL)
+//! kannel_sendsms_url = "http://127.0.0.1:13013/cgi-bin/sendsms"
+//! kannel_user = "zhenwei"            # password: ZHENWEI_KANNEL_PASSWORD or kannel_password
+//! dlr_url = "auto"      # Kannel delivery reports to us: a URL, or "auto" = our --http address
+//! notice_every_ms = 30000            # drain the recall-notice outbox this often
+//! notice_lease_secs = 600            # reclaim a notice stuck in `sending` after this
 //! [cases]                # SPEC "Cases", all optional
 //! escalate_after_working_days = 7
 //! escalation_check_seconds = 300
@@ -106,6 +113,24 @@ pub struct SmsConfig {
     pub rate_burst: u32,
     /// …and per minute after that.
     pub rate_per_minute: f64,
+    /// The short code unsolicited messages (recall notices) are sent from.
+    pub from: String,
+    /// How recall notices go out: "smpp" (the [smpp] ESME), "kannel" (Kannel's sendsms) or
+    /// "off" [default: smpp when there is an [smpp] section, kannel when kannel_sendsms_url is
+    /// set, off otherwise].
+    pub sender: Option<String>,
+    /// Kannel smsbox's sendsms URL, e.g. http://127.0.0.1:13013/cgi-bin/sendsms.
+    pub kannel_sendsms_url: Option<String>,
+    /// The sendsms-user of smsbox; its password from ZHENWEI_KANNEL_PASSWORD or here.
+    pub kannel_user: String,
+    pub kannel_password: String,
+    /// Our /v1/sms/dlr URL as Kannel reaches it (delivery reports of Kannel MTs); "auto": the
+    /// server's own HTTP listener.
+    pub dlr_url: Option<String>,
+    /// How often the recall-notice outbox is drained, in milliseconds.
+    pub notice_every_ms: u64,
+    /// A notice claimed (sending) this long without settling is reclaimed (see `feed notices`).
+    pub notice_lease_secs: u64,
 }
 
 impl Default for SmsConfig {
@@ -114,6 +139,14 @@ impl Default for SmsConfig {
         SmsConfig {
             rate_burst: d.burst,
             rate_per_minute: d.per_minute,
+            from: "10690000".into(),
+            sender: None,
+            kannel_sendsms_url: None,
+            kannel_user: String::new(),
+            kannel_password: String::new(),
+            dlr_url: None,
+            notice_every_ms: 30_000,
+            notice_lease_secs: 600,
         }
     }
 }

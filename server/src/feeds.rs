@@ -158,6 +158,58 @@ pub async fn command(core: &Core, actor: &str, cmd: FeedCmd) -> Result<ExitCode>
                 }
             }
         }
+        FeedCmd::Notices {
+            stuck,
+            lease_secs,
+            json,
+            cmd,
+        } => {
+            if let Some(crate::cli::NoticesCmd::Retry { id }) = cmd {
+                match outbox::retry(store, id).await? {
+                    Ok(()) => out!("notice #{id} is pending again; the server sends it next"),
+                    Err(outbox::RetryRefused::NotFound) => bail!("no recall notice #{id}"),
+                    Err(outbox::RetryRefused::State(s)) => {
+                        bail!("notice #{id} is {s}: only sending or failed notices are retried")
+                    }
+                    Err(outbox::RetryRefused::AlreadyAccepted) => bail!(
+                        "notice #{id} was accepted by the SMSC (see `zhenwei sms receipts`); \
+                         retrying would send it twice"
+                    ),
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let now = zhenwei_core::store::now_ms();
+            let rows = if stuck {
+                outbox::stuck(store, lease_secs.saturating_mul(1000), now).await?
+            } else {
+                outbox::list(store, i64::MAX).await?
+            };
+            if json {
+                out!("{}", serde_json::to_string(&rows)?);
+            } else if rows.is_empty() {
+                out!(
+                    "{}",
+                    if stuck {
+                        "no stuck recall notices"
+                    } else {
+                        "no recall notices"
+                    }
+                );
+            } else {
+                for r in rows {
+                    out!(
+                        "#{} {} recall {} lot {} {} (attempts {}, {} s ago)",
+                        r.id,
+                        r.source,
+                        r.reference,
+                        r.lot.as_deref().unwrap_or("-"),
+                        r.state,
+                        r.attempts,
+                        (now - r.updated_at) / 1000
+                    );
+                }
+            }
+        }
         FeedCmd::Token(FeedTokenCmd::Add { name, kinds }) => {
             let kinds = kinds
                 .iter()
@@ -268,6 +320,44 @@ fn options(query: Option<&str>) -> Result<(bool, Option<Format>), String> {
     Ok((skip, format))
 }
 
+/// Feed posts one token may make at once, and per minute after that: imports are heavy (a
+/// file, a transaction, cache invalidation), and a runaway client must not starve the service.
+pub const POST_LIMIT: zhenwei_core::rate_limit::Limit = zhenwei_core::rate_limit::Limit {
+    burst: 20,
+    per_minute: 60.0,
+};
+
+static POSTS: std::sync::OnceLock<std::sync::Mutex<zhenwei_core::rate_limit::RateLimiter<String>>> =
+    std::sync::OnceLock::new();
+
+/// `429` with `Retry-After` in the API's error shape when `regulator` posts too often.
+fn rate_limited(regulator: &str) -> Option<Response<Body>> {
+    use zhenwei_core::rate_limit::{Decision, RateLimiter};
+    let limiter = POSTS.get_or_init(|| std::sync::Mutex::new(RateLimiter::new(POST_LIMIT, 10_000)));
+    let decision = limiter
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .check(regulator.to_owned(), std::time::Instant::now());
+    let Decision::Limited { retry_after } = decision else {
+        return None;
+    };
+    let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    let secs = secs.max(1);
+    tracing::info!(regulator = %regulator, "feed post refused: rate limit");
+    let mut r = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        &format!(
+            "at most {} feed posts at once and {} per minute per token; retry in {secs} s",
+            POST_LIMIT.burst, POST_LIMIT.per_minute
+        ),
+    );
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        r.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+    }
+    Some(r)
+}
+
 /// Answers a request on `/v1/feeds/{kind}`.
 pub async fn respond(core: &Core, req: Request<Incoming>) -> Response<Body> {
     if req.method() != Method::POST {
@@ -311,6 +401,9 @@ pub async fn respond(core: &Core, req: Request<Incoming>) -> Response<Body> {
             "feed_kind_not_allowed",
             &format!("regulator {} may not post {kind} feeds", regulator.name),
         );
+    }
+    if let Some(refused) = rate_limited(&regulator.name) {
+        return refused;
     }
     let (skip_bad_rows, mut format) = match options(req.uri().query()) {
         Ok(o) => o,

@@ -383,6 +383,7 @@ async fn route(core: Core, peer: Arc<Peer>, req: Request<Incoming>) -> Response<
         (_, p) if crate::feeds::is_feed_path(p) => crate::feeds::respond(&core, req).await,
         // SMS in the style of Kannel's sms-service (sms.rs).
         (&Method::GET | &Method::POST, "/v1/sms/inbound") => crate::sms::inbound(&core, req).await,
+        (&Method::GET | &Method::POST, "/v1/sms/dlr") => crate::sms::dlr(&core, req).await,
         // The regulator API (client certificates bound to an office; regulator_api.rs).
         (_, p) if crate::regulator_api::is_api_path(p) => {
             crate::regulator_api::respond(&core, &peer, req).await
@@ -397,7 +398,8 @@ async fn route(core: Core, peer: Arc<Peer>, req: Request<Incoming>) -> Response<
         | (_, "/v1/verify")
         | (_, "/v1/report")
         | (_, "/metrics")
-        | (_, "/v1/sms/inbound") => error(
+        | (_, "/v1/sms/inbound")
+        | (_, "/v1/sms/dlr") => error(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             &format!("{} is not allowed on {path}", req.method()),

@@ -48,7 +48,7 @@ macro_rules! out {
     ($($t:tt)*) => { emit(&format!($($t)*)) };
 }
 
-fn emit(line: &str) {
+pub(crate) fn emit(line: &str) {
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = writeln!(stdout, "{line}") {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
@@ -380,14 +380,19 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
             tracing::info!(http = %listener.local_addr()?, https = %https_shown, sip = %sip_shown, sip_tls = %sip_tls_shown, data_dir = %s.location.data_dir.display(), backend = ?core.store.backend(), "zhenwei serving");
             let ivr = hotline.ivr(core.verifier.clone())?;
             let hotline = tokio::spawn(hotline.serve(ivr));
-            // The SMPP ESME (issue 5), when the config file has an [smpp] section.
+            // The SMPP ESME (issue 5), when the config file has an [smpp] section, and the
+            // recall-notice worker (issue 8) over the configured sender.
+            let (notices, submissions) = sms::recall_worker(core, &s.file, listener.local_addr()?)?;
             let esme = s
                 .file
                 .smpp
                 .as_ref()
-                .map(|section| smpp::start(section, sms::gateway(core)));
+                .map(|section| smpp::start(core, section, sms::gateway(core), submissions));
             http::serve(listener, https, core.clone(), shutdown).await?;
             hotline.abort();
+            if let Some(stop) = notices {
+                stop.stop().await;
+            }
             if let Some((esme, within)) = esme {
                 esme.stop(within).await;
             }
@@ -701,6 +706,7 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
             }
         }
         Command::Feed(cmd) => return feeds::command(core, &actor, cmd).await,
+        Command::Sms(cmd) => return sms::command(core, cmd).await,
         Command::Audit(AuditCmd::List { after, limit }) => {
             for e in audit::entries(&core.store, after, limit).await? {
                 out!("{}", serde_json::to_string(&e)?);

@@ -3,13 +3,21 @@
 //!
 //! Each MO goes to the same [`Gateway`] as the HTTP inbound route (`crate::sms`): the message
 //! parser, per-number limits, contacts and reply composer; the ESME only carries it.
+//!
+//! The ESME also carries unsolicited MTs (recall notices) from an
+//! [`zhenwei_sms_gateway::outbound::SmppSender`], and records accepted parts and delivery
+//! receipts in the outbound log ([`StoreReceipts`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::mpsc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use zhenwei_sms_gateway::smpp::{self, EsmeConfig, LogReceipts, MoHandler, SessionConfig};
+use zhenwei_core::Core;
+use zhenwei_sms_gateway::outbound::Submission;
+use zhenwei_sms_gateway::receipts::StoreReceipts;
+use zhenwei_sms_gateway::smpp::{self, EsmeConfig, MoHandler, SessionConfig};
 use zhenwei_sms_gateway::{Gateway, Inbound};
 
 use crate::config::SmppSection;
@@ -52,8 +60,14 @@ impl MoHandler for GatewayReplies {
     }
 }
 
-/// Starts the ESME described by `section`, answering MOs through `gateway`.
-pub fn start(section: &SmppSection, gateway: Arc<Gateway>) -> (Running, Duration) {
+/// Starts the ESME described by `section`, answering MOs through `gateway` and submitting what
+/// arrives on `outbox`.
+pub fn start(
+    core: &Core,
+    section: &SmppSection,
+    gateway: Arc<Gateway>,
+    outbox: Option<mpsc::UnboundedReceiver<Submission>>,
+) -> (Running, Duration) {
     let password =
         std::env::var("ZHENWEI_SMPP_PASSWORD").unwrap_or_else(|_| section.password.clone());
     let response_timeout = Duration::from_secs(section.response_timeout_secs);
@@ -78,10 +92,11 @@ pub fn start(section: &SmppSection, gateway: Arc<Gateway>) -> (Running, Duration
     let shutdown = async move {
         let _ = stopped.wait_for(|s| *s).await;
     };
-    let task = tokio::spawn(smpp::run(
+    let task = tokio::spawn(smpp::run_with(
         cfg,
         Arc::new(GatewayReplies { gateway }),
-        Arc::new(LogReceipts),
+        Arc::new(StoreReceipts::spawn(core, section.receipts)),
+        outbox,
         shutdown,
     ));
     (

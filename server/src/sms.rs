@@ -9,6 +9,10 @@
 //!
 //! The gateway (its rate-limit state) lives as long as the process: [`install`] creates it from
 //! the `[sms]` configuration when the server starts.
+//!
+//! Also here: `GET|POST /v1/sms/dlr` (Kannel delivery reports of our MTs, `?mt=ID&type=N`),
+//! [`recall_worker`] (the recall-notice outbox drained through the configured sender) and
+//! `zhenwei sms receipts`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -17,8 +21,11 @@ use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
+use zhenwei_core::feeds::outbox;
 use zhenwei_core::Core;
 use zhenwei_sms_gateway::kannel::{self, KannelHeaders};
+use zhenwei_sms_gateway::outbound::{KannelSender, RecallNotices, SmppSender, Submission};
+use zhenwei_sms_gateway::receipts::{self, Dlr};
 use zhenwei_sms_gateway::{Gateway, GatewayConfig, Outcome};
 
 static GATEWAY: OnceLock<Arc<Gateway>> = OnceLock::new();
@@ -132,4 +139,136 @@ pub async fn inbound(core: &Core, req: Request<Incoming>) -> Response<Full<Bytes
             text(StatusCode::BAD_REQUEST, format!("{e}\n"))
         }
     }
+}
+
+/// `GET|POST /v1/sms/dlr?mt=ID&type=N`: a Kannel delivery report for one of our MTs.
+pub async fn dlr(core: &Core, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let Some(d) = req.uri().query().and_then(Dlr::parse) else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "expected ?mt=<message id>&type=<Kannel DLR type>\n".into(),
+        );
+    };
+    match receipts::dlr(&core.store, &d).await {
+        Ok(Some(_)) => text(StatusCode::OK, format!("recorded {}\n", d.stat())),
+        Ok(None) => text(StatusCode::OK, "recorded (no such message)\n".into()),
+        Err(e) => {
+            tracing::warn!(error = %e, "a Kannel DLR could not be recorded");
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the receipt could not be recorded\n".into(),
+            )
+        }
+    }
+}
+
+/// The running recall-notice worker.
+pub struct NoticeWorker {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl NoticeWorker {
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Starts the recall-notice worker over the sender `[sms]` names (or implies), returning the
+/// SMPP submissions channel for the ESME when the sender is SMPP.
+pub fn recall_worker(
+    core: &Core,
+    file: &crate::config::FileConfig,
+    http: std::net::SocketAddr,
+) -> anyhow::Result<(
+    Option<NoticeWorker>,
+    Option<tokio::sync::mpsc::UnboundedReceiver<Submission>>,
+)> {
+    let cfg = &file.sms;
+    let sender = match cfg.sender.as_deref() {
+        Some(s) => s,
+        None if file.smpp.is_some() => "smpp",
+        None if cfg.kannel_sendsms_url.is_some() => "kannel",
+        None => "off",
+    };
+    let every = std::time::Duration::from_millis(cfg.notice_every_ms.max(10));
+    let lease = std::time::Duration::from_secs(cfg.notice_lease_secs.max(1));
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    let store = core.store.clone();
+    match sender {
+        "off" => {
+            tracing::info!("recall notices are not sent ([sms] sender = off or no transport)");
+            Ok((None, None))
+        }
+        "smpp" => {
+            if file.smpp.is_none() {
+                anyhow::bail!("[sms] sender = \"smpp\" needs an [smpp] section");
+            }
+            let wait = file
+                .smpp
+                .as_ref()
+                .map(|s| std::time::Duration::from_secs(s.response_timeout_secs.saturating_mul(3)))
+                .unwrap_or(std::time::Duration::from_secs(30));
+            let (sender, rx) = SmppSender::new(&cfg.from, wait);
+            let worker = RecallNotices::new(core, sender);
+            let task = tokio::spawn(outbox::serve(store, worker, every, lease, shutdown));
+            tracing::info!("recall notices go out over SMPP");
+            Ok((Some(NoticeWorker { stop, task }), Some(rx)))
+        }
+        "kannel" => {
+            let url = cfg.kannel_sendsms_url.as_deref().ok_or_else(|| {
+                anyhow::anyhow!("[sms] sender = \"kannel\" needs kannel_sendsms_url")
+            })?;
+            let password = std::env::var("ZHENWEI_KANNEL_PASSWORD")
+                .unwrap_or_else(|_| cfg.kannel_password.clone());
+            // "auto": our own HTTP listener (Kannel on the same host).
+            let dlr_url = match cfg.dlr_url.as_deref() {
+                Some("auto") => Some(format!("http://{http}/v1/sms/dlr")),
+                other => other.map(str::to_owned),
+            };
+            let sender = KannelSender::new(
+                url,
+                &cfg.kannel_user,
+                &password,
+                &cfg.from,
+                dlr_url.as_deref(),
+            )?;
+            let worker = RecallNotices::new(core, sender);
+            let task = tokio::spawn(outbox::serve(store, worker, every, lease, shutdown));
+            tracing::info!("recall notices go out through Kannel sendsms");
+            Ok((Some(NoticeWorker { stop, task }), None))
+        }
+        other => anyhow::bail!("[sms] sender = {other:?}: use smpp, kannel or off"),
+    }
+}
+
+/// `zhenwei sms receipts`.
+pub async fn command(
+    core: &Core,
+    cmd: crate::cli::SmsCmd,
+) -> anyhow::Result<std::process::ExitCode> {
+    let crate::cli::SmsCmd::Receipts { limit, json } = cmd;
+    let rows = zhenwei_core::sms_mt::receipts(&core.store, limit).await?;
+    if json {
+        crate::emit(&serde_json::to_string(&rows)?);
+    } else if rows.is_empty() {
+        crate::emit("no messages sent yet");
+    } else {
+        for r in rows {
+            crate::emit(&format!(
+                "{} {} {} #{} to {} {}",
+                r.message_id,
+                r.transport.as_deref().unwrap_or("-"),
+                r.purpose.as_deref().unwrap_or("-"),
+                r.mt_id.map_or("-".to_owned(), |m| m.to_string()),
+                r.to.as_deref().unwrap_or("-"),
+                r.stat.as_deref().unwrap_or("no receipt yet"),
+            ));
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }

@@ -47,6 +47,7 @@ pub enum Outcome {
     Reported,
     Help,
     OptedOut,
+    OptedIn,
     Unrecognised,
     RateLimited,
     /// Held back because the core saw this number enumerating codes.
@@ -56,11 +57,12 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 8] = [
+    pub const ALL: [Outcome; 9] = [
         Outcome::Verified,
         Outcome::Reported,
         Outcome::Help,
         Outcome::OptedOut,
+        Outcome::OptedIn,
         Outcome::Unrecognised,
         Outcome::RateLimited,
         Outcome::Enumerating,
@@ -73,6 +75,7 @@ impl Outcome {
             Outcome::Reported => "reported",
             Outcome::Help => "help",
             Outcome::OptedOut => "opted_out",
+            Outcome::OptedIn => "opted_in",
             Outcome::Unrecognised => "unrecognised",
             Outcome::RateLimited => "rate_limited",
             Outcome::Enumerating => "enumerating",
@@ -233,6 +236,11 @@ impl Gateway {
             self.contacts.opt_out(Channel::Sms, number, now).await?;
             lock(&self.seen).put(number.to_owned(), Instant::now());
             return Ok(done(reply::opted_out(lang), Outcome::OptedOut));
+        }
+        if command == Command::OptIn {
+            self.contacts.opt_in(Channel::Sms, number, now).await?;
+            lock(&self.seen).put(number.to_owned(), Instant::now());
+            return Ok(done(reply::opted_in(lang), Outcome::OptedIn));
         }
         self.saw(number, now).await?;
         match command {

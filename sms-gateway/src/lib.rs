@@ -9,12 +9,15 @@
 //! of Kannel's sms-service. Verdicts come from `zhenwei-core`.
 //!
 //! Built so far: [`coding`] (GSM-7 / UCS-2 coding, lengths and concatenated parts) and
-//! [`smpp`] (the SMPP 3.4 ESME).
+//! [`smpp`] (the SMPP 3.4 ESME), [`outbound`] (unsolicited MTs over SMPP or Kannel's sendsms,
+//! and the recall-notice sender) and [`receipts`] (delivery receipts into the outbound log).
 
 pub mod coding;
 pub mod gateway;
 pub mod kannel;
+pub mod outbound;
 pub mod parse;
+pub mod receipts;
 pub mod reply;
 pub mod smpp;
 

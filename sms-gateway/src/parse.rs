@@ -6,8 +6,8 @@
 //! method; a keyword first (`验证`, `查询`, `查`, `真伪`, `CX`, `V`, `CHECK`, with or without a
 //! space or colon, in any case); two or three codes at once; a GS1 Digital Link URL copied from a
 //! phone's camera; a scratch PIN with `O` for `0` and `l` for `1`; a report (`举报`/`JB`/`REPORT`,
-//! the code, and the shop's name); `帮助`/`HELP`/`?`; `TD`/`STOP`/`退订`. Greetings, thanks and
-//! filler words come with all of them.
+//! the code, and the shop's name); `帮助`/`HELP`/`?`; `TD`/`STOP`/`退订`, and back in with
+//! `开通`/`START`/`UNSTOP`. Greetings, thanks and filler words come with all of them.
 //!
 //! [`parse`] turns one message into one [`Command`] and the reply language. It works in three
 //! steps, none of which can panic or loop on any input:
@@ -75,6 +75,8 @@ pub enum Command {
     Help,
     /// TD / STOP / 退订: no follow-up messages (recall notices) to this number.
     OptOut,
+    /// 开通 / 恢复订阅 / START / UNSTOP: follow-up messages again after an opt-out.
+    OptIn,
     /// Nothing we understand: the reply shows the format.
     Unrecognised,
 }
@@ -92,6 +94,7 @@ enum Kind {
     Report,
     Help,
     OptOut,
+    OptIn,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,6 +122,14 @@ fn keyword(i: &str) -> IResult<&str, Keyword> {
             alt((tag("退订"), tag("取消订阅"))),
         ),
         value(kw(Kind::OptOut, false, true), tag_no_case("TD")),
+        value(
+            kw(Kind::OptIn, false, false),
+            alt((tag("开通"), tag("恢复订阅"), tag("重新订阅"))),
+        ),
+        value(
+            kw(Kind::OptIn, true, true),
+            alt((tag_no_case("UNSTOP"), tag_no_case("START"))),
+        ),
         value(
             kw(Kind::OptOut, true, true),
             alt((tag_no_case("UNSUBSCRIBE"), tag_no_case("STOP"))),
@@ -482,6 +493,8 @@ fn keyword_anywhere(s: &str) -> Option<Keyword> {
         ("举报", kw(Kind::Report, false, false)),
         ("投诉", kw(Kind::Report, false, false)),
         ("退订", kw(Kind::OptOut, false, false)),
+        ("开通", kw(Kind::OptIn, false, false)),
+        ("恢复订阅", kw(Kind::OptIn, false, false)),
         ("帮助", kw(Kind::Help, false, false)),
     ] {
         if s.contains(word) {
@@ -493,6 +506,7 @@ fn keyword_anywhere(s: &str) -> Option<Keyword> {
             // Not "fake": "is this fake? <code>" asks for a check, it reports nothing.
             "report" => kw(Kind::Report, true, true),
             "stop" | "unsubscribe" => kw(Kind::OptOut, true, true),
+            "unstop" => kw(Kind::OptIn, true, true),
             "help" => kw(Kind::Help, true, true),
             "check" | "verify" => kw(Kind::Verify, true, true),
             _ => continue,
@@ -571,6 +585,7 @@ pub fn parse(raw: &str) -> Parsed {
     }
     let command = match keyword.map(|k| k.kind) {
         Some(Kind::OptOut) if lead.is_some() || found.is_empty() => Command::OptOut,
+        Some(Kind::OptIn) if lead.is_some() || found.is_empty() => Command::OptIn,
         Some(Kind::Report) => {
             let source = if lead.is_some() { body } else { text };
             let found = if lead.is_some() {
@@ -644,6 +659,7 @@ impl fmt::Display for Command {
             }
             Command::Help => f.write_str("help"),
             Command::OptOut => f.write_str("optout"),
+            Command::OptIn => f.write_str("optin"),
             Command::Unrecognised => f.write_str("unrecognised"),
         }
     }

@@ -13,6 +13,7 @@
 //! characters so they stay in the cheaper coding. Chinese is the default; English when the
 //! message was clearly English ([`crate::parse`]).
 
+use zhenwei_core::advice::{fixed_warning, Form};
 use zhenwei_core::clock::local_time;
 use zhenwei_core::codes::Family;
 use zhenwei_core::{Authenticity, Lang, Verdict, Warning};
@@ -100,7 +101,8 @@ fn history(v: &Verdict, lang: Lang) -> String {
     }
 }
 
-/// The short reason a warning gives, in an SMS.
+/// The short reason a warning gives, in an SMS (the fixed texts are the short forms of
+/// `zhenwei_core::advice`'s one table).
 fn warning(w: Warning, v: &Verdict, lang: Lang) -> String {
     let en = lang.is_en();
     let expiry = v
@@ -117,20 +119,6 @@ fn warning(w: Warning, v: &Verdict, lang: Lang) -> String {
             "This code was checked {} times; it may have been copied.",
             v.query_count
         ),
-        (Warning::CloneSuspected, false) => "此码在多地被查询，疑似被复制。".into(),
-        (Warning::CloneSuspected, true) => {
-            "This code was checked in several places; it may have been copied.".into()
-        }
-        (Warning::NotActivated, false) => "此码未激活，正规商品不应有此码。".into(),
-        (Warning::NotActivated, true) => "This code was never activated.".into(),
-        (Warning::Cancelled, false) => "此码已注销。".into(),
-        (Warning::Cancelled, true) => "This code was cancelled.".into(),
-        (Warning::BatchMismatch, false) => "批号与登记不符。".into(),
-        (Warning::BatchMismatch, true) => "The lot does not match the registered batch.".into(),
-        (Warning::ExpiryMismatch, false) => "有效期与登记不符。".into(),
-        (Warning::ExpiryMismatch, true) => {
-            "The expiry date does not match the registered batch.".into()
-        }
         (Warning::Expired, false) => format!("已过有效期（{expiry}），请勿使用。"),
         (Warning::Expired, true) => format!("Expired on {expiry}; do not use it."),
         (Warning::Recalled, false) => match notice_advice(v, "recall", lang) {
@@ -141,18 +129,10 @@ fn warning(w: Warning, v: &Verdict, lang: Lang) -> String {
             Some(a) => format!("This batch is recalled: {a}"),
             None => "This batch is recalled; stop using it.".into(),
         },
-        (Warning::SpotCheckFailed, false) => "该批次监督抽查不合格。".into(),
-        (Warning::SpotCheckFailed, true) => "This batch failed an official spot check.".into(),
-        (Warning::CertificateInvalid, false) => "CCC认证证书已失效。".into(),
-        (Warning::CertificateInvalid, true) => "Its CCC certificate is no longer valid.".into(),
-        (Warning::LicenceInvalid, false) => "产品许可证已失效。".into(),
-        (Warning::LicenceInvalid, true) => "Its licence is no longer valid.".into(),
-        (Warning::EnterpriseBlacklisted, false) => "生产企业已列入严重违法失信名单。".into(),
-        (Warning::EnterpriseBlacklisted, true) => {
-            "The maker is on the serious-violator list.".into()
-        }
-        (Warning::PrefixInvalid, false) => "厂商识别代码已失效。".into(),
-        (Warning::PrefixInvalid, true) => "The maker's barcode prefix is not valid.".into(),
+        // The fixed ones: the short forms of core's one table.
+        (w, _) => fixed_warning(w, Form::Short, lang)
+            .unwrap_or_default()
+            .to_owned(),
     }
 }
 
@@ -377,6 +357,14 @@ pub fn opted_out(lang: Lang) -> String {
         Lang::En => {
             "You will get no more reminders from us. You can still text a code to check it.".into()
         }
+    }
+}
+
+/// The answer to 开通/START/UNSTOP.
+pub fn opted_in(lang: Lang) -> String {
+    match lang {
+        Lang::Zh => "已重新开通提醒短信，召回等安全提醒将发送到本号码。回复TD退订。".into(),
+        Lang::En => "Reminders are back on: recalls and safety notices will reach you. Reply STOP to end them.".into(),
     }
 }
 

@@ -7,8 +7,11 @@
 mod support;
 
 use support::{fixture, Db};
+use zhenwei_core::feeds::outbox;
+use zhenwei_core::sms_mt;
 use zhenwei_core::Lang;
 use zhenwei_core::{demo, Channel, Thresholds};
+use zhenwei_sms_gateway::outbound::{RecallNotices, SendOutcome, SmsSender};
 use zhenwei_sms_gateway::reply;
 use zhenwei_sms_gateway::{Gateway, GatewayConfig, Inbound, Outcome};
 
@@ -83,6 +86,19 @@ async fn contacts_are_encrypted_and_opt_out_sticks(db: Db) {
         .unwrap();
     assert_eq!(rows, 1);
     assert_eq!(events_of(&f.core, &key).await, 2);
+    // Opting back in (START / 开通) does.
+    let r = g.handle(&sms("13812345678", "START")).await.unwrap();
+    assert_eq!(r.outcome, Outcome::OptedIn);
+    assert_eq!(r.text, reply::opted_in(Lang::En));
+    assert_eq!(
+        g.contacts().follow_up(&key).await.unwrap(),
+        Some(("+8613812345678".to_owned(), false))
+    );
+    g.handle(&sms("13812345678", "退订")).await.unwrap();
+    assert_eq!(
+        g.contacts().follow_up(&key).await.unwrap(),
+        Some(("+8613812345678".to_owned(), true))
+    );
 
     // A sender that is no number is refused; the text alone never is.
     assert!(g.handle(&sms("hello", code)).await.is_err());
@@ -177,7 +193,159 @@ async fn an_enumerating_number_is_held_back(db: Db) {
     assert_eq!(r.outcome, Outcome::Verified);
 }
 
+/// An SMS transport that answers what it is told to and remembers what it was given.
+struct FakeTransport {
+    answer: std::sync::Mutex<SendOutcome>,
+    given: std::sync::Mutex<Vec<(i64, String, String)>>,
+}
+
+impl SmsSender for &'static FakeTransport {
+    fn transport(&self) -> &'static str {
+        "smpp"
+    }
+    async fn send(&self, mt_id: i64, to: &str, text: &str) -> SendOutcome {
+        self.given
+            .lock()
+            .unwrap()
+            .push((mt_id, to.to_owned(), text.to_owned()));
+        self.answer.lock().unwrap().clone()
+    }
+}
+
+async fn states(core: &zhenwei_core::Core) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT source_key, state FROM recall_notifications ORDER BY id")
+        .fetch_all(core.store.pool())
+        .await
+        .unwrap()
+}
+
+async fn recall_notices_follow_opt_outs_and_a_crashed_claim_settles_once(db: Db) {
+    let f = fixture(db, Thresholds::default()).await;
+    demo::seed_if_empty(&f.core.registry).await.unwrap();
+    let m = demo::manifest(&f.core.store).await.unwrap().unwrap();
+    let g = Gateway::new(&f.core, &GatewayConfig::default());
+    let (a, b, c) = ("13800000001", "13800000002", "13800000003");
+    for (i, n) in [a, b, c].iter().enumerate() {
+        let code = m["genuine"][i].as_str().unwrap();
+        assert_eq!(
+            g.handle(&sms(n, code)).await.unwrap().outcome,
+            Outcome::Verified
+        );
+    }
+    g.handle(&sms(b, "TD")).await.unwrap();
+    let recall = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/feeds/recall.csv"
+    ))
+    .unwrap();
+    let opts = zhenwei_core::feeds::apply::ImportOptions {
+        actor: "test".into(),
+        file_name: None,
+        format: None,
+        skip_bad_rows: false,
+    };
+    zhenwei_core::feeds::import(
+        &f.core.store,
+        zhenwei_core::feeds::FeedKind::Recall,
+        &recall,
+        &opts,
+    )
+    .await
+    .unwrap();
+    let key = |n: &str| g.contacts().key(Channel::Sms, &format!("+86{n}"));
+
+    // The transport gives no answer in time: the notice stays claimed.
+    let transport: &'static FakeTransport = Box::leak(Box::new(FakeTransport {
+        answer: std::sync::Mutex::new(SendOutcome::Unknown("no answer".into())),
+        given: std::sync::Mutex::new(Vec::new()),
+    }));
+    let notices = RecallNotices::new(&f.core, transport);
+    let r = outbox::deliver(&f.core.store, &notices, 100).await.unwrap();
+    assert_eq!((r.unsettled, r.opted_out), (2, 1), "{r:?}");
+    let given = transport.given.lock().unwrap().clone();
+    assert_eq!(given.len(), 2);
+    assert_eq!(
+        given[0].2,
+        "【召回】婴幼儿配方奶粉（批号NB2026A）已被召回。请立即停止食用，凭购物凭证到购买处退货。"
+    );
+    // The SMSC had in fact accepted a's message (its submit_sm_resp reached the outbound log),
+    // c's never got out.
+    let (mt_a, to_a, _) = given
+        .iter()
+        .find(|g| g.1 == format!("+86{a}"))
+        .unwrap()
+        .clone();
+    assert_eq!(to_a, "+8613800000001");
+    let recipient = sms_mt::Recipient {
+        source_key: Some(key(a)),
+        masked: "861******0001".into(),
+    };
+    sms_mt::submitted(&f.core.store, Some(mt_a), &recipient, "smpp", "M-a")
+        .await
+        .unwrap();
+    let stuck = outbox::stuck(&f.core.store, 0, zhenwei_core::store::now_ms() + 1)
+        .await
+        .unwrap();
+    assert_eq!(stuck.len(), 2);
+    // After the lease: a's is settled as sent (never sent again), c's goes back to pending.
+    let back = outbox::reclaim(&f.core.store, 0, zhenwei_core::store::now_ms() + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        back,
+        outbox::Reclaimed {
+            settled_sent: 1,
+            requeued: 1
+        }
+    );
+    let mut st = states(&f.core).await;
+    st.sort();
+    let mut want = vec![
+        (key(a), "sent".to_owned()),
+        (key(b), "opted_out".to_owned()),
+        (key(c), "pending".to_owned()),
+    ];
+    want.sort();
+    assert_eq!(st, want);
+    // A hand retry of a's is refused: the SMSC took it.
+    let id_a: i64 = sqlx::query_scalar("SELECT id FROM recall_notifications WHERE source_key = $1")
+        .bind(key(a))
+        .fetch_one(f.core.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        outbox::retry(&f.core.store, id_a).await.unwrap(),
+        Err(outbox::RetryRefused::State("sent".into()))
+    );
+    // The next round sends c's once, now accepted.
+    *transport.answer.lock().unwrap() = SendOutcome::Accepted {
+        message_ids: vec!["M-c".into()],
+        recorded: false,
+    };
+    let r = outbox::deliver(&f.core.store, &notices, 100).await.unwrap();
+    assert_eq!(r.sent, 1, "{r:?}");
+    let r = outbox::deliver(&f.core.store, &notices, 100).await.unwrap();
+    assert_eq!(r, outbox::DeliveryReport::default());
+    assert_eq!(transport.given.lock().unwrap().len(), 3);
+    // The receipt for c's message settles it in the outbound log.
+    let mt = sms_mt::receipt(&f.core.store, "M-c", "DELIVRD", Some("000"), None)
+        .await
+        .unwrap();
+    assert!(mt.is_some());
+    let rows = sms_mt::receipts(&f.core.store, 10).await.unwrap();
+    let c_row = rows.iter().find(|r| r.message_id == "M-c").unwrap();
+    assert_eq!(
+        (
+            c_row.purpose.as_deref(),
+            c_row.stat.as_deref(),
+            c_row.to.as_deref()
+        ),
+        (Some("recall"), Some("DELIVRD"), Some("861******0003"))
+    );
+}
+
 on_both_backends!(
+    recall_notices_follow_opt_outs_and_a_crashed_claim_settles_once,
     contacts_are_encrypted_and_opt_out_sticks,
     rate_limit_holds_a_number_back,
     an_enumerating_number_is_held_back,

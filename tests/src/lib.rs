@@ -1060,6 +1060,28 @@ pub fn grouped(s: &str, n: usize, sep: &str) -> String {
         .join(sep)
 }
 
+/// An SMS reply with its local first-query time ("2026-11-21 12:55", after "首次" or
+/// "first ") replaced by `<time>`, so tests can assert the exact text.
+pub fn sms_without_time(text: &str) -> String {
+    for lead in ["首次", "first "] {
+        if let Some(at) = text.find(lead) {
+            let start = at + lead.len();
+            let time: String = text[start..].chars().take(16).collect();
+            let shape = time.len() == 16
+                && time.char_indices().all(|(i, c)| match i {
+                    4 | 7 => c == '-',
+                    10 => c == ' ',
+                    13 => c == ':',
+                    _ => c.is_ascii_digit(),
+                });
+            if shape {
+                return format!("{}<time>{}", &text[..start], &text[start + 16..]);
+            }
+        }
+    }
+    text.to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

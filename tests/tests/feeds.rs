@@ -514,3 +514,55 @@ fn every_kind_over_http_good_and_bad() {
         .iter()
         .all(|i| i["actor"] == "regulator:samr"));
 }
+
+/// POST /v1/feeds/{kind} is limited per token: a runaway client gets 429 with Retry-After in the
+/// API's JSON error shape, and another regulator's token is still served.
+#[test]
+fn feed_posts_are_rate_limited_per_token() {
+    let server = Server::start_demo();
+    let token = |name: &str| {
+        server
+            .cli(["feed", "token", "add", name, "--kind", "recall"])
+            .ok()
+            .stdout
+            .trim()
+            .to_owned()
+    };
+    let (busy, calm) = (
+        format!("Bearer {}", token("busy")),
+        format!("Bearer {}", token("calm")),
+    );
+    let post = |bearer: &str| {
+        http::request_with(
+            server.addr(),
+            "POST",
+            "/v1/feeds/recall?skip=1",
+            &[("Authorization", bearer), ("Content-Type", "text/csv")],
+            Some(b"id,status\n"),
+        )
+    };
+    // The burst is 20; at 60 a minute, 100 quick posts cannot all be refilled.
+    let mut served = 0;
+    let limited = loop {
+        let r = post(&busy);
+        if r.status == 429 {
+            break r;
+        }
+        assert_eq!((r.status, r.error_code().as_str()), (400, "invalid_query"));
+        served += 1;
+        assert!(served < 100, "no 429 after {served} posts");
+    };
+    assert!(
+        served >= 20,
+        "the burst of 20 was served first, got {served}"
+    );
+    assert_eq!(limited.error_code(), "rate_limited");
+    let retry: u64 = limited
+        .header("retry-after")
+        .expect("a Retry-After header")
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    let r = post(&calm);
+    assert_eq!((r.status, r.error_code().as_str()), (400, "invalid_query"));
+}

@@ -132,7 +132,9 @@ fn percent_decode(s: &str) -> Vec<u8> {
             out.push(u8::from_str_radix(hex, 16).expect("hex digits"));
             i += 3;
         } else {
-            out.push(b[i]);
+            // Kannel's octstr_url_encode writes a space (also the 0x20 byte of a UCS-2
+            // character) as '+', and a '+' as %2B.
+            out.push(if b[i] == b'+' { b' ' } else { b[i] });
             i += 1;
         }
     }
@@ -261,11 +263,31 @@ fn ucs2(text: &str) -> String {
 #[test]
 fn kannel_round_trips_through_the_sms_service() {
     let Some(k) = kannel() else { return };
-    let server = Server::start_demo();
-    let demo = server.demo();
     let dir = tempfile::tempdir().expect("temp dir");
     let d = dir.path();
-    let (admin, boxes, smsc) = (free_port(), free_port(), free_port());
+    let (admin, boxes, smsc, sendsms) = (free_port(), free_port(), free_port(), free_port());
+    // Recall notices go out through smsbox's sendsms interface, delivery reports come back.
+    let zw_conf = d.join("zhenwei.toml");
+    std::fs::write(
+        &zw_conf,
+        format!(
+            "[sms]\nfrom = \"10658\"\nsender = \"kannel\"\n\
+             kannel_sendsms_url = \"http://127.0.0.1:{sendsms}/cgi-bin/sendsms\"\n\
+             kannel_user = \"zhenwei\"\nkannel_password = \"send-s3cret\"\n\
+             dlr_url = \"auto\"\nnotice_every_ms = 100\n"
+        ),
+    )
+    .expect("write zhenwei.toml");
+    let data = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(
+        data.path(),
+        &[
+            "--demo",
+            "--config",
+            zw_conf.to_str().expect("a UTF-8 path"),
+        ],
+    );
+    let demo = server.demo();
     let config = format!(
         r#"group = core
 admin-port = {admin}
@@ -283,8 +305,15 @@ connect-allow-ip = "127.0.0.1"
 
 group = smsbox
 bearerbox-host = 127.0.0.1
+sendsms-port = {sendsms}
 log-level = 0
 log-file = "{log}/smsbox.log"
+
+group = sendsms-user
+username = zhenwei
+password = send-s3cret
+max-messages = 5
+concatenation = true
 
 group = sms-service
 keyword = default
@@ -433,4 +462,99 @@ concatenation = true
         text,
         "已退订，不再向您发送提醒短信。查真伪仍可直接发送防伪码。"
     );
+
+    // A recall of lot NB2026A: the consumers who texted its codes and did not opt out get one
+    // notice each through smsbox's sendsms, UCS-2; 13800000007 (opted out) gets none.
+    let recall = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/feeds/recall.csv");
+    server.cli(["feed", "import", "recall", recall]).ok();
+    let notice =
+        "【召回】婴幼儿配方奶粉（批号NB2026A）已被召回。请立即停止食用，凭购物凭证到购买处退货。";
+    let settled = || {
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            let rows = server.cli(["feed", "notices", "--json"]).ok().json();
+            let states: Vec<String> = rows
+                .as_array()
+                .expect("an array")
+                .iter()
+                .map(|r| r["state"].as_str().expect("a state").to_owned())
+                .collect();
+            if states.iter().all(|s| s != "pending" && s != "sending") {
+                eprintln!("notices: {rows}");
+                return states;
+            }
+            assert!(Instant::now() < deadline, "notices never settled: {rows}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let states = settled();
+    let sent = states.iter().filter(|s| *s == "sent").count();
+    assert_eq!(sent, 3, "{states:?}\n{}", tail_logs(d));
+    assert_eq!(
+        states.iter().filter(|s| *s == "opted_out").count(),
+        1,
+        "{states:?}"
+    );
+    let mut receivers = Vec::new();
+    let deadline = Instant::now() + LIMIT;
+    while receivers.len() < sent {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = fake
+            .lines
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("only {receivers:?} of {sent} notices arrived"));
+        let Some(mt) = parse_mt(&line) else { continue };
+        assert_eq!(mt.kind, "ucs-2", "{line}");
+        assert_eq!(utf16be(&mt.data), notice);
+        receivers.push(mt.receiver);
+    }
+    receivers.sort();
+    assert_eq!(
+        receivers,
+        ["+8613800000002", "+8613800000003", "+8613800000004"]
+    );
+    // The sendsms MTs are in the outbound log, delivery reports (dlr-url) recorded.
+    let deadline = Instant::now() + LIMIT;
+    let rows = loop {
+        let rows = server.cli(["sms", "receipts", "--json"]).ok().json();
+        let rows: Vec<serde_json::Value> = rows.as_array().expect("an array").clone();
+        if rows.iter().filter(|r| r["stat"].is_string()).count() >= sent
+            || Instant::now() > deadline
+        {
+            break rows;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(rows.len(), sent, "{rows:?}");
+    for r in &rows {
+        assert_eq!(
+            (r["transport"].as_str(), r["purpose"].as_str()),
+            (Some("kannel"), Some("recall")),
+            "{r}"
+        );
+        assert!(
+            r["message_id"]
+                .as_str()
+                .expect("an id")
+                .starts_with("kannel-"),
+            "{r}"
+        );
+    }
+    for r in &rows {
+        // fakesmsc reports SMSC acceptance (type 8) and delivery (type 1); either may be last
+        // to arrive, and a final DELIVRD is never overwritten by ACCEPTD.
+        assert!(
+            matches!(r["stat"].as_str(), Some("ACCEPTD" | "DELIVRD")),
+            "{r}"
+        );
+    }
+
+    // Asked again, the same code carries the recall and its own advice (issue 8 over Kannel).
+    let (text, is_ucs2, n) = fake.ask("13800000002", "ucs2", &ucs2(code));
+    assert_eq!(
+        zhenwei_tests::sms_without_time(&text),
+        "正品：婴幼儿配方奶粉。已被查询3次，首次<time>。该批次已召回：请立即停止食用，凭购物凭证到购买处退货。"
+    );
+    assert!(is_ucs2);
+    assert_eq!(n, 1, "within one UCS-2 segment");
 }

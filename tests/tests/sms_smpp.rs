@@ -233,6 +233,11 @@ fn full_width(code: &str) -> String {
 
 /// A data directory with a config file whose `[smpp]` section points at `port`.
 fn config(dir: &Path, port: u16) -> PathBuf {
+    config_with(dir, port, "")
+}
+
+/// [`config`] with more sections appended.
+fn config_with(dir: &Path, port: u16, more: &str) -> PathBuf {
     let path = dir.join("zhenwei.toml");
     std::fs::write(
         &path,
@@ -240,7 +245,7 @@ fn config(dir: &Path, port: u16) -> PathBuf {
             "[smpp]\nhost = \"127.0.0.1\"\nport = {port}\nsystem_id = \"zhenwei\"\n\
              password = \"s3cret\"\nsystem_type = \"VMA\"\nwindow = 8\nrate = 0\n\
              enquire_link_secs = 1\nresponse_timeout_secs = 5\nreconnect_initial_ms = 50\n\
-             reconnect_max_ms = 400\n"
+             reconnect_max_ms = 400\n{more}"
         ),
     )
     .unwrap();
@@ -452,5 +457,183 @@ fn no_mo_lost_when_the_smsc_is_killed_and_restarted() {
         }
     }
     drop(server);
+    drop(smsc);
+}
+
+fn feed_file(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../docs/feeds")
+        .join(name)
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Issue 8 end to end over SMPP: consumers text codes of a batch, one opts out, one opts out
+/// and back in; a recall of the batch is imported; each consumer not opted out gets exactly one
+/// notice at the SMSC, with a delivery receipt recorded against it; a re-import sends nothing.
+#[test]
+fn recall_notices_reach_each_consumer_once_with_receipts() {
+    if !peer_available() {
+        return;
+    }
+    let smsc_dir = TempDir::new().unwrap();
+    let mut smsc = Smsc::start(smsc_dir.path(), 0, true);
+    let state = smsc_dir.path();
+    let data = TempDir::new().unwrap();
+    let cfg = config_with(
+        data.path(),
+        smsc.port,
+        "[sms]\nfrom = \"10690001\"\nnotice_every_ms = 100\nnotice_lease_secs = 60\n",
+    );
+    let server = Server::start(
+        &data.path().join("data"),
+        &[
+            "--demo",
+            "--https",
+            "off",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+    );
+    wait_for(state, "bind_transceiver", |ev| {
+        ev.iter().any(|l| l.starts_with("BIND "))
+    });
+    let demo = server.demo();
+    let (a, b, c) = ("8613800138021", "8613800138022", "8613800138023");
+    smsc.mo(a, SHORT_CODE, demo.code("genuine", 4));
+    smsc.mo(b, SHORT_CODE, demo.code("genuine", 5));
+    smsc.mo(c, SHORT_CODE, demo.code("genuine", 6));
+    wait_for(state, "three replies", |ev| {
+        [a, b, c].iter().all(|p| replies_to(ev, p).len() == 1)
+    });
+    smsc.mo(b, SHORT_CODE, "TD");
+    smsc.mo(c, SHORT_CODE, "退订");
+    wait_for(state, "two opt-outs", |ev| {
+        replies_to(ev, b).len() == 2 && replies_to(ev, c).len() == 2
+    });
+    smsc.mo(c, SHORT_CODE, "开通");
+    let ev = wait_for(state, "the opt-in", |ev| replies_to(ev, c).len() == 3);
+    assert_eq!(
+        replies_to(&ev, c)[2],
+        "已重新开通提醒短信，召回等安全提醒将发送到本号码。回复TD退订。"
+    );
+
+    // The recall of lot NB2026A (docs/feeds/recall.csv).
+    server
+        .cli(["feed", "import", "recall", &feed_file("recall.csv")])
+        .ok();
+    let notice =
+        "【召回】婴幼儿配方奶粉（批号NB2026A）已被召回。请立即停止食用，凭购物凭证到购买处退货。";
+    let ev = wait_for(state, "the recall notices", |ev| {
+        replies_to(ev, a).len() == 2 && replies_to(ev, c).len() == 4
+    });
+    assert_eq!(replies_to(&ev, a)[1], notice);
+    assert_eq!(replies_to(&ev, c)[3], notice);
+    let notice_submits: Vec<Submit> = submits(&ev)
+        .into_iter()
+        .filter(|s| s.to == a && s.from == "10690001")
+        .collect();
+    assert!(!notice_submits.is_empty(), "{ev:?}");
+    assert!(notice_submits.iter().all(|s| s.registered_delivery == 1));
+
+    // Every notice settled: two sent, one opted out.
+    let settled = |server: &Server| {
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            let rows = server.cli(["feed", "notices", "--json"]).ok().json();
+            let mut states: Vec<String> = rows
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["state"].as_str().unwrap().to_owned())
+                .collect();
+            states.sort();
+            if states.iter().all(|s| s != "pending" && s != "sending") || Instant::now() > deadline
+            {
+                return states;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    };
+    assert_eq!(settled(&server), ["opted_out", "sent", "sent"]);
+
+    // The receipts the SMSC sent for the notices are recorded against them.
+    let ids: Vec<String> = notice_submits
+        .iter()
+        .map(|s| s.message_id.clone())
+        .collect();
+    let deadline = Instant::now() + LIMIT;
+    let rows = loop {
+        let rows = server.cli(["sms", "receipts", "--json"]).ok().json();
+        let done = ids.iter().all(|id| {
+            rows.as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["message_id"] == id.as_str() && r["stat"] == "DELIVRD")
+        });
+        if done || Instant::now() > deadline {
+            break rows;
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
+    for id in &ids {
+        let r = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["message_id"] == id.as_str())
+            .unwrap_or_else(|| panic!("{id} not in {rows}"));
+        assert_eq!(r["stat"], "DELIVRD", "{r}");
+        assert_eq!(r["purpose"], "recall", "{r}");
+        assert_eq!(r["transport"], "smpp", "{r}");
+        assert_eq!(r["to"], "861******8021", "{r}");
+    }
+    // Replies get their receipts too.
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["purpose"] == "reply" && r["stat"] == "DELIVRD"),
+        "{rows}"
+    );
+    let text = server.cli(["sms", "receipts"]).ok().stdout.clone();
+    assert!(text.contains(" smpp recall #"), "{text}");
+
+    // Asked again, the same code carries the recall and its own advice (issue 8 over SMPP).
+    smsc.mo(a, SHORT_CODE, demo.code("genuine", 4));
+    let ev = wait_for(state, "the reply after the recall", |ev| {
+        replies_to(ev, a).len() == 3
+    });
+    assert_eq!(
+        zhenwei_tests::sms_without_time(&replies_to(&ev, a)[2]),
+        "正品：婴幼儿配方奶粉。已被查询2次，首次<time>。该批次已召回：请立即停止食用，凭购物凭证到购买处退货。"
+    );
+    let last = submits(&ev).into_iter().rfind(|s| s.to == a).unwrap();
+    assert_eq!(
+        (last.esm_class, last.data_coding),
+        (0, 8),
+        "one UCS-2 segment"
+    );
+
+    // A re-import queues nothing and sends nothing more.
+    server
+        .cli(["feed", "import", "recall", &feed_file("recall.csv")])
+        .ok();
+    assert_eq!(settled(&server), ["opted_out", "sent", "sent"]);
+    assert_eq!(
+        server
+            .cli(["feed", "notices", "--stuck"])
+            .ok()
+            .stdout
+            .trim(),
+        "no stuck recall notices"
+    );
+    let (status, log) = server.stop_with_log();
+    assert!(status.success(), "{log}");
+    let ev = events(state);
+    assert_eq!(replies_to(&ev, a).len(), 3, "{ev:?}");
+    assert_eq!(replies_to(&ev, b).len(), 2, "{ev:?}");
+    assert_eq!(replies_to(&ev, c).len(), 4, "{ev:?}");
     drop(smsc);
 }

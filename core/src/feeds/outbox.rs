@@ -13,8 +13,17 @@
 //! row is *claimed* (`pending → sending`, one row update that only one process can win), handed
 //! to the sender, and settled by its [`Delivery`] (`sent`, `opted_out`, `no_contact`, back to
 //! `pending` for a retry, or `failed` after [`MAX_ATTEMPTS`]). A crash between the claim and the
-//! settlement leaves the row `sending`: it is never sent twice by zhenwei (the row id is the
-//! idempotency key for a gateway that can deduplicate).
+//! settlement leaves the row `sending`.
+//!
+//! **Recovering a claim (at-most-once in effect).** The sender records the message in `sms_mt`
+//! (tagged with the notice id) before handing it to the SMSC, and the SMSC's message id is
+//! attached when `submit_sm_resp` arrives. [`reclaim`] looks at notices left `sending` longer
+//! than a lease: one whose message the SMSC accepted is settled `sent` — never sent again — and
+//! only one with no accepted message goes back to `pending`. The one window left for a
+//! duplicate is an SMSC that accepted a part whose `submit_sm_resp` never reached us (the
+//! connection or the process died in between): then the notice is resent, so the choice there
+//! is at-least-once. `zhenwei feed notices --stuck` lists claims older than the lease and
+//! `zhenwei feed notices retry ID` returns one by hand (refused when the SMSC took it).
 //!
 //! Consumers are known only by the keyed hash of their source (`source_key` in
 //! `query_events`: `lookup_hash("source", "sms:" + number)`); the gateway maps it back to a
@@ -95,6 +104,9 @@ pub enum Delivery {
     Retry(String),
     /// Will never work.
     Failed(String),
+    /// Handed over, but whether the SMSC took it is not known yet (no answer in time): the row
+    /// stays `sending` and [`reclaim`] settles it from the outbound log after the lease.
+    Unsettled(String),
 }
 
 /// Implemented by the SMS gateway: send one recall notice to the consumer behind
@@ -117,6 +129,7 @@ pub struct DeliveryReport {
     pub no_contact: u64,
     pub retry: u64,
     pub failed: u64,
+    pub unsettled: u64,
 }
 
 /// Queues the consumers to tell about one recall entry (inside the import's transaction).
@@ -259,6 +272,10 @@ pub async fn deliver<S: RecallSender>(
                 report.failed += 1;
                 ("failed", Some(why.clone()))
             }
+            Delivery::Unsettled(why) => {
+                report.unsettled += 1;
+                ("sending", Some(why.clone()))
+            }
         };
         sqlx::query(
             "UPDATE recall_notifications SET state = $1, last_error = $2, updated_at = $3 \
@@ -281,10 +298,21 @@ pub async fn serve<S: RecallSender>(
     store: Store,
     sender: S,
     every: std::time::Duration,
+    lease: std::time::Duration,
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
     loop {
+        match reclaim(&store, lease_ms, now_ms()).await {
+            Ok(r) if r != Reclaimed::default() => tracing::warn!(
+                settled_sent = r.settled_sent,
+                requeued = r.requeued,
+                "recall notices reclaimed after their lease"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "recall notice reclaim"),
+        }
         match deliver(&store, &sender, 100).await {
             Ok(r) if r != DeliveryReport::default() => {
                 tracing::info!(
@@ -293,6 +321,7 @@ pub async fn serve<S: RecallSender>(
                     no_contact = r.no_contact,
                     retry = r.retry,
                     failed = r.failed,
+                    unsettled = r.unsettled,
                     "recall notices"
                 );
             }
@@ -306,6 +335,103 @@ pub async fn serve<S: RecallSender>(
     }
 }
 
+/// What one [`reclaim`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Reclaimed {
+    /// Claims whose message the SMSC had accepted: settled `sent`.
+    pub settled_sent: u64,
+    /// Claims with no accepted message: back to `pending`.
+    pub requeued: u64,
+}
+
+/// Recovers notices claimed (`sending`) before `now - lease_ms` and never settled — the process
+/// that claimed them crashed or lost its SMSC: see the module doc.
+pub async fn reclaim(store: &Store, lease_ms: i64, now: i64) -> Result<Reclaimed, FeedError> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM recall_notifications WHERE state = 'sending' AND updated_at < $1 \
+         ORDER BY id",
+    )
+    .bind(now - lease_ms)
+    .fetch_all(store.pool())
+    .await?;
+    let mut done = Reclaimed::default();
+    for id in ids {
+        let sent = crate::sms_mt::accepted_for_notice(store, id).await?;
+        let (state, error) = if sent {
+            ("sent", None)
+        } else {
+            (
+                "pending",
+                Some("reclaimed after the lease: never accepted by the SMSC"),
+            )
+        };
+        let n = sqlx::query(
+            "UPDATE recall_notifications SET state = $1, last_error = COALESCE($2, last_error), \
+             updated_at = $3 WHERE id = $4 AND state = 'sending'",
+        )
+        .bind(state)
+        .bind(error)
+        .bind(now)
+        .bind(id)
+        .execute(store.pool())
+        .await?
+        .rows_affected();
+        match (n, sent) {
+            (0, _) => {}
+            (_, true) => done.settled_sent += 1,
+            (_, false) => done.requeued += 1,
+        }
+    }
+    Ok(done)
+}
+
+/// Notices claimed longer than `lease_ms` ago and not settled.
+pub async fn stuck(store: &Store, lease_ms: i64, now: i64) -> Result<Vec<OutboxRow>, FeedError> {
+    Ok(list(store, i64::MAX)
+        .await?
+        .into_iter()
+        .filter(|r| r.state == "sending" && r.updated_at < now - lease_ms)
+        .collect())
+}
+
+/// Why a notice cannot be retried by hand.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RetryRefused {
+    NotFound,
+    /// Only `sending` (stuck) and `failed` notices can be retried.
+    State(String),
+    /// The SMSC accepted its message: retrying would send it twice.
+    AlreadyAccepted,
+}
+
+/// Puts a stuck (`sending`) or `failed` notice back to `pending`, unless the SMSC accepted it.
+pub async fn retry(store: &Store, id: i64) -> Result<Result<(), RetryRefused>, FeedError> {
+    let state: Option<String> =
+        sqlx::query_scalar("SELECT state FROM recall_notifications WHERE id = $1")
+            .bind(id)
+            .fetch_optional(store.pool())
+            .await?;
+    let Some(state) = state else {
+        return Ok(Err(RetryRefused::NotFound));
+    };
+    if state != "sending" && state != "failed" {
+        return Ok(Err(RetryRefused::State(state)));
+    }
+    if crate::sms_mt::accepted_for_notice(store, id).await? {
+        return Ok(Err(RetryRefused::AlreadyAccepted));
+    }
+    sqlx::query(
+        "UPDATE recall_notifications SET state = 'pending', attempts = 0, updated_at = $1 \
+         WHERE id = $2 AND state = $3",
+    )
+    .bind(now_ms())
+    .bind(id)
+    .bind(&state)
+    .execute(store.pool())
+    .await?;
+    Ok(Ok(()))
+}
+
 /// One outbox row as `zhenwei feed outbox` shows it (the source only as a hash prefix).
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
 pub struct OutboxRow {
@@ -316,13 +442,16 @@ pub struct OutboxRow {
     pub state: String,
     pub attempts: i64,
     pub created_at: i64,
+    pub updated_at: i64,
+    /// Why the last attempt did not settle it.
+    pub last_error: Option<String>,
 }
 
 /// The outbox, oldest first.
 pub async fn list(store: &Store, limit: i64) -> Result<Vec<OutboxRow>, FeedError> {
     let rows: Vec<OutboxRow> = sqlx::query_as(
         "SELECT n.id, n.source_key AS source, n.reference, b.lot, n.state, n.attempts, \
-         n.created_at FROM recall_notifications n LEFT JOIN batches b ON b.id = n.batch_id \
+         n.created_at, n.updated_at, n.last_error FROM recall_notifications n LEFT JOIN batches b ON b.id = n.batch_id \
          ORDER BY n.id LIMIT $1",
     )
     .bind(limit)

@@ -7,6 +7,12 @@
 //! session's next deadline is a timer. When the session asks to close, or the socket fails, the
 //! shell waits a backoff delay (doubling up to a cap, reset after each good bind) and reconnects.
 //! On shutdown it unbinds and waits for the SMSC's answer (or the response timeout).
+//!
+//! [`run_with`] also takes unsolicited MTs ([`Submission`]s from an
+//! [`crate::outbound::SmppSender`]) while bound: each is tagged with its outbound-log id, and
+//! once all its parts are answered the sender gets the SMSC's message ids. Accepted parts are
+//! also reported to the [`ReceiptSink`] (so they are recorded even when the sender gave up
+//! waiting). What is waiting survives a reconnect: the session re-queues parts in flight.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -19,6 +25,17 @@ use tokio::time::Instant;
 
 use super::session::{Backoff, Event, Mo, Session, SessionConfig};
 use super::{MoHandler, ReceiptSink};
+use crate::outbound::{SendOutcome, Submission};
+
+/// An unsolicited MT whose parts are not all answered yet.
+struct Waiting {
+    left: usize,
+    ids: Vec<String>,
+    refused: Option<u32>,
+    done: tokio::sync::oneshot::Sender<SendOutcome>,
+}
+
+type Outbox = Option<mpsc::UnboundedReceiver<Submission>>;
 
 /// Where the SMSC is and how to talk to it.
 #[derive(Debug, Clone)]
@@ -51,6 +68,21 @@ pub async fn run<H, R>(
     H: MoHandler,
     R: ReceiptSink,
 {
+    run_with(cfg, handler, receipts, None, shutdown).await;
+}
+
+/// [`run`], also submitting the unsolicited MTs that arrive on `outbox`.
+pub async fn run_with<H, R>(
+    cfg: EsmeConfig,
+    handler: Arc<H>,
+    receipts: Arc<R>,
+    mut outbox: Outbox,
+    shutdown: impl Future<Output = ()> + Send,
+) where
+    H: MoHandler,
+    R: ReceiptSink,
+{
+    let mut waiting: std::collections::HashMap<u64, Waiting> = std::collections::HashMap::new();
     let mut shutdown = std::pin::pin!(shutdown);
     let mut session = Session::new(cfg.session.clone());
     let mut backoff = Backoff::new(cfg.backoff_initial, cfg.backoff_max);
@@ -73,6 +105,8 @@ pub async fn run<H, R>(
                     &receipts,
                     &done_tx,
                     &mut done_rx,
+                    &mut outbox,
+                    &mut waiting,
                     &mut shutdown,
                 )
                 .await;
@@ -113,6 +147,8 @@ async fn connection<H: MoHandler, R: ReceiptSink>(
     receipts: &Arc<R>,
     done_tx: &mpsc::UnboundedSender<(Mo, Option<String>)>,
     done_rx: &mut mpsc::UnboundedReceiver<(Mo, Option<String>)>,
+    outbox: &mut Outbox,
+    waiting: &mut std::collections::HashMap<u64, Waiting>,
     shutdown: &mut std::pin::Pin<&mut (impl Future<Output = ()> + Send)>,
 ) -> Ended {
     let _ = stream.set_nodelay(true);
@@ -146,11 +182,22 @@ async fn connection<H: MoHandler, R: ReceiptSink>(
                     });
                 }
                 Event::Receipt(r) => receipts.on_receipt(r),
-                Event::Submitted { message_id, .. } => {
+                Event::Submitted {
+                    message_id,
+                    to,
+                    tag,
+                } => {
                     tracing::debug!(%message_id, "SMPP submit accepted");
+                    receipts.on_submitted(tag, &message_id, &to);
+                    if let Some(t) = tag {
+                        part_answered(waiting, t, Ok(message_id));
+                    }
                 }
-                Event::MtFailed { status, .. } => {
+                Event::MtFailed { status, tag, .. } => {
                     tracing::warn!(status = format!("{status:#010x}"), "SMPP submit refused");
+                    if let Some(t) = tag {
+                        part_answered(waiting, t, Err(status));
+                    }
                 }
                 Event::Close { reason } => {
                     tracing::warn!(%reason, "SMPP session closing");
@@ -187,6 +234,9 @@ async fn connection<H: MoHandler, R: ReceiptSink>(
             Some((mo, reply)) = done_rx.recv() => {
                 session.mo_handled(&mo, reply.as_deref(), Instant::now().into_std());
             }
+            Some(sub) = next_submission(outbox), if session.is_bound() && !unbinding => {
+                submit(session, waiting, sub);
+            }
             () = sleep => session.tick(Instant::now().into_std()),
             () = shutdown.as_mut(), if !unbinding => {
                 unbinding = true;
@@ -197,4 +247,75 @@ async fn connection<H: MoHandler, R: ReceiptSink>(
     drop(out_tx);
     let _ = writer.await;
     ended
+}
+
+async fn next_submission(outbox: &mut Outbox) -> Option<Submission> {
+    match outbox.as_mut() {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Queues one unsolicited MT in the session, unless its sender stopped waiting (then it was
+/// never handed over, and the outbox may send it again safely).
+fn submit(
+    session: &mut Session,
+    waiting: &mut std::collections::HashMap<u64, Waiting>,
+    sub: Submission,
+) {
+    if sub.done.is_closed() {
+        tracing::info!(
+            tag = sub.tag,
+            "unsolicited MT dropped: its sender gave up waiting"
+        );
+        return;
+    }
+    let now = Instant::now().into_std();
+    match session.submit_tagged(&sub.from, &sub.to, &sub.text, Some(sub.tag), now) {
+        Ok(parts) => {
+            waiting.insert(
+                sub.tag,
+                Waiting {
+                    left: parts,
+                    ids: Vec::new(),
+                    refused: None,
+                    done: sub.done,
+                },
+            );
+        }
+        Err(e) => {
+            let _ = sub.done.send(SendOutcome::Refused(e.to_string()));
+        }
+    }
+}
+
+/// One part of a tagged MT was answered; when all are, tell its sender.
+fn part_answered(
+    waiting: &mut std::collections::HashMap<u64, Waiting>,
+    tag: u64,
+    answer: Result<String, u32>,
+) {
+    let Some(w) = waiting.get_mut(&tag) else {
+        return;
+    };
+    w.left = w.left.saturating_sub(1);
+    match answer {
+        Ok(id) => w.ids.push(id),
+        Err(status) => w.refused = Some(status),
+    }
+    if w.left > 0 {
+        return;
+    }
+    if let Some(w) = waiting.remove(&tag) {
+        let outcome = match (w.ids.is_empty(), w.refused) {
+            (true, Some(status)) => {
+                SendOutcome::Refused(format!("the SMSC refused it with status {status:#010x}"))
+            }
+            _ => SendOutcome::Accepted {
+                message_ids: w.ids,
+                recorded: true,
+            },
+        };
+        let _ = w.done.send(outcome);
+    }
 }

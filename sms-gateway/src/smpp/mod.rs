@@ -20,7 +20,7 @@ pub mod session;
 
 use std::future::Future;
 
-pub use esme::{run, EsmeConfig};
+pub use esme::{run, run_with, EsmeConfig};
 pub use receipt::Receipt;
 pub use session::{Backoff, Mo, Session, SessionConfig};
 
@@ -42,6 +42,12 @@ pub trait MoHandler: Send + Sync + 'static {
 /// Where delivery receipts go (the store, a metric, a log).
 pub trait ReceiptSink: Send + Sync + 'static {
     fn on_receipt(&self, receipt: Receipt);
+
+    /// The SMSC accepted a part for `to` under `message_id`; `tag` is the outbound-log id of an
+    /// unsolicited MT, `None` for a reply. Receipts for it will name `message_id`.
+    fn on_submitted(&self, tag: Option<u64>, message_id: &str, to: &str) {
+        let _ = (tag, message_id, to);
+    }
 }
 
 /// A receipt sink that only logs (masked recipient).

@@ -113,10 +113,19 @@ pub enum Event {
     Mo(Mo),
     /// A delivery receipt (already acknowledged to the SMSC).
     Receipt(Receipt),
-    /// The SMSC accepted a part for delivery under `message_id`.
-    Submitted { message_id: String, to: String },
+    /// The SMSC accepted a part for delivery under `message_id`; `tag` is the one given to
+    /// [`Session::submit_tagged`] (`None` for replies).
+    Submitted {
+        message_id: String,
+        to: String,
+        tag: Option<u64>,
+    },
     /// The SMSC refused a part (or the queue overflowed); it will not be retried.
-    MtFailed { to: String, status: u32 },
+    MtFailed {
+        to: String,
+        status: u32,
+        tag: Option<u64>,
+    },
     /// Close the connection (then call [`Session::disconnected`] and reconnect with backoff).
     Close { reason: String },
 }
@@ -137,6 +146,8 @@ struct MtPart {
     data_coding: u8,
     esm_class: u8,
     body: Vec<u8>,
+    /// The driver's tag of the message this part belongs to.
+    tag: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -402,6 +413,20 @@ impl Session {
         text: &str,
         now: Instant,
     ) -> Result<usize, CodingError> {
+        self.submit_tagged(from, to, text, None, now)
+    }
+
+    /// Queue a message the driver follows up (an unsolicited MT such as a recall notice): each
+    /// part's [`Event::Submitted`] / [`Event::MtFailed`] carries `tag`. Returns the part count.
+    /// Window, rate limit, queue bound and UDH are the same as for replies.
+    pub fn submit_tagged(
+        &mut self,
+        from: &str,
+        to: &str,
+        text: &str,
+        tag: Option<u64>,
+        now: Instant,
+    ) -> Result<usize, CodingError> {
         let reference = self.next_reference;
         self.next_reference = self.next_reference.wrapping_add(1);
         let encoded = coding::split(text, reference)?;
@@ -414,6 +439,7 @@ impl Session {
                     self.events.push_back(Event::MtFailed {
                         to: dropped.to,
                         status: status::MSG_Q_FULL,
+                        tag: dropped.tag,
                     });
                 }
             }
@@ -423,6 +449,7 @@ impl Session {
                 data_coding: encoded.coding.data_coding(),
                 esm_class,
                 body,
+                tag,
             });
         }
         self.pump(now);
@@ -554,6 +581,7 @@ impl Session {
                         self.events.push_back(Event::Submitted {
                             message_id,
                             to: part.to,
+                            tag: part.tag,
                         });
                     }
                     (status::THROTTLED | status::MSG_Q_FULL, _) => {
@@ -563,6 +591,7 @@ impl Session {
                     }
                     (st, _) => self.events.push_back(Event::MtFailed {
                         to: part.to,
+                        tag: part.tag,
                         status: if st == status::OK {
                             status::SYSTEM_ERROR
                         } else {
@@ -913,6 +942,72 @@ mod tests {
     }
 
     #[test]
+    fn an_unsolicited_long_mt_goes_out_in_tagged_udh_parts_within_the_window() {
+        let now = Instant::now();
+        let mut s = Session::new(SessionConfig { window: 1, ..cfg() });
+        s.connected(now);
+        let out = sent(&mut s);
+        s.receive(
+            &bytes(Pdu::new(
+                out[0].sequence,
+                Body::BindTransceiverResp {
+                    system_id: "SMSC".into(),
+                    tlvs: vec![],
+                },
+            )),
+            now,
+        );
+        events(&mut s);
+        // 80 Chinese characters: two UCS-2 parts, one in flight at a time (window 1).
+        let text: String = "召回".repeat(40);
+        assert_eq!(
+            s.submit_tagged("10690001", "8613800138000", &text, Some(42), now),
+            Ok(2)
+        );
+        let first = submits(&sent(&mut s));
+        assert_eq!(first.len(), 1, "the window holds the second part back");
+        assert_eq!(first[0].1.esm_class, ESM_UDHI);
+        assert_eq!(&first[0].1.short_message[..6], &[5, 0, 3, 0, 2, 1]);
+        s.receive(
+            &bytes(Pdu::new(
+                first[0].0,
+                Body::SubmitSmResp {
+                    message_id: "p1".into(),
+                },
+            )),
+            now,
+        );
+        let second = submits(&sent(&mut s));
+        assert_eq!(second.len(), 1);
+        assert_eq!(&second[0].1.short_message[..6], &[5, 0, 3, 0, 2, 2]);
+        s.receive(
+            &bytes(Pdu {
+                status: 0x45,
+                sequence: second[0].0,
+                body: Body::SubmitSmResp {
+                    message_id: String::new(),
+                },
+            }),
+            now,
+        );
+        assert_eq!(
+            events(&mut s),
+            vec![
+                Event::Submitted {
+                    message_id: "p1".into(),
+                    to: "8613800138000".into(),
+                    tag: Some(42),
+                },
+                Event::MtFailed {
+                    to: "8613800138000".into(),
+                    status: 0x45,
+                    tag: Some(42),
+                },
+            ]
+        );
+    }
+
+    #[test]
     fn bind_refused_closes() {
         let now = Instant::now();
         let mut s = Session::new(cfg());
@@ -979,7 +1074,8 @@ mod tests {
             events(&mut s),
             vec![Event::Submitted {
                 message_id: "m1".into(),
-                to: "8613800138000".into()
+                to: "8613800138000".into(),
+                tag: None,
             }]
         );
         assert!(s.is_idle());
@@ -1085,7 +1181,8 @@ mod tests {
             events(&mut s),
             vec![Event::MtFailed {
                 to: "2".into(),
-                status: 0x45
+                status: 0x45,
+                tag: None,
             }]
         );
     }
