@@ -20,7 +20,6 @@ use tokio::net::UdpSocket;
 use tokio::sync::{oneshot, Semaphore};
 use zhenwei_ivr::call::handler::{IvrHandler, IvrOptions};
 use zhenwei_ivr::call::shell::CallDeps;
-use zhenwei_ivr::caller_limit::Unlimited;
 use zhenwei_ivr::menu::MenuConfig;
 use zhenwei_ivr::prompts::{Library, NoNames};
 use zhenwei_ivr::rtp::RtpPacket;
@@ -58,7 +57,7 @@ async fn server(addr: Option<String>) {
         verifier: None,
         library: Arc::new(Library::builtin().expect("prompts")),
         names: Arc::new(NoNames),
-        limit: Arc::new(Unlimited),
+        limit: None,
         menu: MenuConfig {
             // Keep calls in the language menu for the whole run: prompt, then a long wait.
             language_timeout: Duration::from_secs(3600),

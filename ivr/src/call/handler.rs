@@ -12,11 +12,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use zhenwei_core::rate_limit::{Limit, RateLimiter};
 use zhenwei_core::Verifier;
 
 use super::calls::{AnswerError, Calls};
 use super::shell::{CallDeps, SignalCommand};
-use crate::caller_limit::{CallerLimit, SlidingWindow};
 use crate::dtmf::Digit;
 use crate::menu::MenuConfig;
 use crate::prompts::names::NameCache;
@@ -81,10 +81,15 @@ impl IvrHandler {
             }
             None => Arc::new(NoNames),
         };
-        let limit: Arc<dyn CallerLimit> = Arc::new(SlidingWindow::new(
-            o.queries_per_caller_hour,
-            Duration::from_secs(3600),
-        ));
+        // A full hour's allowance at once, refilled evenly over the hour.
+        let per_hour = u32::try_from(o.queries_per_caller_hour).unwrap_or(u32::MAX);
+        let limit = Some(std::sync::Mutex::new(RateLimiter::new(
+            Limit {
+                burst: per_hour,
+                per_minute: f64::from(per_hour) / 60.0,
+            },
+            100_000,
+        )));
         let deps = Arc::new(CallDeps {
             verifier,
             library,
@@ -114,7 +119,7 @@ impl IvrHandler {
 
 impl Answer for IvrHandler {
     fn answer(&mut self, call: &CallInfo, offer: &str) -> Result<String, Reject> {
-        self.calls.answer(call.id, offer).map_err(|e| {
+        self.calls.answer(call, offer).map_err(|e| {
             tracing::info!(call = call.id, error = %e, "offer refused");
             match e {
                 AnswerError::NotAcceptable(_) => Reject::NotAcceptable,
@@ -138,7 +143,6 @@ impl CallHandler for IvrHandler {
                 let (control, id) = (control.clone(), call.id);
                 self.calls.start(
                     call.id,
-                    &call.caller,
                     Box::new(move |cmd| match cmd {
                         SignalCommand::Hangup => control.hangup(id),
                         SignalCommand::Transfer(uri) => control.transfer(id, uri),
@@ -163,7 +167,7 @@ impl CallHandler for IvrHandler {
             }
             CallEvent::Ended { reason } => {
                 tracing::debug!(call = call.id, ?reason, "dialog ended");
-                self.calls.end(call.id);
+                self.calls.end(call.id, reason);
             }
         }
     }
