@@ -109,8 +109,7 @@ pub fn national(number: &str) -> Option<String> {
     }
     // A fixed line written internationally drops its trunk 0: put it back.
     let is_mobile = domestic.len() == 11 && domestic.starts_with('1');
-    if (plus || number.trim_start().starts_with("00")) && !is_mobile && !domestic.starts_with('0')
-    {
+    if (plus || number.trim_start().starts_with("00")) && !is_mobile && !domestic.starts_with('0') {
         return Some(format!("0{domestic}"));
     }
     Some(domestic)
@@ -330,8 +329,9 @@ mod tests {
         assert_eq!(rows[0].kind, PrefixKind::Mobile);
         assert_eq!(rows[1].kind, PrefixKind::Area);
         assert_eq!(rows[2].division.as_str(), "110100");
-        let errs = parse_csv("prefix,division\n138057,330200\n0574,990000\n0574,330200\n0574,330200\nx\n")
-            .unwrap_err();
+        let errs =
+            parse_csv("prefix,division\n138057,330200\n0574,990000\n0574,330200\n0574,330200\nx\n")
+                .unwrap_err();
         let lines: Vec<usize> = errs.iter().map(|e| e.line).collect();
         assert_eq!(lines, [2, 3, 5, 6], "{errs:?}");
         assert!(errs[0].reason.contains("neither a mobile segment"));
@@ -345,7 +345,9 @@ mod tests {
     #[test]
     fn the_example_file_is_valid() {
         let rows = parse_csv(EXAMPLE_CSV).unwrap();
-        assert!(rows.iter().any(|r| r.prefix == "0574" && r.division.as_str() == "330200"));
+        assert!(rows
+            .iter()
+            .any(|r| r.prefix == "0574" && r.division.as_str() == "330200"));
         assert!(rows.iter().any(|r| r.prefix == "1380013"));
     }
 }

@@ -327,6 +327,8 @@ async fn a_caller_keys_a_genuine_code_by_rfc4733_and_hears_the_verdict() {
         events[0].source,
         zhenwei_core::verify::mask_source(zhenwei_core::Channel::Ivr, "13800000001")
     );
+    // The number-derived place: segment 1380000 is 杭州 (330100) in the demo table.
+    assert_eq!(events[0].place.as_deref(), Some("330100"));
     // Hear the verdict: the last talk spurt before a second of silence.
     phone
         .listen(|p| {
@@ -378,6 +380,53 @@ async fn a_caller_keys_a_genuine_code_by_rfc4733_and_hears_the_verdict() {
     let rms = (pcm.iter().map(|x| x * x).sum::<f64>() / pcm.len() as f64).sqrt();
     assert!(rms > 300.0, "verdict audio rms {rms}");
     phone.bye().await;
+
+    // The call log: one row, written when the call's task stopped.
+    let keys = h.core.verifier.keys().current();
+    let deadline = Instant::now() + LIMIT;
+    let calls = loop {
+        let calls = zhenwei_core::call_log::list(&h.core.store, &keys.keyring, None, 10)
+            .await
+            .unwrap();
+        if !calls.is_empty() {
+            break calls;
+        }
+        assert!(Instant::now() < deadline, "no call logged");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(calls.len(), 1);
+    let c = &calls[0];
+    assert_eq!(
+        c.caller,
+        zhenwei_core::codes::text::mask_phone("13800000001")
+    );
+    assert_eq!(c.sip_call_id, phone.call_id);
+    assert_eq!(c.trunk, phone.sip.local_addr().unwrap().to_string());
+    assert_eq!(c.lang.as_deref(), Some("en"));
+    assert_eq!(c.queries.len(), 1);
+    assert_eq!(c.queries[0].code, code);
+    assert_eq!(c.queries[0].authenticity.as_deref(), Some("genuine"));
+    assert_eq!(c.queries[0].event_id, Some(events[0].id));
+    assert_eq!(c.hangup, "caller_bye");
+    assert!(c
+        .answered_at
+        .is_some_and(|a| a >= c.started_at && a <= c.ended_at));
+    // Found by the caller's keyed hash; nobody else's.
+    let mine = zhenwei_core::call_log::list(&h.core.store, &keys.keyring, Some("13800000001"), 10);
+    assert_eq!(mine.await.unwrap().len(), 1);
+    let other = zhenwei_core::call_log::list(&h.core.store, &keys.keyring, Some("13900000000"), 10);
+    assert!(other.await.unwrap().is_empty());
+    // At rest the number is encrypted: the row holds no digits of it but the masked ones.
+    let (cipher, key): (String, String) =
+        sqlx::query_as("SELECT caller_cipher, source_key FROM calls")
+            .fetch_one(h.core.store.pool())
+            .await
+            .unwrap();
+    assert!(!cipher.contains("13800000001") && !key.contains("13800000001"));
+    assert_eq!(
+        zhenwei_core::contacts::open(&keys.keyring, &key, &cipher).unwrap(),
+        "13800000001"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -161,6 +161,31 @@ pub enum Command {
     /// list entries and imports; the recall notice outbox; tokens for regulators' HTTP posts.
     #[command(subcommand)]
     Feed(FeedCmd),
+    /// The phone hotline's call log, newest first (callers masked).
+    Calls {
+        /// Only this caller's calls (found by keyed hash).
+        #[arg(long)]
+        caller: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Number-derived places for SMS and IVR: mobile segments and area codes → division codes
+    /// (format: docs/numbers/README.md).
+    #[command(subcommand)]
+    Numbers(NumbersCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NumbersCmd {
+    /// Import a CSV file (`prefix,division[,…]`): all rows or none.
+    Import { file: std::path::PathBuf },
+    /// List the table.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The feed kinds, as typed.

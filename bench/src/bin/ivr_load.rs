@@ -263,6 +263,26 @@ async fn client(args: &[String]) {
             ))
         })
         .collect();
+    // The baseline: the client's own idle 20 ms tokio interval over the same window. Its jitter
+    // is the scheduling noise of this machine at this moment, which every figure above includes.
+    let baseline = tokio::spawn(async move {
+        tokio::time::sleep_until(hold_from.into()).await;
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut dev = Vec::new();
+        let mut last = None::<Instant>;
+        while Instant::now() < hold_until {
+            tick.tick().await;
+            let now = Instant::now();
+            if let Some(t) = last {
+                let d = now.duration_since(t).as_micros() as i64 - 20_000;
+                dev.push(d.unsigned_abs() as u32);
+            }
+            last = Some(now);
+        }
+        dev.sort_unstable();
+        dev
+    });
     tokio::time::sleep_until(hold_from.into()).await;
     let cpu0 = pid.as_deref().and_then(cpu_ticks);
     tokio::time::sleep_until(hold_until.into()).await;
@@ -273,6 +293,13 @@ async fn client(args: &[String]) {
             results.push(r);
         }
     }
+    let base = baseline.await.unwrap_or_default();
+    let bq = |f: f64| {
+        base.get(((base.len() as f64 * f) as usize).min(base.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
     let answered: Vec<Instant> = results.iter().filter_map(|r| r.answered).collect();
     let streamed = results.iter().filter(|r| r.packets > 0).count();
     let packets: u64 = results.iter().map(|r| r.packets).sum();
@@ -315,10 +342,12 @@ async fn client(args: &[String]) {
         _ => "-".into(),
     };
     println!(
-        "| {calls} | {} | {setup_rate:.0}/s (p99 {setup_p99:.1} ms) | {packets} / {expected} | {gaps} | {:.2} | {:.2} | {:.2} | {cpu} |",
+        "| {calls} | {} | {setup_rate:.0}/s (p99 {setup_p99:.1} ms) | {packets} / {expected} | {gaps} | {:.2} | {:.2} | {:.2} | {:.2} / {:.2} | {cpu} |",
         streamed,
         q(0.5),
         q(0.99),
         dev.last().copied().unwrap_or(0) as f64 / 1000.0,
+        bq(0.5),
+        bq(0.99),
     );
 }

@@ -17,10 +17,10 @@ use tokio::sync::mpsc;
 use super::caller_source;
 use super::clock::{MediaClock, Playing};
 use super::shell::{self, CallDeps, CallInput, CallSummary, CallTask, Signal};
-use crate::sip::call::{CallInfo, EndReason};
-use zhenwei_core::call_log::{self, CallRecord};
 use crate::dtmf::Digit;
 use crate::sdp::{MediaSession, Negotiated, SdpError};
+use crate::sip::call::{CallInfo, EndReason};
+use zhenwei_core::call_log::{self, CallRecord};
 
 /// Why an offer was not answered.
 #[derive(Debug, thiserror::Error)]

@@ -59,6 +59,19 @@ impl IvrOptions {
     }
 }
 
+/// The per-caller limit of the voice menu on the core's token bucket: an hour's allowance at
+/// once, refilled evenly over the hour; the 100 000 most recent callers remembered.
+pub fn caller_limit(queries_per_hour: usize) -> RateLimiter<String> {
+    let per_hour = u32::try_from(queries_per_hour).unwrap_or(u32::MAX);
+    RateLimiter::new(
+        Limit {
+            burst: per_hour,
+            per_minute: f64::from(per_hour) / 60.0,
+        },
+        100_000,
+    )
+}
+
 /// The call handler the SIP user agent drives.
 pub struct IvrHandler {
     calls: Calls,
@@ -81,14 +94,8 @@ impl IvrHandler {
             }
             None => Arc::new(NoNames),
         };
-        // A full hour's allowance at once, refilled evenly over the hour.
-        let per_hour = u32::try_from(o.queries_per_caller_hour).unwrap_or(u32::MAX);
-        let limit = Some(std::sync::Mutex::new(RateLimiter::new(
-            Limit {
-                burst: per_hour,
-                per_minute: f64::from(per_hour) / 60.0,
-            },
-            100_000,
+        let limit = Some(std::sync::Mutex::new(caller_limit(
+            o.queries_per_caller_hour,
         )));
         let deps = Arc::new(CallDeps {
             verifier,
@@ -170,5 +177,43 @@ impl CallHandler for IvrHandler {
                 self.calls.end(call.id, reason);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+    use zhenwei_core::rate_limit::Decision;
+
+    #[test]
+    fn each_caller_gets_an_hours_allowance_refilled_over_the_hour() {
+        let mut l = caller_limit(3);
+        let t0 = Instant::now();
+        for i in 0..3 {
+            assert_eq!(
+                l.check("13800000001".into(), t0 + Duration::from_secs(i)),
+                Decision::Allowed
+            );
+        }
+        // The fourth within the hour waits for one token: 20 minutes after the burst began.
+        let Decision::Limited { retry_after } =
+            l.check("13800000001".into(), t0 + Duration::from_secs(10))
+        else {
+            panic!("not limited");
+        };
+        assert!(
+            (1185..=1195).contains(&retry_after.as_secs()),
+            "{retry_after:?}"
+        );
+        assert_eq!(
+            l.check("13800000002".into(), t0 + Duration::from_secs(10)),
+            Decision::Allowed,
+            "another caller"
+        );
+        assert_eq!(
+            l.check("13800000001".into(), t0 + Duration::from_secs(1250)),
+            Decision::Allowed
+        );
     }
 }

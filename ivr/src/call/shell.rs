@@ -165,7 +165,9 @@ async fn run(t: CallTask, mut input: mpsc::UnboundedReceiver<CallInput>) -> Call
                     };
                     let tx = answer_tx.clone();
                     tokio::spawn(async move {
-                        q.place = zhenwei_core::numbers::place_or_unknown(verifier.store(), &q.source).await;
+                        q.place =
+                            zhenwei_core::numbers::place_or_unknown(verifier.store(), &q.source)
+                                .await;
                         // A caller caught enumerating hears what a rate-limited one hears, and
                         // the guess never reaches the core.
                         let r = match verifier.enumerating(Channel::Ivr, &q.source).await {
@@ -189,7 +191,9 @@ async fn run(t: CallTask, mut input: mpsc::UnboundedReceiver<CallInput>) -> Call
                     };
                     let tx = answer_tx.clone();
                     tokio::spawn(async move {
-                        q.place = zhenwei_core::numbers::place_or_unknown(verifier.store(), &q.source).await;
+                        q.place =
+                            zhenwei_core::numbers::place_or_unknown(verifier.store(), &q.source)
+                                .await;
                         let r = verifier
                             .report(&q, None)
                             .await
@@ -277,7 +281,11 @@ async fn run(t: CallTask, mut input: mpsc::UnboundedReceiver<CallInput>) -> Call
     if summary.hangup.is_empty() {
         summary.hangup = "ended";
     }
-    summary.lang = if playing.core().lang().is_en() { "en" } else { "zh" };
+    summary.lang = if playing.core().lang().is_en() {
+        "en"
+    } else {
+        "zh"
+    };
     summary.keys = playing.core().keys_received();
     summary.packets_sent = playing.packets_sent();
     summary
