@@ -473,3 +473,150 @@ async fn an_offer_without_g711_gets_488() {
         .await;
     assert_eq!(r.status, 488);
 }
+
+/// The advice voices a server would have rendered at `feed import`: here one second of a tone
+/// for the recall's English advice, nothing for any other text (names are left out).
+struct AdviceVoices {
+    advice: String,
+    audio: std::sync::Arc<[i16]>,
+}
+
+impl zhenwei_ivr::prompts::NameVoices for AdviceVoices {
+    fn voice(&self, _lang: Lang, text: &str) -> Option<std::sync::Arc<[i16]>> {
+        (text == self.advice).then(|| self.audio.clone())
+    }
+}
+
+/// Issue 8 on the phone: after a recall is imported, a caller keying a code of the recalled lot
+/// hears the recall warning and then the feed's own advice — rendered audio, not synthesis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imported_recall_is_spoken_with_the_feeds_advice() {
+    let dir = tempfile::tempdir().unwrap();
+    let loc = Location {
+        data_dir: dir.path().to_path_buf(),
+        database_url: None,
+        key_file: None,
+    };
+    let core = Core::open(&loc, Thresholds::default()).await.unwrap();
+    zhenwei_core::demo::seed_if_empty(&core.registry)
+        .await
+        .unwrap();
+    let manifest = zhenwei_core::demo::manifest(&core.store)
+        .await
+        .unwrap()
+        .unwrap();
+    // Genuine demo codes are infant formula of lot NB2026A, which docs/feeds/recall.csv recalls.
+    let code = manifest["genuine"][3].as_str().unwrap().to_owned();
+    let file = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/feeds/recall.csv"
+    ))
+    .unwrap();
+    let report = zhenwei_core::feeds::import(
+        &core.store,
+        zhenwei_core::feeds::FeedKind::Recall,
+        &file,
+        &zhenwei_core::feeds::apply::ImportOptions {
+            actor: "test".into(),
+            file_name: Some("recall.csv".into()),
+            format: None,
+            skip_bad_rows: false,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(report.applied);
+    let advice = "Stop feeding it now and return it with your receipt where you bought it.";
+    let tone: Vec<i16> = (0..8000)
+        .map(|i| ((f64::from(i) * 0.3).sin() * 8000.0) as i16)
+        .collect();
+    let lib = std::sync::Arc::new(Library::builtin().unwrap());
+    let deps = std::sync::Arc::new(zhenwei_ivr::call::shell::CallDeps {
+        verifier: Some(core.verifier.clone()),
+        library: lib.clone(),
+        names: std::sync::Arc::new(AdviceVoices {
+            advice: advice.into(),
+            audio: std::sync::Arc::from(tone),
+        }),
+        limit: None,
+        menu: zhenwei_ivr::menu::MenuConfig::default(),
+        max_call: Duration::from_secs(600),
+    });
+    let options = IvrOptions::new("127.0.0.1".parse().unwrap());
+    let handler = IvrHandler::with_deps(deps, &options);
+    let listeners = Listeners::bind("127.0.0.1:0".parse().unwrap(), None)
+        .await
+        .unwrap();
+    let sip = listeners.addr();
+    tokio::spawn(listeners.serve(UasConfig::default(), handler, std::future::pending()));
+
+    let mut phone = Phone::new(sip).await;
+    let r = phone
+        .invite(&phone.offer("8 101", "a=rtpmap:101 telephone-event/8000\r\n"))
+        .await;
+    assert_eq!(r.status, 200);
+    phone.listen(|p| !p.is_empty()).await;
+    phone.keys_rfc4733("2").await;
+    phone.keys_rfc4733(&format!("{code}#")).await;
+    phone.keys_rfc4733("1").await;
+    let asked = phone.received.len();
+    phone
+        .listen(|p| {
+            p.len() > asked + 60
+                && p.iter().rev().take(50).all(is_silence)
+                && p[asked..].iter().any(|x| !is_silence(x))
+        })
+        .await;
+    let (_, events) = core.verifier.history(&code).await.unwrap().unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].authenticity, "genuine");
+    assert!(
+        events[0].warnings.contains("recalled"),
+        "{:?}",
+        events[0].warnings
+    );
+    // The prompt sequence: genuine, product, maker (names left out), first check, the recall
+    // warning, the recall's advice, the pause, the verdict menu.
+    let after = &phone.received[asked..];
+    let start = after.iter().rposition(|p| p.marker).unwrap();
+    let end = (start..after.len())
+        .find(|&i| after[i..].iter().take(50).all(is_silence))
+        .unwrap();
+    let prompts: usize = [
+        PromptId::Genuine,
+        PromptId::Product,
+        PromptId::Enterprise,
+        PromptId::FirstQuery,
+        PromptId::WRecalled,
+        PromptId::VerdictMenu,
+    ]
+    .iter()
+    .map(|&p| lib.samples(Lang::En, p).len())
+    .sum();
+    let want = (prompts + 8000 + 4000).div_ceil(160);
+    let packets = end - start;
+    assert!(
+        (want - 6..=want).contains(&packets),
+        "the verdict lasted {packets} packets, expected {want} (with 50 of advice)"
+    );
+    // The advice is heard where it belongs: right after the recall warning.
+    let at = start
+        + [
+            PromptId::Genuine,
+            PromptId::Product,
+            PromptId::Enterprise,
+            PromptId::FirstQuery,
+            PromptId::WRecalled,
+        ]
+        .iter()
+        .map(|&p| lib.samples(Lang::En, p).len())
+        .sum::<usize>()
+        .div_ceil(160);
+    let pcm: Vec<f64> = after[at + 2..at + 48]
+        .iter()
+        .flat_map(|p| p.payload.iter().map(|&b| f64::from(Law::Alaw.decode(b))))
+        .collect();
+    let rms = (pcm.iter().map(|x| x * x).sum::<f64>() / pcm.len() as f64).sqrt();
+    assert!((4000.0..7000.0).contains(&rms), "advice audio rms {rms}");
+    phone.bye().await;
+}

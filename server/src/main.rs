@@ -688,7 +688,15 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
                 }
             }
         }
-        Command::Feed(cmd) => return feeds::command(core, &actor, cmd).await,
+        Command::Feed(cmd) => {
+            let import = matches!(cmd, cli::FeedCmd::Import { .. });
+            let code = feeds::command(core, &actor, cmd).await?;
+            if import {
+                // The hotline speaks the feed's own advice: render it now, not on a call.
+                sip::render_notice_advice(&s.location.data_dir, &core.store).await;
+            }
+            return Ok(code);
+        }
         Command::Calls {
             caller,
             limit,

@@ -88,7 +88,10 @@ impl IvrHandler {
                 cache.start();
                 if let Some(v) = &verifier {
                     let (cache, pool) = (cache.clone(), v.store().pool().clone());
-                    tokio::spawn(async move { cache.warm_registered(&pool).await });
+                    tokio::spawn(async move {
+                        cache.warm_registered(&pool).await;
+                        cache.warm_advice(&pool).await;
+                    });
                 }
                 cache
             }
