@@ -417,6 +417,11 @@ async fn seed(reg: &Registry) -> Result<Manifest, LifecycleError> {
         let id = reg.add_store(ACTOR, store, division, None).await?;
         reg.add_kiosk(ACTOR, id, kiosk).await?;
     }
+
+    // Where the demo phone numbers are (SMS and IVR cases are routed by it).
+    crate::numbers::import(reg.store(), ACTOR, crate::numbers::EXAMPLE_CSV.as_bytes())
+        .await
+        .map_err(|e| LifecycleError::Invalid(e.to_string()))?;
     Ok(m)
 }
 

@@ -20,12 +20,15 @@
 //! * [`audit`] — the append-only, hash-chained audit log.
 //! * [`advice`] — the verdict in words, zh and en.
 //! * [`contacts`] — phone numbers of texters and callers: encrypted, keyed hash, opt-out.
+//! * [`call_log`] — the hotline's stored call log (caller encrypted, masked for display).
+//! * [`numbers`] — number-derived places: mobile segments and area codes → division codes.
 //! * [`rate_limit`] — per-source token buckets (sans-I/O; the caller passes the clock).
 //! * [`clock`] — "today" and displayed times in China Standard Time.
 //! * [`demo`] — the demo dataset.
 
 pub mod advice;
 pub mod audit;
+pub mod call_log;
 pub mod cases;
 pub mod catalog;
 pub mod checkpoint;
@@ -39,6 +42,7 @@ pub mod keys;
 pub mod kiosk_certs;
 pub mod lifecycle;
 pub mod live_keys;
+pub mod numbers;
 pub mod rate_limit;
 pub mod recorder;
 pub mod resolve;

@@ -16,12 +16,12 @@
 //! * [`prompts`] — the prerendered prompt audio and the spoken form of a verdict.
 //! * [`call`] — one call's media and menu glued to the verification core; [`call::calls`] is
 //!   what the SIP side talks to.
-//! * [`caller_limit`] — per-caller rate limit.
 //!
-//! Every verdict comes from `zhenwei-core`, the same engine every other channel uses.
+//! Every verdict comes from `zhenwei-core`, the same engine every other channel uses; so do the
+//! per-caller rate limit (`zhenwei_core::rate_limit`) and enumeration detection
+//! (`Verifier::enumerating`).
 
 pub mod call;
-pub mod caller_limit;
 pub mod dtmf;
 pub mod g711;
 pub mod menu;

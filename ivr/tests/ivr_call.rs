@@ -327,6 +327,8 @@ async fn a_caller_keys_a_genuine_code_by_rfc4733_and_hears_the_verdict() {
         events[0].source,
         zhenwei_core::verify::mask_source(zhenwei_core::Channel::Ivr, "13800000001")
     );
+    // The number-derived place: segment 1380000 is 杭州 (330100) in the demo table.
+    assert_eq!(events[0].place.as_deref(), Some("330100"));
     // Hear the verdict: the last talk spurt before a second of silence.
     phone
         .listen(|p| {
@@ -378,6 +380,53 @@ async fn a_caller_keys_a_genuine_code_by_rfc4733_and_hears_the_verdict() {
     let rms = (pcm.iter().map(|x| x * x).sum::<f64>() / pcm.len() as f64).sqrt();
     assert!(rms > 300.0, "verdict audio rms {rms}");
     phone.bye().await;
+
+    // The call log: one row, written when the call's task stopped.
+    let keys = h.core.verifier.keys().current();
+    let deadline = Instant::now() + LIMIT;
+    let calls = loop {
+        let calls = zhenwei_core::call_log::list(&h.core.store, &keys.keyring, None, 10)
+            .await
+            .unwrap();
+        if !calls.is_empty() {
+            break calls;
+        }
+        assert!(Instant::now() < deadline, "no call logged");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(calls.len(), 1);
+    let c = &calls[0];
+    assert_eq!(
+        c.caller,
+        zhenwei_core::codes::text::mask_phone("13800000001")
+    );
+    assert_eq!(c.sip_call_id, phone.call_id);
+    assert_eq!(c.trunk, phone.sip.local_addr().unwrap().to_string());
+    assert_eq!(c.lang.as_deref(), Some("en"));
+    assert_eq!(c.queries.len(), 1);
+    assert_eq!(c.queries[0].code, code);
+    assert_eq!(c.queries[0].authenticity.as_deref(), Some("genuine"));
+    assert_eq!(c.queries[0].event_id, Some(events[0].id));
+    assert_eq!(c.hangup, "caller_bye");
+    assert!(c
+        .answered_at
+        .is_some_and(|a| a >= c.started_at && a <= c.ended_at));
+    // Found by the caller's keyed hash; nobody else's.
+    let mine = zhenwei_core::call_log::list(&h.core.store, &keys.keyring, Some("13800000001"), 10);
+    assert_eq!(mine.await.unwrap().len(), 1);
+    let other = zhenwei_core::call_log::list(&h.core.store, &keys.keyring, Some("13900000000"), 10);
+    assert!(other.await.unwrap().is_empty());
+    // At rest the number is encrypted: the row holds no digits of it but the masked ones.
+    let (cipher, key): (String, String) =
+        sqlx::query_as("SELECT caller_cipher, source_key FROM calls")
+            .fetch_one(h.core.store.pool())
+            .await
+            .unwrap();
+    assert!(!cipher.contains("13800000001") && !key.contains("13800000001"));
+    assert_eq!(
+        zhenwei_core::contacts::open(&keys.keyring, &key, &cipher).unwrap(),
+        "13800000001"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -423,4 +472,151 @@ async fn an_offer_without_g711_gets_488() {
         .invite(&phone.offer("9 96", "a=rtpmap:96 opus/48000/2\r\n"))
         .await;
     assert_eq!(r.status, 488);
+}
+
+/// The advice voices a server would have rendered at `feed import`: here one second of a tone
+/// for the recall's English advice, nothing for any other text (names are left out).
+struct AdviceVoices {
+    advice: String,
+    audio: std::sync::Arc<[i16]>,
+}
+
+impl zhenwei_ivr::prompts::NameVoices for AdviceVoices {
+    fn voice(&self, _lang: Lang, text: &str) -> Option<std::sync::Arc<[i16]>> {
+        (text == self.advice).then(|| self.audio.clone())
+    }
+}
+
+/// Issue 8 on the phone: after a recall is imported, a caller keying a code of the recalled lot
+/// hears the recall warning and then the feed's own advice — rendered audio, not synthesis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imported_recall_is_spoken_with_the_feeds_advice() {
+    let dir = tempfile::tempdir().unwrap();
+    let loc = Location {
+        data_dir: dir.path().to_path_buf(),
+        database_url: None,
+        key_file: None,
+    };
+    let core = Core::open(&loc, Thresholds::default()).await.unwrap();
+    zhenwei_core::demo::seed_if_empty(&core.registry)
+        .await
+        .unwrap();
+    let manifest = zhenwei_core::demo::manifest(&core.store)
+        .await
+        .unwrap()
+        .unwrap();
+    // Genuine demo codes are infant formula of lot NB2026A, which docs/feeds/recall.csv recalls.
+    let code = manifest["genuine"][3].as_str().unwrap().to_owned();
+    let file = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/feeds/recall.csv"
+    ))
+    .unwrap();
+    let report = zhenwei_core::feeds::import(
+        &core.store,
+        zhenwei_core::feeds::FeedKind::Recall,
+        &file,
+        &zhenwei_core::feeds::apply::ImportOptions {
+            actor: "test".into(),
+            file_name: Some("recall.csv".into()),
+            format: None,
+            skip_bad_rows: false,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(report.applied);
+    let advice = "Stop feeding it now and return it with your receipt where you bought it.";
+    let tone: Vec<i16> = (0..8000)
+        .map(|i| ((f64::from(i) * 0.3).sin() * 8000.0) as i16)
+        .collect();
+    let lib = std::sync::Arc::new(Library::builtin().unwrap());
+    let deps = std::sync::Arc::new(zhenwei_ivr::call::shell::CallDeps {
+        verifier: Some(core.verifier.clone()),
+        library: lib.clone(),
+        names: std::sync::Arc::new(AdviceVoices {
+            advice: advice.into(),
+            audio: std::sync::Arc::from(tone),
+        }),
+        limit: None,
+        menu: zhenwei_ivr::menu::MenuConfig::default(),
+        max_call: Duration::from_secs(600),
+    });
+    let options = IvrOptions::new("127.0.0.1".parse().unwrap());
+    let handler = IvrHandler::with_deps(deps, &options);
+    let listeners = Listeners::bind("127.0.0.1:0".parse().unwrap(), None)
+        .await
+        .unwrap();
+    let sip = listeners.addr();
+    tokio::spawn(listeners.serve(UasConfig::default(), handler, std::future::pending()));
+
+    let mut phone = Phone::new(sip).await;
+    let r = phone
+        .invite(&phone.offer("8 101", "a=rtpmap:101 telephone-event/8000\r\n"))
+        .await;
+    assert_eq!(r.status, 200);
+    phone.listen(|p| !p.is_empty()).await;
+    phone.keys_rfc4733("2").await;
+    phone.keys_rfc4733(&format!("{code}#")).await;
+    phone.keys_rfc4733("1").await;
+    let asked = phone.received.len();
+    phone
+        .listen(|p| {
+            p.len() > asked + 60
+                && p.iter().rev().take(50).all(is_silence)
+                && p[asked..].iter().any(|x| !is_silence(x))
+        })
+        .await;
+    let (_, events) = core.verifier.history(&code).await.unwrap().unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].authenticity, "genuine");
+    assert!(
+        events[0].warnings.contains("recalled"),
+        "{:?}",
+        events[0].warnings
+    );
+    // The prompt sequence: genuine, product, maker (names left out), first check, the recall
+    // warning, the recall's advice, the pause, the verdict menu.
+    let after = &phone.received[asked..];
+    let start = after.iter().rposition(|p| p.marker).unwrap();
+    let end = (start..after.len())
+        .find(|&i| after[i..].iter().take(50).all(is_silence))
+        .unwrap();
+    let prompts: usize = [
+        PromptId::Genuine,
+        PromptId::Product,
+        PromptId::Enterprise,
+        PromptId::FirstQuery,
+        PromptId::WRecalled,
+        PromptId::VerdictMenu,
+    ]
+    .iter()
+    .map(|&p| lib.samples(Lang::En, p).len())
+    .sum();
+    let want = (prompts + 8000 + 4000).div_ceil(160);
+    let packets = end - start;
+    assert!(
+        (want - 6..=want).contains(&packets),
+        "the verdict lasted {packets} packets, expected {want} (with 50 of advice)"
+    );
+    // The advice is heard where it belongs: right after the recall warning.
+    let at = start
+        + [
+            PromptId::Genuine,
+            PromptId::Product,
+            PromptId::Enterprise,
+            PromptId::FirstQuery,
+            PromptId::WRecalled,
+        ]
+        .iter()
+        .map(|&p| lib.samples(Lang::En, p).len())
+        .sum::<usize>()
+        .div_ceil(160);
+    let pcm: Vec<f64> = after[at + 2..at + 48]
+        .iter()
+        .flat_map(|p| p.payload.iter().map(|&b| f64::from(Law::Alaw.decode(b))))
+        .collect();
+    let rms = (pcm.iter().map(|x| x * x).sum::<f64>() / pcm.len() as f64).sqrt();
+    assert!((4000.0..7000.0).contains(&rms), "advice audio rms {rms}");
+    phone.bye().await;
 }

@@ -167,6 +167,20 @@ pub enum Command {
     /// The SMS channel's outbound log: messages handed to the SMSC and their delivery receipts.
     #[command(subcommand)]
     Sms(SmsCmd),
+    /// The phone hotline's call log, newest first (callers masked).
+    Calls {
+        /// Only this caller's calls (found by keyed hash).
+        #[arg(long)]
+        caller: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Number-derived places for SMS and IVR: mobile segments and area codes → division codes
+    /// (format: docs/numbers/README.md).
+    #[command(subcommand)]
+    Numbers(NumbersCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -186,6 +200,17 @@ pub enum NoticesCmd {
     /// Put a stuck (sending) or failed notice back to pending; refused when the SMSC accepted
     /// its message (it would be sent twice).
     Retry { id: i64 },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NumbersCmd {
+    /// Import a CSV file (`prefix,division[,…]`): all rows or none.
+    Import { file: std::path::PathBuf },
+    /// List the table.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The feed kinds, as typed.

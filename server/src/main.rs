@@ -37,8 +37,8 @@ use zhenwei_core::verify::mask_source;
 use zhenwei_core::{audit, demo, Channel, Core, Keyring, Lang, Location, Query, Verdict};
 
 use cli::{
-    AuditCmd, BatchArgs, Cli, CodesCmd, Command, EnterpriseCmd, KeysCmd, PrefixCmd, ProductCmd,
-    RangeCmd, StoreCmd, UploadCmd,
+    AuditCmd, BatchArgs, Cli, CodesCmd, Command, EnterpriseCmd, KeysCmd, NumbersCmd, PrefixCmd,
+    ProductCmd, RangeCmd, StoreCmd, UploadCmd,
 };
 use config::FileConfig;
 
@@ -705,8 +705,76 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
                 }
             }
         }
-        Command::Feed(cmd) => return feeds::command(core, &actor, cmd).await,
         Command::Sms(cmd) => return sms::command(core, cmd).await,
+        Command::Feed(cmd) => {
+            let import = matches!(cmd, cli::FeedCmd::Import { .. });
+            let code = feeds::command(core, &actor, cmd).await?;
+            if import {
+                // The hotline speaks the feed's own advice: render it now, not on a call.
+                sip::render_notice_advice(&s.location.data_dir, &core.store).await;
+            }
+            return Ok(code);
+        }
+        Command::Calls {
+            caller,
+            limit,
+            json,
+        } => {
+            let keys = core.verifier.keys().current();
+            let calls = zhenwei_core::call_log::list(
+                &core.store,
+                &keys.keyring,
+                caller.as_deref(),
+                limit.clamp(1, 10_000),
+            )
+            .await?;
+            if json {
+                out!("{}", serde_json::to_string(&calls)?);
+            } else if calls.is_empty() {
+                out!("no calls recorded");
+            } else {
+                for c in calls {
+                    let codes: Vec<String> = c
+                        .queries
+                        .iter()
+                        .map(|q| format!("{}={}", q.code, q.authenticity.as_deref().unwrap_or("-")))
+                        .collect();
+                    out!(
+                        "#{} {} {} {} via {} lang={} codes=[{}] case={} transfer={} end={}",
+                        c.id,
+                        local_time(c.started_at),
+                        c.caller,
+                        c.sip_call_id,
+                        c.trunk,
+                        c.lang.as_deref().unwrap_or("-"),
+                        codes.join(" "),
+                        c.case_id.map_or("-".into(), |i| i.to_string()),
+                        c.transfer_to.as_deref().unwrap_or("-"),
+                        c.hangup
+                    );
+                }
+            }
+        }
+        Command::Numbers(NumbersCmd::Import { file }) => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let n = zhenwei_core::numbers::import(&core.store, &actor, &bytes).await?;
+            out!("imported {n} number prefix(es) from {}", file.display());
+        }
+        Command::Numbers(NumbersCmd::List { json }) => {
+            let rows = zhenwei_core::numbers::list(&core.store).await?;
+            if json {
+                let rows: Vec<_> = rows
+                    .iter()
+                    .map(|(p, k, d)| serde_json::json!({"prefix": p, "kind": k, "division": d}))
+                    .collect();
+                out!("{}", serde_json::Value::Array(rows));
+            } else {
+                for (p, k, d) in rows {
+                    out!("{p}\t{k}\t{d}");
+                }
+            }
+        }
         Command::Audit(AuditCmd::List { after, limit }) => {
             for e in audit::entries(&core.store, after, limit).await? {
                 out!("{}", serde_json::to_string(&e)?);

@@ -153,6 +153,14 @@ impl Hotline {
     }
 }
 
+/// Renders the advice texts of the active regulatory notices for the hotline after a feed
+/// import, so the next caller hears a recall's own instructions. Without espeak-ng this is a
+/// warning: calls speak the fixed warning prompt alone.
+pub async fn render_notice_advice(data_dir: &Path, store: &zhenwei_core::Store) {
+    let cache = zhenwei_ivr::prompts::names::NameCache::new(data_dir);
+    cache.warm_advice(store.pool()).await;
+}
+
 /// Renders a newly registered product's name for the hotline (espeak-ng + sox into the data
 /// directory's name cache), so the first caller already hears it. Without the tools this is a
 /// warning, not a failure: calls leave the name out.

@@ -344,8 +344,52 @@ async fn recall_notices_follow_opt_outs_and_a_crashed_claim_settles_once(db: Db)
     );
 }
 
+/// SPEC "Routing": an SMS report is handled where the texter is — the place derived from the
+/// number's segment (demo table: 1390574 → 宁波 330200); a number the table does not know gives
+/// no place, and the case goes to the enterprise's location as before.
+async fn the_number_derived_place_routes_cases(db: Db) {
+    let f = fixture(db, Thresholds::default()).await;
+    demo::seed_if_empty(&f.core.registry).await.unwrap();
+    let m = demo::manifest(&f.core.store).await.unwrap().unwrap();
+    let g = Gateway::new(&f.core, &GatewayConfig::default());
+    let code = m["genuine"][5].as_str().unwrap();
+    let r = g.handle(&sms("+86 139 0574 0000", code)).await.unwrap();
+    assert_eq!(r.outcome, Outcome::Verified, "{}", r.text);
+    let r = g
+        .handle(&sms("13905740000", &format!("举报 {code} 甬江路小店")))
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Reported, "{}", r.text);
+    let places: Vec<Option<String>> =
+        sqlx::query_scalar("SELECT place FROM query_events WHERE channel = 'sms' ORDER BY id")
+            .fetch_all(f.core.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(places, [Some("330200".into()), Some("330200".into())]);
+    let case_place: Option<String> =
+        sqlx::query_scalar("SELECT place FROM cases WHERE reason = 'consumer_report'")
+            .fetch_one(f.core.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(case_place.as_deref(), Some("330200"));
+
+    // Unknown segment: no place; the report goes to the brand's location.
+    let other = m["genuine"][6].as_str().unwrap();
+    g.handle(&sms("13712345678", &format!("举报 {other}")))
+        .await
+        .unwrap();
+    let places: Vec<Option<String>> =
+        sqlx::query_scalar("SELECT place FROM cases WHERE reason = 'consumer_report' ORDER BY id")
+            .fetch_all(f.core.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(places.len(), 2);
+    assert_ne!(places[1].as_deref(), Some("330200"));
+}
+
 on_both_backends!(
     recall_notices_follow_opt_outs_and_a_crashed_claim_settles_once,
+    the_number_derived_place_routes_cases,
     contacts_are_encrypted_and_opt_out_sticks,
     rate_limit_holds_a_number_back,
     an_enumerating_number_is_held_back,

@@ -320,6 +320,31 @@ fn baresip_keys_a_code_hears_the_verdict_and_reports_a_fake() {
     );
     assert!(log.contains("hung_up_by_us=true"), "{log}");
     assert_eq!(ivr_queries(&server, &code).len(), 2, "the report's query");
+    // The place is number-derived: baresip calls as 13800000001, segment 1380000 = 杭州.
+    assert_eq!(q[0]["place"], "330100", "{q:?}");
+
+    // The stored call log (written before "ivr call ended" is logged): the masked caller, the
+    // code keyed with its verdict, the report's case, our goodbye.
+    let calls = server.cli(["calls", "--json"]).ok().json();
+    let calls = calls.as_array().expect("calls");
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let c = &calls[0];
+    assert_eq!(c["caller"], "138****0001", "{c}");
+    assert_eq!(c["lang"], "en", "{c}");
+    assert_eq!(c["queries"][0]["code"], code.as_str(), "{c}");
+    assert_eq!(c["queries"][0]["authenticity"], "genuine", "{c}");
+    assert!(c["case_id"].as_i64().is_some(), "the report's case: {c}");
+    assert_eq!(c["hangup"], "goodbye", "{c}");
+    let mine = server
+        .cli(["calls", "--caller", "13800000001", "--json"])
+        .ok()
+        .json();
+    assert_eq!(mine.as_array().map(Vec::len), Some(1));
+    let text = server.cli(["calls"]).ok().stdout.clone();
+    assert!(
+        text.contains("138****0001") && !text.contains("13800000001"),
+        "{text}"
+    );
 
     // What the caller heard: the verdict with the menu after it is the longest stretch of
     // speech (pauses under a second inside it).

@@ -8,19 +8,24 @@
 //! it sets up N calls over one SIP socket (INVITE → 200 → ACK, 64 in flight), then, while every
 //! call streams its prompts, records the arrival time of each RTP packet on each call's socket,
 //! then hangs up. It prints one Markdown table row: call setups/s, calls that streamed, packets,
-//! the pacing jitter |Δarrival − 20 ms| (p50, p99, max), sequence gaps, and — with the server's
-//! pid — the server's CPU time per call over the hold window (from /proc/PID/stat).
+//! sequence gaps, the pacing jitter |Δarrival − 20 ms| (p50, p99, max) twice — from the kernel's
+//! receive timestamps (SO_TIMESTAMPNS: the server's pacing as it reached the client's socket)
+//! and as the client's task saw it (adds the client's own scheduling delay) — the baseline (the
+//! client's idle 20 ms interval over the same window), and — with the server's pid — the
+//! server's CPU time per call over the hold window (from /proc/PID/stat).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use std::os::fd::{AsRawFd, RawFd};
+
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::{oneshot, Semaphore};
 use zhenwei_ivr::call::handler::{IvrHandler, IvrOptions};
 use zhenwei_ivr::call::shell::CallDeps;
-use zhenwei_ivr::caller_limit::Unlimited;
 use zhenwei_ivr::menu::MenuConfig;
 use zhenwei_ivr::prompts::{Library, NoNames};
 use zhenwei_ivr::rtp::RtpPacket;
@@ -58,7 +63,7 @@ async fn server(addr: Option<String>) {
         verifier: None,
         library: Arc::new(Library::builtin().expect("prompts")),
         names: Arc::new(NoNames),
-        limit: Arc::new(Unlimited),
+        limit: None,
         menu: MenuConfig {
             // Keep calls in the language menu for the whole run: prompt, then a long wait.
             language_timeout: Duration::from_secs(3600),
@@ -131,6 +136,9 @@ struct CallResult {
     /// When the 200 OK arrived.
     answered: Option<Instant>,
     deviations_us: Vec<u32>,
+    /// The same from the kernel's receive timestamps (SO_TIMESTAMPNS): the server's pacing
+    /// without the client's own scheduling delay.
+    kernel_deviations_us: Vec<u32>,
     packets: u64,
     gaps: u64,
 }
@@ -144,6 +152,7 @@ async fn one_call(
 ) -> CallResult {
     let mut r = CallResult::default();
     let rtp = UdpSocket::bind("127.0.0.1:0").await.expect("rtp");
+    kernel_timestamps_on(rtp.as_raw_fd());
     let port = rtp.local_addr().expect("addr").port();
     let call_id = format!("load-{n}-{:x}", rand::random::<u32>());
     let offer = format!(
@@ -175,13 +184,15 @@ async fn one_call(
     let ack = sip.request("ACK", &call_id, 1, &to_tag, "");
     let _ = sip.socket.send_to(&ack, sip.target).await;
     let mut buf = [0u8; 2048];
-    let mut last: Option<(Instant, u16)> = None;
+    let mut last: Option<(Instant, Option<i128>, u16)> = None;
+    let fd = rtp.as_raw_fd();
     loop {
         let now = Instant::now();
         if now >= hold_until {
             break;
         }
-        let Ok(Ok(n)) = tokio::time::timeout(hold_until - now, rtp.recv(&mut buf)).await else {
+        let read = rtp.async_io(Interest::READABLE, || recv_with_timestamp(fd, &mut buf));
+        let Ok(Ok((n, kernel_ns))) = tokio::time::timeout(hold_until - now, read).await else {
             break;
         };
         let at = Instant::now();
@@ -190,21 +201,74 @@ async fn one_call(
         };
         if at >= hold_from {
             r.packets += 1;
-            if let Some((t, seq)) = last {
+            if let Some((t, kt, seq)) = last {
                 if p.sequence == seq.wrapping_add(1) {
                     let d = at.duration_since(t).as_micros() as i64 - 20_000;
                     r.deviations_us.push(d.unsigned_abs() as u32);
+                    if let (Some(a), Some(b)) = (kt, kernel_ns) {
+                        let d = (b - a) / 1000 - 20_000;
+                        r.kernel_deviations_us.push(d.unsigned_abs() as u32);
+                    }
                 } else {
                     r.gaps += 1;
                 }
             }
         }
-        last = Some((at, p.sequence));
+        last = Some((at, kernel_ns, p.sequence));
     }
     let _ = sip
         .transact(&call_id, sip.request("BYE", &call_id, 2, &to_tag, ""))
         .await;
     r
+}
+
+/// Asks the kernel to stamp each datagram's arrival (SO_TIMESTAMPNS).
+fn kernel_timestamps_on(fd: RawFd) {
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket descriptor and a c_int option value of the right size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_TIMESTAMPNS: {}", std::io::Error::last_os_error());
+}
+
+/// One datagram and its kernel arrival time (ns, CLOCK_REALTIME), without blocking.
+fn recv_with_timestamp(fd: RawFd, buf: &mut [u8]) -> std::io::Result<(usize, Option<i128>)> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let mut control = [0u64; 16];
+    // SAFETY: msghdr is plain data; every pointer in it refers to live buffers above.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: as above; MSG_DONTWAIT never blocks.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut ts = None;
+    // SAFETY: walking the control messages the kernel wrote into `control`.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let t = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>());
+                ts = Some(i128::from(t.tv_sec) * 1_000_000_000 + i128::from(t.tv_nsec));
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok((n as usize, ts))
 }
 
 async fn client(args: &[String]) {
@@ -264,6 +328,26 @@ async fn client(args: &[String]) {
             ))
         })
         .collect();
+    // The baseline: the client's own idle 20 ms tokio interval over the same window. Its jitter
+    // is the scheduling noise of this machine at this moment, which every figure above includes.
+    let baseline = tokio::spawn(async move {
+        tokio::time::sleep_until(hold_from.into()).await;
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut dev = Vec::new();
+        let mut last = None::<Instant>;
+        while Instant::now() < hold_until {
+            tick.tick().await;
+            let now = Instant::now();
+            if let Some(t) = last {
+                let d = now.duration_since(t).as_micros() as i64 - 20_000;
+                dev.push(d.unsigned_abs() as u32);
+            }
+            last = Some(now);
+        }
+        dev.sort_unstable();
+        dev
+    });
     tokio::time::sleep_until(hold_from.into()).await;
     let cpu0 = pid.as_deref().and_then(cpu_ticks);
     tokio::time::sleep_until(hold_until.into()).await;
@@ -274,6 +358,13 @@ async fn client(args: &[String]) {
             results.push(r);
         }
     }
+    let base = baseline.await.unwrap_or_default();
+    let bq = |f: f64| {
+        base.get(((base.len() as f64 * f) as usize).min(base.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
     let answered: Vec<Instant> = results.iter().filter_map(|r| r.answered).collect();
     let streamed = results.iter().filter(|r| r.packets > 0).count();
     let packets: u64 = results.iter().map(|r| r.packets).sum();
@@ -283,6 +374,17 @@ async fn client(args: &[String]) {
         .flat_map(|r| r.deviations_us.iter().copied())
         .collect();
     dev.sort_unstable();
+    let mut kdev: Vec<u32> = results
+        .iter()
+        .flat_map(|r| r.kernel_deviations_us.iter().copied())
+        .collect();
+    kdev.sort_unstable();
+    let kq = |f: f64| {
+        kdev.get(((kdev.len() as f64 * f) as usize).min(kdev.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
     let q = |f: f64| {
         dev.get(((dev.len() as f64 * f) as usize).min(dev.len().saturating_sub(1)))
             .copied()
@@ -316,10 +418,15 @@ async fn client(args: &[String]) {
         _ => "-".into(),
     };
     println!(
-        "| {calls} | {} | {setup_rate:.0}/s (p99 {setup_p99:.1} ms) | {packets} / {expected} | {gaps} | {:.2} | {:.2} | {:.2} | {cpu} |",
+        "| {calls} | {} | {setup_rate:.0}/s (p99 {setup_p99:.1} ms) | {packets} / {expected} | {gaps} | {:.2} / {:.2} / {:.2} | {:.2} / {:.2} / {:.2} | {:.2} / {:.2} | {cpu} |",
         streamed,
+        kq(0.5),
+        kq(0.99),
+        kdev.last().copied().unwrap_or(0) as f64 / 1000.0,
         q(0.5),
         q(0.99),
         dev.last().copied().unwrap_or(0) as f64 / 1000.0,
+        bq(0.5),
+        bq(0.99),
     );
 }

@@ -15,9 +15,12 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use super::caller_source;
-use super::shell::{self, CallDeps, CallInput, Signal};
+use super::clock::{MediaClock, Playing};
+use super::shell::{self, CallDeps, CallInput, CallSummary, CallTask, Signal};
 use crate::dtmf::Digit;
 use crate::sdp::{MediaSession, Negotiated, SdpError};
+use crate::sip::call::{CallInfo, EndReason};
+use zhenwei_core::call_log::{self, CallRecord};
 
 /// Why an offer was not answered.
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +36,18 @@ pub enum AnswerError {
     Unavailable(std::io::Error),
 }
 
+/// What the call log needs of the signalling.
+#[derive(Clone, Debug)]
+struct Meta {
+    sip_call_id: String,
+    caller: String,
+    trunk: String,
+    started_at: i64,
+    answered_at: Option<i64>,
+}
+
 struct Entry {
+    meta: Meta,
     session: MediaSession,
     negotiated: Negotiated,
     socket: Option<std::net::UdpSocket>,
@@ -47,6 +61,8 @@ pub struct Calls {
     advertise_ip: IpAddr,
     max_calls: usize,
     calls: HashMap<u64, Entry>,
+    /// Started with the first call.
+    clock: Option<Arc<MediaClock>>,
 }
 
 impl Calls {
@@ -64,6 +80,7 @@ impl Calls {
             advertise_ip,
             max_calls,
             calls: HashMap::new(),
+            clock: None,
         }
     }
 
@@ -77,7 +94,8 @@ impl Calls {
     }
 
     /// Answers an offer: the initial one of a new call, or a re-offer.
-    pub fn answer(&mut self, call: u64, offer: &str) -> Result<String, AnswerError> {
+    pub fn answer(&mut self, info: &CallInfo, offer: &str) -> Result<String, AnswerError> {
+        let call = info.id;
         if let Some(e) = self.calls.get_mut(&call) {
             let (n, body) = e.session.answer(offer)?;
             e.negotiated = n.clone();
@@ -104,6 +122,13 @@ impl Calls {
         self.calls.insert(
             call,
             Entry {
+                meta: Meta {
+                    sip_call_id: info.sip_call_id.clone(),
+                    caller: caller_source(&info.caller),
+                    trunk: info.remote.to_string(),
+                    started_at: zhenwei_core::store::now_ms(),
+                    answered_at: None,
+                },
                 session,
                 negotiated,
                 socket: Some(socket),
@@ -113,8 +138,8 @@ impl Calls {
         Ok(body)
     }
 
-    /// The call is established (ACK): start media and the menu. `caller` is the From URI.
-    pub fn start(&mut self, call: u64, caller: &str, signal: Signal) {
+    /// The call is established (ACK): start media and the menu.
+    pub fn start(&mut self, call: u64, signal: Signal) {
         let Some(e) = self.calls.get_mut(&call) else {
             tracing::warn!(call, "start of a call that was never answered");
             return;
@@ -122,7 +147,21 @@ impl Calls {
         let Some(std_socket) = e.socket.take() else {
             return; // already started (a retransmitted ACK)
         };
-        let socket = match tokio::net::UdpSocket::from_std(std_socket) {
+        let clock = match &self.clock {
+            Some(c) => c.clone(),
+            None => match MediaClock::start() {
+                Ok(c) => self.clock.insert(Arc::new(c)).clone(),
+                Err(err) => {
+                    tracing::warn!(call, error = %err, "cannot start the media clock");
+                    signal(shell::SignalCommand::Hangup);
+                    return;
+                }
+            },
+        };
+        let sockets = std_socket
+            .try_clone()
+            .and_then(|send| Ok((send, tokio::net::UdpSocket::from_std(std_socket)?)));
+        let (send, socket) = match sockets {
             Ok(s) => s,
             Err(err) => {
                 tracing::warn!(call, error = %err, "cannot use the RTP socket");
@@ -130,13 +169,27 @@ impl Calls {
                 return;
             }
         };
-        let source = caller_source(caller);
-        let masked = zhenwei_core::codes::text::mask_phone(&source);
-        let core = shell::core_for(&self.deps, e.negotiated.clone(), source);
-        let (tx, task) = shell::spawn(self.deps.clone(), socket, core, signal);
+        e.meta.answered_at = Some(zhenwei_core::store::now_ms());
+        let meta = e.meta.clone();
+        let masked = zhenwei_core::codes::text::mask_phone(&meta.caller);
+        let core = shell::core_for(&self.deps, e.negotiated.clone(), meta.caller.clone());
+        let (requests_tx, requests) = mpsc::unbounded_channel();
+        let playing = Arc::new(Playing::new(core, send, requests_tx));
+        clock.add(call, playing.clone());
+        let (tx, task) = shell::spawn(CallTask {
+            deps: self.deps.clone(),
+            socket,
+            playing,
+            requests,
+            signal,
+        });
         e.input = Some(tx);
+        let deps = self.deps.clone();
         tokio::spawn(async move {
-            if let Ok(s) = task.await {
+            let summary = task.await;
+            clock.remove(call);
+            if let Ok(s) = summary {
+                log_call(&deps, meta, Some(&s)).await;
                 tracing::info!(
                     call,
                     caller = %masked,
@@ -158,12 +211,53 @@ impl Calls {
         }
     }
 
-    /// The dialog is over: stop the call and free its port.
-    pub fn end(&mut self, call: u64) {
+    /// The dialog is over: stop the call and free its port. A call that never started (CANCEL,
+    /// no ACK) is logged here; a running one by its task when it has stopped.
+    pub fn end(&mut self, call: u64, reason: EndReason) {
+        let cause = match reason {
+            EndReason::RemoteBye => "caller_bye",
+            EndReason::LocalBye => "local_bye",
+            EndReason::Cancelled => "cancelled",
+            EndReason::NoAck => "no_ack",
+        };
         if let Some(e) = self.calls.remove(&call) {
-            if let Some(tx) = e.input {
-                let _ = tx.send(CallInput::Ended);
+            match e.input {
+                Some(tx) => {
+                    let _ = tx.send(CallInput::Ended(cause));
+                }
+                None => {
+                    let deps = self.deps.clone();
+                    let summary = CallSummary {
+                        hangup: cause,
+                        ..CallSummary::default()
+                    };
+                    tokio::spawn(async move { log_call(&deps, e.meta, Some(&summary)).await });
+                }
             }
         }
+    }
+}
+
+/// Writes the call log row (when the server has a core).
+async fn log_call(deps: &CallDeps, meta: Meta, s: Option<&CallSummary>) {
+    let (Some(v), Some(s)) = (&deps.verifier, s) else {
+        return;
+    };
+    let record = CallRecord {
+        sip_call_id: meta.sip_call_id,
+        caller: meta.caller,
+        trunk: meta.trunk,
+        started_at: meta.started_at,
+        answered_at: meta.answered_at,
+        ended_at: zhenwei_core::store::now_ms(),
+        lang: (!s.lang.is_empty()).then(|| s.lang.to_owned()),
+        queries: s.queries.clone(),
+        case_id: s.case_id,
+        transfer_to: s.transfer_to.clone(),
+        hangup: s.hangup.to_owned(),
+    };
+    let keys = v.keys().current();
+    if let Err(e) = call_log::record(v.store(), &keys.keyring, &record).await {
+        tracing::warn!(error = %e, "cannot write the call log");
     }
 }

@@ -12,11 +12,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use zhenwei_core::rate_limit::{Limit, RateLimiter};
 use zhenwei_core::Verifier;
 
 use super::calls::{AnswerError, Calls};
 use super::shell::{CallDeps, SignalCommand};
-use crate::caller_limit::{CallerLimit, SlidingWindow};
 use crate::dtmf::Digit;
 use crate::menu::MenuConfig;
 use crate::prompts::names::NameCache;
@@ -59,6 +59,19 @@ impl IvrOptions {
     }
 }
 
+/// The per-caller limit of the voice menu on the core's token bucket: an hour's allowance at
+/// once, refilled evenly over the hour; the 100 000 most recent callers remembered.
+pub fn caller_limit(queries_per_hour: usize) -> RateLimiter<String> {
+    let per_hour = u32::try_from(queries_per_hour).unwrap_or(u32::MAX);
+    RateLimiter::new(
+        Limit {
+            burst: per_hour,
+            per_minute: f64::from(per_hour) / 60.0,
+        },
+        100_000,
+    )
+}
+
 /// The call handler the SIP user agent drives.
 pub struct IvrHandler {
     calls: Calls,
@@ -75,16 +88,18 @@ impl IvrHandler {
                 cache.start();
                 if let Some(v) = &verifier {
                     let (cache, pool) = (cache.clone(), v.store().pool().clone());
-                    tokio::spawn(async move { cache.warm_registered(&pool).await });
+                    tokio::spawn(async move {
+                        cache.warm_registered(&pool).await;
+                        cache.warm_advice(&pool).await;
+                    });
                 }
                 cache
             }
             None => Arc::new(NoNames),
         };
-        let limit: Arc<dyn CallerLimit> = Arc::new(SlidingWindow::new(
+        let limit = Some(std::sync::Mutex::new(caller_limit(
             o.queries_per_caller_hour,
-            Duration::from_secs(3600),
-        ));
+        )));
         let deps = Arc::new(CallDeps {
             verifier,
             library,
@@ -114,7 +129,7 @@ impl IvrHandler {
 
 impl Answer for IvrHandler {
     fn answer(&mut self, call: &CallInfo, offer: &str) -> Result<String, Reject> {
-        self.calls.answer(call.id, offer).map_err(|e| {
+        self.calls.answer(call, offer).map_err(|e| {
             tracing::info!(call = call.id, error = %e, "offer refused");
             match e {
                 AnswerError::NotAcceptable(_) => Reject::NotAcceptable,
@@ -138,7 +153,6 @@ impl CallHandler for IvrHandler {
                 let (control, id) = (control.clone(), call.id);
                 self.calls.start(
                     call.id,
-                    &call.caller,
                     Box::new(move |cmd| match cmd {
                         SignalCommand::Hangup => control.hangup(id),
                         SignalCommand::Transfer(uri) => control.transfer(id, uri),
@@ -163,8 +177,46 @@ impl CallHandler for IvrHandler {
             }
             CallEvent::Ended { reason } => {
                 tracing::debug!(call = call.id, ?reason, "dialog ended");
-                self.calls.end(call.id);
+                self.calls.end(call.id, reason);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+    use zhenwei_core::rate_limit::Decision;
+
+    #[test]
+    fn each_caller_gets_an_hours_allowance_refilled_over_the_hour() {
+        let mut l = caller_limit(3);
+        let t0 = Instant::now();
+        for i in 0..3 {
+            assert_eq!(
+                l.check("13800000001".into(), t0 + Duration::from_secs(i)),
+                Decision::Allowed
+            );
+        }
+        // The fourth within the hour waits for one token: 20 minutes after the burst began.
+        let Decision::Limited { retry_after } =
+            l.check("13800000001".into(), t0 + Duration::from_secs(10))
+        else {
+            panic!("not limited");
+        };
+        assert!(
+            (1185..=1195).contains(&retry_after.as_secs()),
+            "{retry_after:?}"
+        );
+        assert_eq!(
+            l.check("13800000002".into(), t0 + Duration::from_secs(10)),
+            Decision::Allowed,
+            "another caller"
+        );
+        assert_eq!(
+            l.check("13800000001".into(), t0 + Duration::from_secs(1250)),
+            Decision::Allowed
+        );
     }
 }

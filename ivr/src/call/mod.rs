@@ -17,10 +17,12 @@
 //! * on hold (a re-offer with `sendonly`/`inactive`/`0.0.0.0`) the clock keeps running and
 //!   prompts keep "playing", but nothing is sent.
 //!
-//! [`shell`] runs a `CallCore` over a UDP socket; [`calls`] keeps the calls of a server and is
-//! what the SIP user agent talks to.
+//! [`clock`] ticks every call's `CallCore` from one media thread and sends the packets;
+//! [`shell`] is each call's task (receiving, signalling, the core's services); [`calls`] keeps
+//! the calls of a server and is what the SIP user agent talks to.
 
 pub mod calls;
+pub mod clock;
 pub mod handler;
 pub mod shell;
 
@@ -144,6 +146,11 @@ impl CallCore {
     /// The menu has finished (the hang-up or transfer was requested).
     pub fn is_done(&self) -> bool {
         self.menu.is_done()
+    }
+
+    /// The menu's language.
+    pub fn lang(&self) -> zhenwei_core::Lang {
+        self.menu.lang()
     }
 
     /// Keys received so far.

@@ -142,6 +142,39 @@ impl NameCache {
         Ok(())
     }
 
+    /// Renders the advice text of every active regulatory notice (recall instructions, …) in
+    /// its language, so the verdict prompt can speak the feed's own words: after a feed import
+    /// (`zhenwei feed import`) and at start-up. Failures are logged, not returned. Returns how
+    /// many texts are ready.
+    pub async fn warm_advice(&self, pool: &sqlx::AnyPool) -> usize {
+        let rows: Result<Vec<(Option<String>, Option<String>)>, _> =
+            sqlx::query_as("SELECT advice_zh, advice_en FROM status_notices WHERE active = 1")
+                .fetch_all(pool)
+                .await;
+        let rows = match rows {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list notice advice to render");
+                return 0;
+            }
+        };
+        let mut n = 0;
+        for (zh, en) in rows {
+            for (lang, text) in [(Lang::Zh, zh), (Lang::En, en)] {
+                let Some(text) = text else { continue };
+                match self.ensure(lang, &text).await {
+                    Ok(()) => n += 1,
+                    Err(e) => {
+                        self.warn_once(&e);
+                        return n;
+                    }
+                }
+            }
+        }
+        tracing::info!(texts = n, "spoken notice advice ready");
+        n
+    }
+
     /// Renders every registered product and enterprise name (both languages: Chinese names in
     /// Chinese, English names where registered). Failures are logged, not returned.
     pub async fn warm_registered(&self, pool: &sqlx::AnyPool) {

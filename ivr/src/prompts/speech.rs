@@ -262,7 +262,17 @@ pub fn verdict(v: &Verdict, lang: Lang) -> Vec<Utterance> {
             s.push(p(PromptId::Beware));
         }
     }
-    s.extend(v.warnings.iter().filter_map(|w| warning_prompt(*w)).map(p));
+    // Each warning's fixed prompt, then the regulator's own advice behind it (a recall's
+    // instructions, …) in the feed's words: rendered when the feed was imported, like product
+    // names; until then the fixed prompt alone is spoken.
+    for w in &v.warnings {
+        if let Some(id) = warning_prompt(*w) {
+            s.push(p(id));
+            if let Some(advice) = zhenwei_core::advice::notice_advice(v, *w, lang) {
+                s.push(Say::Name(advice));
+            }
+        }
+    }
     let counterfeit = v.authenticity == Authenticity::Suspect
         || (v.authenticity == Authenticity::Unknown
             && !v.recheck
@@ -350,6 +360,62 @@ mod tests {
             NaiveDate::from_ymd_opt(2026, 11, 21)
         );
         assert_eq!(china_date(i64::MAX), None);
+    }
+
+    #[test]
+    fn a_recall_is_spoken_with_the_feeds_advice() {
+        let notice = zhenwei_core::facts::NoticeFacts {
+            id: 1,
+            kind: "recall".into(),
+            reference: Some("R-2026-001".into()),
+            status: "active".into(),
+            gtin: None,
+            lot: None,
+            credit_code: None,
+            cert_no: None,
+            licence_no: None,
+            valid_until: None,
+            advice_zh: Some("请立即停止使用并联系经销商退货".into()),
+            advice_en: Some("Stop using it and return it to the seller".into()),
+        };
+        let v = Verdict {
+            authenticity: Authenticity::Genuine,
+            family: Some(zhenwei_core::codes::Family::Supervision),
+            code: None,
+            warnings: vec![Warning::Recalled],
+            recheck: false,
+            query_count: 1,
+            first_query: true,
+            first_queried_at: None,
+            first_queried_city: None,
+            product: None,
+            enterprise: None,
+            batch: None,
+            prefix_status: None,
+            notices: vec![notice],
+            case_id: None,
+            case_ids: Vec::new(),
+            message: String::new(),
+            lang: Lang::En,
+            error: None,
+            event_id: 1,
+            queried_at: 0,
+        };
+        let said: Vec<Say> = verdict(&v, Lang::En).into_iter().map(|u| u.say).collect();
+        assert_eq!(
+            said,
+            [
+                Say::Prompt(Genuine),
+                Say::Prompt(FirstQuery),
+                Say::Prompt(WRecalled),
+                Say::Name("Stop using it and return it to the seller".into()),
+            ]
+        );
+        let said: Vec<Say> = verdict(&v, Lang::Zh).into_iter().map(|u| u.say).collect();
+        assert_eq!(
+            said.last(),
+            Some(&Say::Name("请立即停止使用并联系经销商退货".into()))
+        );
     }
 
     #[test]
