@@ -549,11 +549,12 @@ concatenation = true
         );
     }
 
-    // Asked again, the same code carries the recall and its own advice (issue 8 over Kannel).
+    // Asked again, the same code carries the recall and its own advice (issue 8 over Kannel); the
+    // first query's city comes from the number's segment (docs/numbers/example.csv).
     let (text, is_ucs2, n) = fake.ask("13800000002", "ucs2", &ucs2(code));
     assert_eq!(
         zhenwei_tests::sms_without_time(&text),
-        "正品：婴幼儿配方奶粉。已被查询3次，首次<time>。该批次已召回：请立即停止食用，凭购物凭证到购买处退货。"
+        "正品：婴幼儿配方奶粉。已被查询3次，首次<time>在杭州。该批次已召回：请立即停止食用，凭购物凭证到购买处退货。"
     );
     assert!(is_ucs2);
     assert_eq!(n, 1, "within one UCS-2 segment");

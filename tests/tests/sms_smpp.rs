@@ -600,14 +600,15 @@ fn recall_notices_reach_each_consumer_once_with_receipts() {
     let text = server.cli(["sms", "receipts"]).ok().stdout.clone();
     assert!(text.contains(" smpp recall #"), "{text}");
 
-    // Asked again, the same code carries the recall and its own advice (issue 8 over SMPP).
+    // Asked again, the same code carries the recall and its own advice (issue 8 over SMPP); the
+    // first query's city comes from the number's segment (docs/numbers/example.csv).
     smsc.mo(a, SHORT_CODE, demo.code("genuine", 4));
     let ev = wait_for(state, "the reply after the recall", |ev| {
         replies_to(ev, a).len() == 3
     });
     assert_eq!(
         zhenwei_tests::sms_without_time(&replies_to(&ev, a)[2]),
-        "正品：婴幼儿配方奶粉。已被查询2次，首次<time>。该批次已召回：请立即停止食用，凭购物凭证到购买处退货。"
+        "正品：婴幼儿配方奶粉。已被查询2次，首次<time>在宁波。该批次已召回：请立即停止食用，凭购物凭证到购买处退货。"
     );
     let last = submits(&ev).into_iter().rfind(|s| s.to == a).unwrap();
     assert_eq!(
