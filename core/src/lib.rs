@@ -30,6 +30,7 @@ pub mod cases;
 pub mod catalog;
 pub mod clock;
 pub mod codes;
+pub mod enterprise;
 pub mod contacts;
 pub mod demo;
 pub mod facts;

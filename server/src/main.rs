@@ -15,6 +15,8 @@ mod metrics;
 mod page;
 mod pki;
 mod regulator_api;
+mod enterprise_api;
+mod operators;
 mod sip;
 mod smpp;
 mod sms;
@@ -222,6 +224,7 @@ fn batch(b: &BatchArgs) -> BatchData {
         lot: b.lot.clone(),
         production_date: b.production_date,
         expiry_date: b.expiry,
+        made_in: b.made_in.clone(),
     }
 }
 
@@ -666,6 +669,10 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
             }
             out!("{}", done.stdout.trim_end());
         }
+        Command::Enterprise(EnterpriseCmd::Operator(cmd)) => out!(
+            "{}",
+            operators::run(core, &s.location.data_dir, &actor, cmd).await?
+        ),
         Command::Regulator(cmd) => out!(
             "{}",
             cases::regulator(core, &s.location.data_dir, &actor, cmd).await?
