@@ -28,5 +28,5 @@ CREATE INDEX enterprise_operators_by_enterprise ON enterprise_operators (enterpr
 ALTER TABLE batches ADD COLUMN made_in TEXT;
 
 -- The enterprise's market picture is aggregated from query events by product and day.
-CREATE INDEX query_events_by_product ON query_events (product_id, at);
+CREATE INDEX query_events_by_product_at ON query_events (product_id, at);
 CREATE INDEX cases_by_enterprise ON cases (enterprise_id, id);
