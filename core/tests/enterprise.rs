@@ -100,7 +100,10 @@ async fn operators_need_a_confirmed_pair_and_can_be_revoked(db: Db) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((o.name.as_str(), o.credit_code.as_str()), ("a-sec", a.as_str()));
+    assert_eq!(
+        (o.name.as_str(), o.credit_code.as_str()),
+        ("a-sec", a.as_str())
+    );
     // Revoking the secondary closes the portal for the primary too.
     operators::revoke(store, "admin", "a-sec").await.unwrap();
     assert_eq!(decide("a-sec").await, Err(Refusal::Revoked));
@@ -194,7 +197,9 @@ async fn statistics_count_exactly_per_day_channel_city_product(db: Db) {
     assert_eq!((s.products[0].queries, s.products[0].suspect), (6, 1));
     // Yesterday: nothing.
     let y = today().pred_opt().unwrap();
-    let s = market::statistics(&core.store, a, y, today()).await.unwrap();
+    let s = market::statistics(&core.store, a, y, today())
+        .await
+        .unwrap();
     assert_eq!((s.total, s.days.len()), (0, 0));
     let s = market::statistics(&core.store, b, from, to).await.unwrap();
     assert_eq!(s.total, 1);
@@ -306,7 +311,10 @@ async fn a_case_without_an_office_is_routed_when_one_is_added(db: Db) {
         .filter(|d| d.target_kind == "regulator" && d.target_id == zj.id)
         .collect();
     assert_eq!(to_zj.len(), 1, "{rows:?}");
-    assert_eq!((to_zj[0].case_id, to_zj[0].event.as_str()), (case, "case.opened"));
+    assert_eq!(
+        (to_zj[0].case_id, to_zj[0].event.as_str()),
+        (case, "case.opened")
+    );
     // Changing the office's URL routes nothing twice.
     offices::set_regulator(&core.store, "t", "33", "浙江", "https://r.test/zj2")
         .await
@@ -403,7 +411,10 @@ async fn new_evidence_is_sent_as_one_coalesced_update_per_target(db: Db) {
     assert_eq!(p["event"], "case.updated");
     assert_eq!(p["case"]["event_count"], 5);
     let sent = deliver_all(core).await;
-    assert!(sent.contains(&keys[0]) && sent.contains(&keys[1]), "{sent:?}");
+    assert!(
+        sent.contains(&keys[0]) && sent.contains(&keys[1]),
+        "{sent:?}"
+    );
     // After they went out, the next evidence is a new update with its own key.
     ask(core, code, Channel::Sms, Some("330203")).await;
     let mut keys: Vec<String> = outbox::list(&core.store, Some("pending"), 10)

@@ -88,9 +88,7 @@ fn target(path: &str) -> Option<Target> {
             if let Some(id) = rest.strip_prefix("cases/") {
                 Target::Case(id.parse::<i64>().ok())
             } else {
-                let name = rest
-                    .strip_prefix("operators/")?
-                    .strip_suffix("/confirm")?;
+                let name = rest.strip_prefix("operators/")?.strip_suffix("/confirm")?;
                 Target::Confirm(name.to_owned())
             }
         }
@@ -122,17 +120,16 @@ async fn authenticate(core: &Core, peer: &Peer, full: bool) -> Result<Operator, 
              (`zhenwei enterprise operator add`)",
         ));
     };
-    let op = match operators::by_certificate(&core.store, &cert.sha256).await {
-        Ok(Some(o)) => o,
-        Ok(None) => {
-            return Err(refuse(
+    let op =
+        match operators::by_certificate(&core.store, &cert.sha256).await {
+            Ok(Some(o)) => o,
+            Ok(None) => return Err(refuse(
                 peer,
                 "operator_certificate_unknown",
                 "this client certificate belongs to no enterprise operator, or has been replaced",
-            ))
-        }
-        Err(e) => return Err(unavailable(&e)),
-    };
+            )),
+            Err(e) => return Err(unavailable(&e)),
+        };
     match operators::decide(&op, now_ms()) {
         Ok(()) => Ok(op),
         Err(r) if !full && r == operators::Refusal::Unconfirmed => Ok(op),
@@ -319,9 +316,7 @@ fn window(query: &str) -> Result<(NaiveDate, NaiveDate), Response<Body>> {
 fn operator_error(e: &OperatorError) -> Response<Body> {
     match e {
         OperatorError::Store(_) => unavailable(e),
-        OperatorError::UnknownOperator(_) => {
-            error(StatusCode::NOT_FOUND, e.code(), &e.to_string())
-        }
+        OperatorError::UnknownOperator(_) => error(StatusCode::NOT_FOUND, e.code(), &e.to_string()),
         _ => error(StatusCode::BAD_REQUEST, e.code(), &e.to_string()),
     }
 }

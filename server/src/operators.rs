@@ -108,11 +108,7 @@ pub async fn run(
                 issued.key_pem().as_bytes(),
                 0o600,
             )?;
-            crate::pki::write_file(
-                &dir.join("operator.crt"),
-                issued.cert_pem.as_bytes(),
-                0o644,
-            )?;
+            crate::pki::write_file(&dir.join("operator.crt"), issued.cert_pem.as_bytes(), 0o644)?;
             crate::pki::write_file(&dir.join("ca.crt"), ca.cert_pem().as_bytes(), 0o644)?;
             Ok(format!(
                 "enterprise operator {name} ({}) of {} issued, certificate in {}; it needs a \

@@ -364,7 +364,10 @@ impl Ca {
         let mut p = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::OrganizationName, credit_code);
-        dn.push(DnType::OrganizationalUnitName, "zhenwei enterprise operator");
+        dn.push(
+            DnType::OrganizationalUnitName,
+            "zhenwei enterprise operator",
+        );
         dn.push(DnType::CommonName, name);
         p.distinguished_name = dn;
         p.is_ca = IsCa::ExplicitNoCa;

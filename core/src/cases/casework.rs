@@ -451,12 +451,13 @@ pub async fn get_of_enterprise(
     id: i64,
     enterprise_id: i64,
 ) -> Result<CaseSummary, CaseError> {
-    let c: Option<CaseSummary> =
-        sqlx::query_as(&format!("{SUMMARY} WHERE c.id = $1 AND c.enterprise_id = $2"))
-            .bind(id)
-            .bind(enterprise_id)
-            .fetch_optional(store.pool())
-            .await?;
+    let c: Option<CaseSummary> = sqlx::query_as(&format!(
+        "{SUMMARY} WHERE c.id = $1 AND c.enterprise_id = $2"
+    ))
+    .bind(id)
+    .bind(enterprise_id)
+    .fetch_optional(store.pool())
+    .await?;
     c.ok_or(CaseError::NotFound(id))
 }
 
