@@ -4,8 +4,10 @@
 //! certificates — cross-enterprise reads answered 404, and the statistics asserted exactly
 //! against known queries. Also the portal page's own paths (static; no data without the API).
 
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
@@ -14,6 +16,7 @@ use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use zhenwei_tests::http::{exchange, Response};
+use zhenwei_tests::webdriver::{browser_or_skip, Browser};
 use zhenwei_tests::{case_ids, run_in, Server, LIMIT};
 
 fn certs(path: &Path) -> Vec<CertificateDer<'static>> {
@@ -31,6 +34,25 @@ fn https(
     method: &str,
     path: &str,
     body: Option<&Value>,
+) -> Response {
+    let body = body.map(|b| b.to_string().into_bytes());
+    https_to(
+        server.https_addr(),
+        ca,
+        identity,
+        method,
+        path,
+        body.as_deref(),
+    )
+}
+
+fn https_to(
+    addr: SocketAddr,
+    ca: &Path,
+    identity: Option<(&Path, &str)>,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
 ) -> Response {
     let mut roots = RootCertStore::empty();
     for c in certs(ca) {
@@ -51,21 +73,13 @@ fn https(
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let addr = server.https_addr();
     let tcp = TcpStream::connect_timeout(&addr, LIMIT).unwrap();
     tcp.set_read_timeout(Some(LIMIT)).unwrap();
     let conn = ClientConnection::new(Arc::new(config), ServerName::try_from("127.0.0.1").unwrap())
         .unwrap();
     let mut stream = StreamOwned::new(conn, tcp);
-    let body = body.map(|b| b.to_string().into_bytes());
-    exchange(
-        &mut stream,
-        &addr.to_string(),
-        method,
-        path,
-        body.as_deref(),
-    )
-    .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    exchange(&mut stream, &addr.to_string(), method, path, body)
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }
 
 const READS: [&str; 9] = [
@@ -469,4 +483,237 @@ fn operators_see_only_their_enterprise_after_both_are_confirmed() {
         200
     );
     assert_eq!(server.http("POST", "/enterprise/", Some(b"x")).status, 405);
+}
+
+/// A loopback stand-in for the browser's certificate store: plain HTTP from Chromium on one
+/// side, HTTPS with the operator's client certificate to the server on the other, one request
+/// per connection. (Headless Chromium presents client certificates only from an NSS database
+/// with an auto-select policy, which needs files outside the test's own directory; the page's
+/// data path — the page, its script, the API calls and the server's decisions — is the same.)
+struct CertProxy {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl CertProxy {
+    fn start(upstream: SocketAddr, ca: PathBuf, identity: PathBuf) -> CertProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        conn.set_nonblocking(false).unwrap();
+                        let (ca, identity) = (ca.clone(), identity.clone());
+                        std::thread::spawn(move || forward(conn, upstream, &ca, &identity));
+                    }
+                    // Nothing to accept: look again shortly (and at the stop flag).
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                }
+            }
+        });
+        CertProxy {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for CertProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn forward(conn: TcpStream, upstream: SocketAddr, ca: &Path, identity: &Path) {
+    conn.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let mut parts = line.split_whitespace();
+    let (method, path) = (
+        parts.next().unwrap_or("GET").to_owned(),
+        parts.next().unwrap_or("/").to_owned(),
+    );
+    let mut length = 0usize;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    let r = https_to(
+        upstream,
+        ca,
+        Some((identity, "operator")),
+        &method,
+        &path,
+        (length > 0).then_some(&body[..]),
+    );
+    let mut out = format!("HTTP/1.1 {} X\r\n", r.status);
+    for (k, v) in &r.headers {
+        if !matches!(
+            k.as_str(),
+            "content-length" | "connection" | "transfer-encoding"
+        ) {
+            out.push_str(&format!("{k}: {v}\r\n"));
+        }
+    }
+    out.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        r.body.len()
+    ));
+    let mut conn = conn;
+    let _ = conn.write_all(out.as_bytes());
+    let _ = conn.write_all(&r.body);
+}
+
+fn screenshot(b: &Browser, name: &str) {
+    if std::env::var("ZHENWEI_ENTERPRISE_SCREENSHOTS").map_or(true, |v| v != "1") {
+        return;
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/cases/screenshots");
+    std::fs::create_dir_all(&dir).expect("docs/cases/screenshots");
+    let png = b.screenshot();
+    std::fs::write(dir.join(format!("enterprise-{name}.png")), png).expect("a screenshot");
+}
+
+#[test]
+fn the_portal_draws_the_enterprise_picture_in_chromium() {
+    let Some(b) = browser_or_skip("the_portal_draws_the_enterprise_picture_in_chromium") else {
+        return;
+    };
+    let tmp = TempDir::new().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let server = Server::start(&data, &["--demo"]);
+    let cli = |args: &[&str]| run_in(&data, args.to_vec());
+    let demo = server.demo();
+    let a = server.verify(demo.code("genuine", 100), &[])["enterprise"]["credit_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (name, role) in [("a-pri", "primary"), ("a-sec", "secondary")] {
+        let dir = tmp.path().join(name);
+        cli(&[
+            "enterprise",
+            "operator",
+            "add",
+            "--enterprise",
+            &a,
+            "--name",
+            name,
+            "--role",
+            role,
+            "--out",
+            dir.to_str().unwrap(),
+        ])
+        .ok();
+    }
+    cli(&[
+        "enterprise",
+        "operator",
+        "confirm",
+        "--name",
+        "a-pri",
+        "--by",
+        "a-sec",
+    ])
+    .ok();
+    cli(&[
+        "enterprise",
+        "operator",
+        "confirm",
+        "--name",
+        "a-sec",
+        "--by",
+        "a-pri",
+    ])
+    .ok();
+    let q = |code: &str, args: &[&str]| {
+        let mut all = vec!["verify", code];
+        all.extend_from_slice(args);
+        cli(&all).ok();
+    };
+    for i in 0..3 {
+        q(demo.code("genuine", i), &["--kiosk", "kiosk-nb-01"]);
+    }
+    for i in 3..5 {
+        q(
+            demo.code("genuine", i),
+            &[
+                "--channel",
+                "sms",
+                "--place",
+                "330106",
+                "--source",
+                "13800138001",
+            ],
+        );
+    }
+    q(
+        demo.code("genuine", 5),
+        &[
+            "--channel",
+            "ivr",
+            "--place",
+            "310104",
+            "--source",
+            "13800138003",
+        ],
+    );
+    q(demo.code("not_activated", 0), &["--kiosk", "kiosk-hz-01"]);
+    let dir = tmp.path().join("a-pri");
+    let proxy = CertProxy::start(server.https_addr(), dir.join("ca.crt"), dir.clone());
+    b.set_window_size(1280, 1400);
+    b.goto(&format!("http://{}/enterprise/", proxy.addr));
+    b.wait_for(
+        "document.body.dataset.ready === 'true'",
+        "the portal's data",
+    );
+    let who = b.text(&b.find("#who"));
+    assert!(who.contains(&a) && who.contains("a-pri"), "{who}");
+    assert_eq!(b.text(&b.find("#total")), "8");
+    assert_eq!(b.text(&b.find("#suspect")), "1");
+    assert_eq!(b.text(&b.find("#open-cases")), "1");
+    // One bar segment per (day, channel) with queries: cli, ivr, kiosk, sms today.
+    let rects = b.execute(
+        "return document.querySelectorAll('#chart rect').length",
+        json!([]),
+    );
+    assert_eq!(rects, json!(4));
+    // Hangzhou and Ningbo have 3 each; Hangzhou (one not genuine) sorts first by code.
+    let first_region = b.text(&b.find("#regions tbody tr"));
+    assert!(
+        first_region.contains("杭州") && first_region.contains("330100 3 1"),
+        "{first_region}"
+    );
+    let case_row = b.text(&b.find("#cases tbody tr"));
+    assert!(case_row.contains("not_activated"), "{case_row}");
+    screenshot(&b, "portal");
+    // Revoking the secondary closes the portal for the primary: the page says why.
+    cli(&["enterprise", "operator", "revoke", "--name", "a-sec"]).ok();
+    b.goto(&format!("http://{}/enterprise/", proxy.addr));
+    b.wait_for("!document.getElementById('refusal').hidden", "the refusal");
+    let refusal = b.text(&b.find("#refusal"));
+    assert!(refusal.contains("enterprise_not_confirmed"), "{refusal}");
+    screenshot(&b, "no-access");
+    drop(proxy);
 }

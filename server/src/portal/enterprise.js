@@ -3,8 +3,8 @@
 // the API's; this script only shows what it was given.
 "use strict";
 
-const CHANNELS = ["kiosk", "sms", "ivr", "web"];
-const COLORS = { kiosk: "#2563eb", sms: "#16a34a", ivr: "#d97706", web: "#7c3aed" };
+const CHANNELS = ["kiosk", "sms", "ivr", "web", "cli"];
+const COLORS = { kiosk: "#2563eb", sms: "#16a34a", ivr: "#d97706", web: "#7c3aed", cli: "#94a3b8" };
 
 function el(tag, attrs, text) {
   const e = document.createElement(tag);
