@@ -214,7 +214,7 @@ pub async fn respond(core: &Core, peer: &Peer, req: Request<Incoming>) -> Respon
         Target::Statistics | Target::StatisticsCsv => {
             let (from, to) = match window(&query) {
                 Ok(w) => w,
-                Err(r) => return r,
+                Err((code, message)) => return error(StatusCode::BAD_REQUEST, code, &message),
             };
             match market::statistics(&core.store, e, from, to).await {
                 Ok(s) if t == Target::Statistics => json(
@@ -277,19 +277,16 @@ pub async fn respond(core: &Core, peer: &Peer, req: Request<Incoming>) -> Respon
 
 /// `from`/`to` (China dates, `[from, to)`), default the 30 days up to and including today;
 /// at most 366 days.
-fn window(query: &str) -> Result<(NaiveDate, NaiveDate), Response<Body>> {
-    let date = |name: &str| -> Result<Option<NaiveDate>, Response<Body>> {
+/// A refused window: the error code and message of a 400.
+type BadWindow = (&'static str, String);
+
+fn window(query: &str) -> Result<(NaiveDate, NaiveDate), BadWindow> {
+    let date = |name: &str| -> Result<Option<NaiveDate>, BadWindow> {
         match param(query, name) {
             None => Ok(None),
             Some(v) => NaiveDate::parse_from_str(v, "%Y-%m-%d")
                 .map(Some)
-                .map_err(|_| {
-                    error(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_date",
-                        &format!("{name} must be a date YYYY-MM-DD"),
-                    )
-                }),
+                .map_err(|_| ("invalid_date", format!("{name} must be a date YYYY-MM-DD"))),
         }
     };
     let to = match date("to")? {
@@ -304,10 +301,9 @@ fn window(query: &str) -> Result<(NaiveDate, NaiveDate), Response<Body>> {
     };
     let days = (to - from).num_days();
     if !(1..=366).contains(&days) {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
+        return Err((
             "invalid_window",
-            "from must be before to, at most 366 days apart",
+            "from must be before to, at most 366 days apart".into(),
         ));
     }
     Ok((from, to))
