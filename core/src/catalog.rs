@@ -357,7 +357,7 @@ impl Catalog {
             Value::Batch,
             async move {
                 let row: Option<BatchFacts> = sqlx::query_as(
-                    "SELECT id, lot, production_date, expiry_date FROM batches WHERE id = $1",
+                    "SELECT id, lot, production_date, expiry_date, made_in FROM batches WHERE id = $1",
                 )
                 .bind(id)
                 .fetch_optional(store.pool())

@@ -267,6 +267,7 @@ async fn seed(reg: &Registry) -> Result<Manifest, LifecycleError> {
         lot: lot.to_owned(),
         production_date: Some(made),
         expiry_date: Some(expiry),
+        made_in: None,
     };
     let codes =
         |reg: &Registry, range: &crate::lifecycle::CodeRange, serials: std::ops::Range<u64>| {
@@ -369,6 +370,7 @@ async fn seed(reg: &Registry) -> Result<Manifest, LifecycleError> {
         lot: "VC2024E".into(),
         production_date: Some(today - Duration::days(760)),
         expiry_date: Some(today - Duration::days(30)),
+        made_in: None,
     };
     reg.activate(ACTOR, r.id, 0, None, &expired).await?;
     m.insert("expired".into(), codes(reg, &r, 0..10)?);

@@ -40,6 +40,10 @@ pub struct BatchFacts {
     pub lot: String,
     pub production_date: Option<String>,
     pub expiry_date: Option<String>,
+    /// Where the batch was made (division code) when not at the enterprise's location
+    /// (contract manufacturing); routes batch-level counterfeiting cases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub made_in: Option<String>,
 }
 
 impl BatchFacts {
@@ -181,6 +185,7 @@ mod tests {
             lot: lot.into(),
             production_date: None,
             expiry_date: None,
+            made_in: None,
         }
     }
 

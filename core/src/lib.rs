@@ -36,6 +36,7 @@ pub mod clock;
 pub mod codes;
 pub mod contacts;
 pub mod demo;
+pub mod enterprise;
 pub mod facts;
 pub mod feeds;
 pub mod keys;

@@ -69,6 +69,10 @@ pub struct BatchData {
     pub lot: String,
     pub production_date: Option<NaiveDate>,
     pub expiry_date: Option<NaiveDate>,
+    /// Where the batch was made (division code), when not at the enterprise's location
+    /// (contract manufacturing, a subsidiary's plant — SPEC: registered, not flagged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub made_in: Option<String>,
 }
 
 /// A new product.
@@ -553,20 +557,43 @@ impl Registry {
                 return Err(invalid(format!("expiry {e} is before production {p}")));
             }
         }
-        let (id, stored_prod, stored_exp): (i64, Option<String>, Option<String>) = sqlx::query_as(
-            "INSERT INTO batches (product_id, lot, production_date, expiry_date, created_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (product_id, lot) DO UPDATE SET \
+        let made_in = match batch.made_in.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(d) => Some(
+                crate::codes::division::DivisionCode::parse(d)
+                    .map_err(|e| invalid(format!("--made-in: {e}")))?
+                    .as_str()
+                    .to_owned(),
+            ),
+        };
+        let (id, stored_prod, stored_exp, stored_made_in): (
+            i64,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        ) = sqlx::query_as(
+            "INSERT INTO batches (product_id, lot, production_date, expiry_date, created_at, \
+             made_in) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (product_id, lot) DO UPDATE SET \
              production_date = COALESCE(batches.production_date, excluded.production_date), \
-             expiry_date = COALESCE(batches.expiry_date, excluded.expiry_date) \
-             RETURNING id, production_date, expiry_date",
+             expiry_date = COALESCE(batches.expiry_date, excluded.expiry_date), \
+             made_in = COALESCE(batches.made_in, excluded.made_in) \
+             RETURNING id, production_date, expiry_date, made_in",
         )
         .bind(product_id)
         .bind(&batch.lot)
         .bind(&production)
         .bind(&expiry)
         .bind(now_ms())
+        .bind(&made_in)
         .fetch_one(&mut **tx)
         .await?;
+        if made_in.is_some() && stored_made_in != made_in {
+            return Err(LifecycleError::Conflict(format!(
+                "lot {} is already registered as made in {}",
+                batch.lot,
+                stored_made_in.unwrap_or_else(|| "-".into())
+            )));
+        }
         if production.is_some() && stored_prod != production
             || expiry.is_some() && stored_exp != expiry
         {

@@ -741,6 +741,7 @@ pub async fn record_batch<T: WriteTx>(
         }
         let mut links: Vec<(i64, i64)> = Vec::new();
         let mut opened: Vec<i64> = Vec::new();
+        let mut updated: Vec<i64> = Vec::new();
         for row in tx.fetch(&sql, params).await? {
             let (id, case_key, reason_text, events) =
                 (row.int(0)?, row.text(1)?, row.text(2)?, row.int(3)?);
@@ -774,6 +775,8 @@ pub async fn record_batch<T: WriteTx>(
                 )
                 .await?;
                 opened.push(id);
+            } else {
+                updated.push(id);
             }
         }
         for link_chunk in links.chunks(ROWS_PER_STATEMENT) {
@@ -790,6 +793,10 @@ pub async fn record_batch<T: WriteTx>(
         // New cases: route them and queue their reports (the outbox), in this transaction.
         for id in opened {
             crate::cases::casework::on_opened(tx, id, at).await?;
+        }
+        // New evidence on cases already delivered: a coalesced update to office and enterprise.
+        for id in updated {
+            crate::cases::casework::on_evidence(tx, id, at).await?;
         }
     }
 

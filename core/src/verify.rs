@@ -275,16 +275,21 @@ impl Verifier {
 }
 
 /// Where a case is handled (SPEC "Routing", [`crate::cases::routing::case_place`]): the place
-/// of the conduct when known; batch-level counterfeiting at the manufacturer's location — the
-/// enterprise that registered the product, in this data model; otherwise the enterprise's
-/// location.
+/// of the conduct when known; batch-level counterfeiting at the manufacturer's location — where
+/// the batch was made (`batches.made_in`, registered for contract manufacturing), else the
+/// enterprise's; otherwise the enterprise's location.
 pub(crate) fn case_place(
     reason: CaseReason,
     query_place: Option<&str>,
     r: &Resolution,
 ) -> Option<String> {
     let enterprise_place = r.enterprise.as_ref().map(|e| e.division.as_str());
-    crate::cases::routing::case_place(reason, query_place, enterprise_place, enterprise_place)
+    let manufacturer = r
+        .batch
+        .as_ref()
+        .and_then(|b| b.made_in.as_deref())
+        .or(enterprise_place);
+    crate::cases::routing::case_place(reason, query_place, manufacturer, enterprise_place)
 }
 
 pub(crate) async fn open_or_update_case(
@@ -326,6 +331,8 @@ pub(crate) async fn open_or_update_case(
         )
         .await?;
         crate::cases::casework::on_opened(tx, id, at).await?;
+    } else {
+        crate::cases::casework::on_evidence(tx, id, at).await?;
     }
     Ok(id)
 }

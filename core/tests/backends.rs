@@ -87,6 +87,7 @@ fn lot(l: &str) -> BatchData {
         lot: l.into(),
         production_date: NaiveDate::from_ymd_opt(2026, 11, 1),
         expiry_date: NaiveDate::from_ymd_opt(2028, 11, 1),
+        made_in: None,
     }
 }
 

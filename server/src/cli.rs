@@ -311,6 +311,10 @@ pub enum EnterpriseCmd {
         #[arg(long)]
         division: String,
     },
+    /// Operator accounts (client certificates) for the enterprise API and portal; access needs
+    /// a confirmed primary and secondary (two-person rule).
+    #[command(subcommand)]
+    Operator(crate::operators::OperatorCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -365,6 +369,10 @@ pub struct BatchArgs {
     pub production_date: Option<NaiveDate>,
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub expiry: Option<NaiveDate>,
+    /// Where the batch was made (division code), when not at the enterprise's own location:
+    /// contract manufacturing, a subsidiary's plant. Batch-level counterfeiting cases go there.
+    #[arg(long, value_name = "DIVISION")]
+    pub made_in: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -392,6 +392,12 @@ async fn route(core: Core, peer: Arc<Peer>, req: Request<Incoming>) -> Response<
         (_, p) if crate::portal::is_portal_path(p) => {
             crate::portal::respond(&core, &peer, &req).await
         }
+        // The enterprise API and portal (operator certificates, two-person rule;
+        // enterprise_api.rs).
+        (_, p) if crate::enterprise_api::is_api_path(p) => {
+            crate::enterprise_api::respond(&core, &peer, req).await
+        }
+        (_, p) if crate::enterprise_api::is_portal_path(p) => crate::enterprise_api::portal(&req),
         // The public query page and its assets (page.rs).
         (_, p) if crate::page::is_page_path(p) => crate::page::respond(&req),
         (_, "/healthz")

@@ -8,10 +8,12 @@ mod cases;
 mod cli;
 mod config;
 mod delivery;
+mod enterprise_api;
 mod feeds;
 mod http;
 mod kiosk;
 mod metrics;
+mod operators;
 mod page;
 mod pki;
 mod portal;
@@ -223,6 +225,7 @@ fn batch(b: &BatchArgs) -> BatchData {
         lot: b.lot.clone(),
         production_date: b.production_date,
         expiry_date: b.expiry,
+        made_in: b.made_in.clone(),
     }
 }
 
@@ -683,6 +686,10 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
             }
             out!("{}", done.stdout.trim_end());
         }
+        Command::Enterprise(EnterpriseCmd::Operator(cmd)) => out!(
+            "{}",
+            operators::run(core, &s.location.data_dir, &actor, cmd).await?
+        ),
         Command::Regulator(cmd) => out!(
             "{}",
             cases::regulator(core, &s.location.data_dir, &actor, cmd).await?

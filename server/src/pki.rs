@@ -358,6 +358,24 @@ impl Ca {
         self.sign(p)
     }
 
+    /// A client certificate for an enterprise operator account (the enterprise API), CN = the
+    /// operator's name, O = the enterprise's credit code; `clientAuth` only.
+    pub fn issue_operator(&self, name: &str, credit_code: &str) -> Result<Issued, PkiError> {
+        let mut p = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, credit_code);
+        dn.push(
+            DnType::OrganizationalUnitName,
+            "zhenwei enterprise operator",
+        );
+        dn.push(DnType::CommonName, name);
+        p.distinguished_name = dn;
+        p.is_ca = IsCa::ExplicitNoCa;
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.sign(p)
+    }
+
     /// zhenwei's own client certificate for delivering case reports to regulators and
     /// enterprises (CN `zhenwei-delivery`, `clientAuth` only). Receivers trust `ca.crt`.
     pub fn issue_delivery_client(&self) -> Result<Issued, PkiError> {

@@ -512,7 +512,7 @@ async fn act(
 }
 
 /// One CSV field: quoted when needed; a leading `= + - @` is defused for spreadsheets.
-fn field(s: &str) -> String {
+pub(crate) fn field(s: &str) -> String {
     let s = if s.starts_with(['=', '+', '-', '@']) {
         format!("'{s}")
     } else {

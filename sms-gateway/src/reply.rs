@@ -425,6 +425,7 @@ mod tests {
                 lot: "NB2026A".into(),
                 production_date: None,
                 expiry_date: Some("2028-11-01".into()),
+                made_in: None,
             }),
             prefix_status: None,
             notices: vec![],

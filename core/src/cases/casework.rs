@@ -435,3 +435,125 @@ async fn escalate_one(
     tx.commit().await?;
     Ok(true)
 }
+
+/// The cases of one enterprise, newest first (the enterprise API: read-only).
+pub async fn list_of_enterprise(
+    store: &Store,
+    enterprise_id: i64,
+    status: Option<CaseStatus>,
+    limit: i64,
+) -> Result<Vec<CaseSummary>, CaseError> {
+    let sql = format!(
+        "{SUMMARY} WHERE c.enterprise_id = $1 AND ($2 = '' OR c.status = $2) \
+         ORDER BY c.id DESC LIMIT $3"
+    );
+    Ok(sqlx::query_as::<_, CaseSummary>(&sql)
+        .bind(enterprise_id)
+        .bind(status.map(|s| s.as_str()).unwrap_or(""))
+        .bind(if limit > 0 { limit } else { 100 })
+        .fetch_all(store.pool())
+        .await?)
+}
+
+/// One case of enterprise `enterprise_id`; another enterprise's case is "not found".
+pub async fn get_of_enterprise(
+    store: &Store,
+    id: i64,
+    enterprise_id: i64,
+) -> Result<CaseSummary, CaseError> {
+    let c: Option<CaseSummary> = sqlx::query_as(&format!(
+        "{SUMMARY} WHERE c.id = $1 AND c.enterprise_id = $2"
+    ))
+    .bind(id)
+    .bind(enterprise_id)
+    .fetch_optional(store.pool())
+    .await?;
+    c.ok_or(CaseError::NotFound(id))
+}
+
+/// Routes the cases no office was found for when they opened (`regulator_id` NULL, not
+/// closed) now that offices changed: each goes to its office by the longest-prefix rule, and its
+/// report is queued to that office — in the caller's transaction (that of the office change),
+/// so the new office and its backlog commit together. Returns the routed case ids.
+pub async fn route_unrouted<T: WriteTx>(tx: &mut T, now: i64) -> Result<Vec<i64>, CaseError> {
+    let rows = tx
+        .fetch(
+            "SELECT id, place, version FROM cases WHERE regulator_id IS NULL \
+             AND status <> 'closed' ORDER BY id",
+            vec![],
+        )
+        .await?;
+    let mut waiting = Vec::with_capacity(rows.len());
+    for r in &rows {
+        waiting.push((r.int(0)?, r.opt_text(1)?, r.int(2)?));
+    }
+    let mut routed = Vec::new();
+    for (case_id, place, version) in waiting {
+        let offices = offices_for(tx, place.as_deref()).await?;
+        let Some(o) = office_for(place.as_deref(), &offices).cloned() else {
+            continue;
+        };
+        tx.execute(
+            "UPDATE cases SET regulator_id = $1 WHERE id = $2 AND regulator_id IS NULL",
+            vec![o.id.into(), case_id.into()],
+        )
+        .await?;
+        let payload = report::build(tx, case_id, "case.opened", "regulator", now).await?;
+        outbox::enqueue(
+            tx,
+            case_id,
+            version,
+            Target::Regulator(o.id),
+            &o.url,
+            "case.opened",
+            &payload,
+            now,
+        )
+        .await?;
+        routed.push(case_id);
+    }
+    Ok(routed)
+}
+
+/// The event of an update delivery: new evidence on a case already delivered.
+pub const UPDATED: &str = "case.updated";
+
+/// New evidence (query events) joined case `case_id`: if the case has already been delivered
+/// to the office in charge (status delivered, acknowledged or investigating), the updated
+/// report is queued to that office and to the enterprise — **coalesced**: while an update to a
+/// target is still pending, its payload is refreshed instead of queueing another, so a burst of
+/// queries makes one update per target, not one per query. Each update has its own idempotency
+/// key (`zw-c{case}-u{n}-{target}`), so a receiver keeps them apart from each other and from
+/// the opening report. In the caller's transaction (the recorder's).
+pub async fn on_evidence<T: WriteTx>(tx: &mut T, case_id: i64, now: i64) -> Result<(), CaseError> {
+    let rows = tx
+        .fetch(
+            "SELECT c.status, c.regulator_id, r.url, c.enterprise_id, e.report_url \
+             FROM cases c LEFT JOIN regulators r ON r.id = c.regulator_id \
+             LEFT JOIN enterprises e ON e.id = c.enterprise_id WHERE c.id = $1",
+            vec![case_id.into()],
+        )
+        .await?;
+    let Some(row) = rows.first() else {
+        return Ok(());
+    };
+    let status = row.text(0)?;
+    if !matches!(
+        status.as_str(),
+        "delivered" | "acknowledged" | "investigating"
+    ) {
+        return Ok(());
+    }
+    let mut targets = Vec::new();
+    if let (Some(id), Some(url)) = (row.opt_int(1)?, row.opt_text(2)?) {
+        targets.push((Target::Regulator(id), url));
+    }
+    if let (Some(id), Some(url)) = (row.opt_int(3)?, row.opt_text(4)?) {
+        targets.push((Target::Enterprise(id), url));
+    }
+    for (target, url) in targets {
+        let payload = report::build(tx, case_id, UPDATED, target.kind(), now).await?;
+        outbox::enqueue_update(tx, case_id, target, &url, UPDATED, &payload, now).await?;
+    }
+    Ok(())
+}

@@ -19,7 +19,9 @@ pub fn check_url(url: &str) -> Result<(), CaseError> {
     Ok(())
 }
 
-/// Adds the office for `prefix`, or changes its name and URL. Audited.
+/// Adds the office for `prefix`, or changes its name and URL, and routes to it — in the same
+/// transaction — the cases that had found no office yet ([`super::casework::route_unrouted`]).
+/// Audited.
 pub async fn set_regulator(
     store: &Store,
     actor: &str,
@@ -53,6 +55,18 @@ pub async fn set_regulator(
         &serde_json::json!({ "prefix": prefix, "name": name, "url": url }),
     )
     .await?;
+    // Cases that found no office when they opened go to this one now, if it covers them.
+    let routed = super::casework::route_unrouted(&mut tx, now_ms()).await?;
+    if !routed.is_empty() {
+        crate::audit::append(
+            &mut tx,
+            actor,
+            "case.routed",
+            &format!("regulator:{id}"),
+            &serde_json::json!({ "cases": routed }),
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(Regulator {
         id,

@@ -131,6 +131,75 @@ pub async fn enqueue<T: WriteTx>(
     Ok(())
 }
 
+/// The idempotency key of the `n`th update delivery (new evidence) of a case to `target`.
+pub fn update_key(case_id: i64, n: i64, target: Target) -> String {
+    format!("zw-c{case_id}-u{n}-{}-{}", target.kind(), target.id())
+}
+
+/// Queues an update of case `case_id` to `target`, coalesced: if an update to that target is
+/// still pending (not yet claimed), its payload is replaced by this newer one; otherwise a new
+/// delivery is written with the next update number in its idempotency key. The caller's
+/// transaction holds the case row (the recorder's upsert), so updates of one case never race.
+#[allow(clippy::too_many_arguments)]
+pub async fn enqueue_update<T: WriteTx>(
+    tx: &mut T,
+    case_id: i64,
+    target: Target,
+    url: &str,
+    event: &str,
+    payload: &serde_json::Value,
+    now: i64,
+) -> Result<(), StoreError> {
+    let refreshed = tx
+        .execute(
+            "UPDATE deliveries SET payload = $1, url = $2 WHERE case_id = $3 AND target_kind = $4 \
+             AND target_id = $5 AND event = $6 AND state = 'pending'",
+            vec![
+                payload.to_string().into(),
+                url.into(),
+                case_id.into(),
+                target.kind().into(),
+                target.id().into(),
+                event.into(),
+            ],
+        )
+        .await?;
+    if refreshed > 0 {
+        return Ok(());
+    }
+    let n = tx
+        .fetch_one(
+            "SELECT COUNT(*) FROM deliveries WHERE case_id = $1 AND target_kind = $2 \
+             AND target_id = $3 AND event = $4",
+            vec![
+                case_id.into(),
+                target.kind().into(),
+                target.id().into(),
+                event.into(),
+            ],
+        )
+        .await?
+        .int(0)?;
+    tx.execute(
+        "INSERT INTO deliveries (case_id, target_kind, target_id, url, event, payload, \
+         idempotency_key, attempts, next_attempt_at, state, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, 'pending', $8) \
+         ON CONFLICT (idempotency_key) DO NOTHING",
+        vec![
+            case_id.into(),
+            target.kind().into(),
+            target.id().into(),
+            url.into(),
+            event.into(),
+            payload.to_string().into(),
+            update_key(case_id, n + 1, target).into(),
+            now.into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 /// A claimed delivery, ready to send.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Claimed {

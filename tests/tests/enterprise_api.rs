@@ -1,0 +1,719 @@
+//! The enterprise API over real HTTPS with real client certificates (`zhenwei enterprise
+//! operator add`): the two-person rule, the authorization matrix — every endpoint against
+//! confirmed, unconfirmed, revoked, foreign-enterprise, regulator, kiosk and missing
+//! certificates — cross-enterprise reads answered 404, and the statistics asserted exactly
+//! against known queries. Also the portal page's own paths (static; no data without the API).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use zhenwei_tests::http::{exchange, Response};
+use zhenwei_tests::webdriver::{browser_or_skip, Browser};
+use zhenwei_tests::{case_ids, run_in, Server, LIMIT};
+
+fn certs(path: &Path) -> Vec<CertificateDer<'static>> {
+    CertificateDer::pem_file_iter(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .map(|c| c.expect("a PEM certificate"))
+        .collect()
+}
+
+/// HTTPS to the server with the identity `(dir, stem)` (`stem.crt`, `stem.key`), or none.
+fn https(
+    server: &Server,
+    ca: &Path,
+    identity: Option<(&Path, &str)>,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Response {
+    let body = body.map(|b| b.to_string().into_bytes());
+    https_to(
+        server.https_addr(),
+        ca,
+        identity,
+        method,
+        path,
+        body.as_deref(),
+    )
+}
+
+fn https_to(
+    addr: SocketAddr,
+    ca: &Path,
+    identity: Option<(&Path, &str)>,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+) -> Response {
+    let mut roots = RootCertStore::empty();
+    for c in certs(ca) {
+        roots.add(c).unwrap();
+    }
+    let builder =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots);
+    let mut config = match identity {
+        Some((dir, stem)) => builder
+            .with_client_auth_cert(
+                certs(&dir.join(format!("{stem}.crt"))),
+                PrivateKeyDer::from_pem_file(dir.join(format!("{stem}.key"))).unwrap(),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tcp = TcpStream::connect_timeout(&addr, LIMIT).unwrap();
+    tcp.set_read_timeout(Some(LIMIT)).unwrap();
+    let conn = ClientConnection::new(Arc::new(config), ServerName::try_from("127.0.0.1").unwrap())
+        .unwrap();
+    let mut stream = StreamOwned::new(conn, tcp);
+    exchange(&mut stream, &addr.to_string(), method, path, body)
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+const READS: [&str; 9] = [
+    "/v1/enterprise/operators",
+    "/v1/enterprise/products",
+    "/v1/enterprise/ranges",
+    "/v1/enterprise/activations",
+    "/v1/enterprise/statistics",
+    "/v1/enterprise/statistics.csv",
+    "/v1/enterprise/cases",
+    "/v1/enterprise/cases.csv",
+    "/v1/enterprise/cases/1",
+];
+
+#[test]
+fn operators_see_only_their_enterprise_after_both_are_confirmed() {
+    let tmp = TempDir::new().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let server = Server::start(&data, &["--demo"]);
+    let cli = |args: &[&str]| run_in(&data, args.to_vec());
+    let demo = server.demo();
+    let credit_of = |code: &str| {
+        server.verify(code, &["--channel", "cli"])["enterprise"]["credit_code"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // Probing with the CLI records "cli" queries; use codes the statistics below do not count.
+    let a = credit_of(demo.code("genuine", 100));
+    let b = credit_of(demo.code("gs1_serial", 9));
+    assert_ne!(a, b);
+    let mut dirs = std::collections::BTreeMap::<&str, PathBuf>::new();
+    for (credit, name, role) in [
+        (&a, "a-pri", "primary"),
+        (&a, "a-sec", "secondary"),
+        (&a, "a-new", "secondary"),
+        (&b, "b-pri", "primary"),
+        (&b, "b-sec", "secondary"),
+    ] {
+        let dir = tmp.path().join(name);
+        cli(&[
+            "enterprise",
+            "operator",
+            "add",
+            "--enterprise",
+            credit,
+            "--name",
+            name,
+            "--role",
+            role,
+            "--out",
+            dir.to_str().unwrap(),
+        ])
+        .ok();
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(dir.join("operator.key"))
+                .unwrap()
+                .permissions(),
+        ) & 0o777;
+        assert_eq!(mode, 0o600);
+        dirs.insert(name, dir);
+    }
+    let ca = dirs["a-pri"].join("ca.crt");
+    let as_ = |name: &str, method: &str, path: &str| {
+        https(
+            &server,
+            &ca,
+            Some((&dirs[name], "operator")),
+            method,
+            path,
+            None,
+        )
+    };
+    let refused = |name: &str, path: &str| {
+        let r = as_(name, "GET", path);
+        (r.status, r.error_code())
+    };
+
+    // Nobody confirmed: "me" answers, everything else is 403.
+    let me = as_("a-pri", "GET", "/v1/enterprise/me");
+    assert_eq!(me.status, 200, "{}", me.text());
+    assert_eq!(me.json()["access"], false);
+    assert_eq!(me.json()["refusal"], "operator_not_confirmed");
+    assert_eq!(me.json()["operator"]["credit_code"], a.as_str());
+    for p in READS {
+        assert_eq!(
+            refused("a-pri", p),
+            (403, "operator_not_confirmed".into()),
+            "{p}"
+        );
+    }
+    // The two-person rule over the API: nobody confirms themselves, nobody from another
+    // enterprise (404, as if the name did not exist), and only by POST.
+    let confirm = |by: &str, name: &str| {
+        as_(
+            by,
+            "POST",
+            &format!("/v1/enterprise/operators/{name}/confirm"),
+        )
+    };
+    assert_eq!(confirm("a-pri", "a-pri").status, 400);
+    assert_eq!(confirm("b-pri", "a-pri").status, 404);
+    assert_eq!(confirm("a-pri", "nobody").status, 404);
+    assert_eq!(
+        as_("a-sec", "GET", "/v1/enterprise/operators/a-pri/confirm").status,
+        405
+    );
+    let r = confirm("a-sec", "a-pri");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["operator"]["confirmed_by"], "a-sec");
+    // One confirmed: the enterprise still lacks its pair.
+    assert_eq!(
+        refused("a-pri", "/v1/enterprise/products"),
+        (403, "enterprise_not_confirmed".into())
+    );
+    assert_eq!(
+        refused("a-sec", "/v1/enterprise/products"),
+        (403, "operator_not_confirmed".into())
+    );
+    // The administrator records the other confirmation (CLI); B confirms both over the API.
+    let out = cli(&[
+        "enterprise",
+        "operator",
+        "confirm",
+        "--name",
+        "a-sec",
+        "--by",
+        "a-pri",
+    ]);
+    assert!(out.ok().stdout.contains("have access"), "{}", out.stdout);
+    assert_eq!(confirm("b-pri", "b-sec").status, 200);
+    assert_eq!(confirm("b-sec", "b-pri").status, 200);
+
+    // Known queries of A's products today: kiosk 2 (one not activated), sms 2, ivr 1, web 1.
+    let g = |i: usize| demo.code("genuine", i).to_owned();
+    let q = |code: &str, args: &[&str]| {
+        let mut all = vec!["verify", code, "--json"];
+        all.extend_from_slice(args);
+        cli(&all).ok().json()
+    };
+    q(&g(0), &["--kiosk", "kiosk-nb-01"]);
+    q(
+        &g(1),
+        &[
+            "--channel",
+            "sms",
+            "--place",
+            "330106",
+            "--source",
+            "13800138001",
+        ],
+    );
+    q(
+        &g(2),
+        &[
+            "--channel",
+            "sms",
+            "--place",
+            "330102",
+            "--source",
+            "13800138002",
+        ],
+    );
+    q(
+        &g(3),
+        &[
+            "--channel",
+            "ivr",
+            "--place",
+            "310104",
+            "--source",
+            "13800138003",
+        ],
+    );
+    q(&g(4), &["--channel", "web", "--source", "198.51.100.7"]);
+    let v = q(demo.code("not_activated", 0), &["--kiosk", "kiosk-hz-01"]);
+    let case_a = case_ids(&v)[0];
+    // And one of B's, suspect: a case of B's.
+    let v =
+        server.http_verify(&json!({"code": demo.code("gs1_lot_mismatch", 0), "place": "330203"}));
+    let case_b = case_ids(&v.json())[0];
+
+    // The authorization matrix: every read, every identity.
+    let kiosk_dir = tmp.path().join("kiosk");
+    cli(&[
+        "kiosk",
+        "add",
+        "--store",
+        "1",
+        "--name",
+        "kiosk-x",
+        "--out",
+        kiosk_dir.to_str().unwrap(),
+    ])
+    .ok();
+    cli(&[
+        "regulator",
+        "set",
+        "--prefix",
+        "33",
+        "--name",
+        "zj",
+        "--url",
+        "https://127.0.0.1:9/zj",
+    ])
+    .ok();
+    let reg_dir = tmp.path().join("zj-1");
+    cli(&[
+        "regulator",
+        "issue",
+        "--prefix",
+        "33",
+        "--name",
+        "zj-1",
+        "--out",
+        reg_dir.to_str().unwrap(),
+    ])
+    .ok();
+    for p in READS {
+        let p = p.replace("cases/1", &format!("cases/{case_a}"));
+        for name in ["a-pri", "a-sec"] {
+            let r = as_(name, "GET", &p);
+            assert_eq!(r.status, 200, "{name} {p}: {}", r.text());
+        }
+        assert_eq!(
+            refused("a-new", &p),
+            (403, "operator_not_confirmed".into()),
+            "{p}"
+        );
+        let r = https(&server, &ca, None, "GET", &p, None);
+        assert_eq!(
+            (r.status, r.error_code()),
+            (403, "operator_certificate_required".into())
+        );
+        let r = server.http("GET", &p, None);
+        assert_eq!(
+            (r.status, r.error_code()),
+            (403, "operator_certificate_required".into())
+        );
+        for (dir, stem) in [(&kiosk_dir, "kiosk"), (&reg_dir, "regulator")] {
+            let r = https(&server, &ca, Some((dir, stem)), "GET", &p, None);
+            assert_eq!(
+                (r.status, r.error_code()),
+                (403, "operator_certificate_unknown".into()),
+                "{stem} {p}"
+            );
+        }
+    }
+    // An operator certificate is nobody on the regulator API.
+    let r = as_("a-pri", "GET", "/v1/regulator/cases");
+    assert_eq!(
+        (r.status, r.error_code()),
+        (403, "regulator_certificate_unknown".into())
+    );
+    // Cross-enterprise: B's case is "not found" for A, and the other way round.
+    assert_eq!(
+        refused("a-pri", &format!("/v1/enterprise/cases/{case_b}")).0,
+        404
+    );
+    assert_eq!(
+        refused("b-pri", &format!("/v1/enterprise/cases/{case_a}")).0,
+        404
+    );
+    assert_eq!(
+        as_("b-pri", "GET", &format!("/v1/enterprise/cases/{case_b}")).status,
+        200
+    );
+    let ids = |name: &str| -> Vec<i64> {
+        as_(name, "GET", "/v1/enterprise/cases").json()["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(ids("a-pri"), [case_a]);
+    assert_eq!(ids("b-pri"), [case_b]);
+    let shown = as_("a-pri", "GET", &format!("/v1/enterprise/cases/{case_a}")).json();
+    assert_eq!(shown["report"]["recipient"], "enterprise");
+    assert_eq!(shown["case"]["reason"], "not_activated");
+    // Operators: A sees its three, never B's.
+    let names: Vec<String> = as_("a-pri", "GET", "/v1/enterprise/operators").json()["operators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["a-new", "a-pri", "a-sec"]);
+
+    // The statistics, exactly (the CLI probes above were "cli" queries of other codes).
+    let s = as_("a-pri", "GET", "/v1/enterprise/statistics").json();
+    let today = s["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["channel"] != "cli")
+        .map(|d| {
+            (
+                d["channel"].as_str().unwrap().to_owned(),
+                d["queries"].as_i64().unwrap(),
+                d["suspect"].as_i64().unwrap(),
+            )
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(
+        today,
+        [
+            ("ivr".to_owned(), 1, 0),
+            ("kiosk".to_owned(), 2, 1),
+            ("sms".to_owned(), 2, 0),
+            ("web".to_owned(), 1, 0),
+        ]
+    );
+    let regions: Vec<(String, i64)> = s["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["city"].as_str().unwrap().to_owned(),
+                r["queries"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    // The "cli" probe (no place) counts under "" as well: 1 web + 1 probe.
+    assert_eq!(
+        regions,
+        [
+            ("330100".to_owned(), 3),
+            ("".to_owned(), 2),
+            ("310100".to_owned(), 1),
+            ("330200".to_owned(), 1),
+        ]
+    );
+    let date = s["days"][0]["date"].as_str().unwrap().to_owned();
+    let csv = as_("a-pri", "GET", "/v1/enterprise/statistics.csv").text();
+    assert_eq!(
+        csv,
+        format!(
+            "\u{feff}date,channel,queries,not_genuine\r\n{date},cli,1,0\r\n{date},ivr,1,0\r\n\
+             {date},kiosk,2,1\r\n{date},sms,2,0\r\n{date},web,1,0\r\n"
+        )
+    );
+    let r = as_("a-pri", "GET", "/v1/enterprise/statistics?from=2026-13-01");
+    assert_eq!((r.status, r.error_code()), (400, "invalid_date".into()));
+    let b_total = as_("b-pri", "GET", "/v1/enterprise/statistics").json()["total"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(b_total, 2, "B: the CLI probe and the lot mismatch");
+
+    // Revocation, effective from the next request: the secondary's revocation closes the portal
+    // for the primary too, until another secondary is confirmed.
+    cli(&["enterprise", "operator", "revoke", "--name", "a-sec"]).ok();
+    assert_eq!(
+        refused("a-sec", "/v1/enterprise/products"),
+        (403, "operator_certificate_revoked".into())
+    );
+    assert_eq!(
+        refused("a-sec", "/v1/enterprise/me"),
+        (403, "operator_certificate_revoked".into())
+    );
+    assert_eq!(
+        refused("a-pri", "/v1/enterprise/products"),
+        (403, "enterprise_not_confirmed".into())
+    );
+    assert_eq!(confirm("a-sec", "a-new").status, 403);
+    assert_eq!(confirm("a-pri", "a-new").status, 200);
+    assert_eq!(as_("a-pri", "GET", "/v1/enterprise/products").status, 200);
+    assert_eq!(as_("a-new", "GET", "/v1/enterprise/products").status, 200);
+    // B is untouched throughout.
+    assert_eq!(as_("b-sec", "GET", "/v1/enterprise/products").status, 200);
+    let listed = cli(&["enterprise", "operator", "list", "--json"])
+        .ok()
+        .json();
+    let access: Vec<(String, String)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["name"].as_str().unwrap().to_owned(),
+                o["access"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(access.contains(&("a-sec".into(), "operator_certificate_revoked".into())));
+    assert!(access.contains(&("a-pri".into(), "access".into())));
+
+    // Audited, and the chain holds.
+    let out = cli(&["audit", "verify"]);
+    out.ok();
+
+    // The portal page is static and served to anyone; its data is the API's.
+    let page = server.http("GET", "/enterprise/", None);
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("/enterprise/enterprise.js"));
+    assert!(page.header("content-security-policy").is_some());
+    assert_eq!(
+        server.http("GET", "/enterprise/enterprise.js", None).status,
+        200
+    );
+    assert_eq!(server.http("POST", "/enterprise/", Some(b"x")).status, 405);
+}
+
+/// A loopback stand-in for the browser's certificate store: plain HTTP from Chromium on one
+/// side, HTTPS with the operator's client certificate to the server on the other, one request
+/// per connection. (Headless Chromium presents client certificates only from an NSS database
+/// with an auto-select policy, which needs files outside the test's own directory; the page's
+/// data path — the page, its script, the API calls and the server's decisions — is the same.)
+struct CertProxy {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl CertProxy {
+    fn start(upstream: SocketAddr, ca: PathBuf, identity: PathBuf) -> CertProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        conn.set_nonblocking(false).unwrap();
+                        let (ca, identity) = (ca.clone(), identity.clone());
+                        std::thread::spawn(move || forward(conn, upstream, &ca, &identity));
+                    }
+                    // Nothing to accept: look again shortly (and at the stop flag).
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                }
+            }
+        });
+        CertProxy {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for CertProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn forward(conn: TcpStream, upstream: SocketAddr, ca: &Path, identity: &Path) {
+    conn.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let mut parts = line.split_whitespace();
+    let (method, path) = (
+        parts.next().unwrap_or("GET").to_owned(),
+        parts.next().unwrap_or("/").to_owned(),
+    );
+    let mut length = 0usize;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    let r = https_to(
+        upstream,
+        ca,
+        Some((identity, "operator")),
+        &method,
+        &path,
+        (length > 0).then_some(&body[..]),
+    );
+    let mut out = format!("HTTP/1.1 {} X\r\n", r.status);
+    for (k, v) in &r.headers {
+        if !matches!(
+            k.as_str(),
+            "content-length" | "connection" | "transfer-encoding"
+        ) {
+            out.push_str(&format!("{k}: {v}\r\n"));
+        }
+    }
+    out.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        r.body.len()
+    ));
+    let mut conn = conn;
+    let _ = conn.write_all(out.as_bytes());
+    let _ = conn.write_all(&r.body);
+}
+
+fn screenshot(b: &Browser, name: &str) {
+    if std::env::var("ZHENWEI_ENTERPRISE_SCREENSHOTS").map_or(true, |v| v != "1") {
+        return;
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/cases/screenshots");
+    std::fs::create_dir_all(&dir).expect("docs/cases/screenshots");
+    let png = b.screenshot();
+    std::fs::write(dir.join(format!("enterprise-{name}.png")), png).expect("a screenshot");
+}
+
+#[test]
+fn the_portal_draws_the_enterprise_picture_in_chromium() {
+    let Some(b) = browser_or_skip("the_portal_draws_the_enterprise_picture_in_chromium") else {
+        return;
+    };
+    let tmp = TempDir::new().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let server = Server::start(&data, &["--demo"]);
+    let cli = |args: &[&str]| run_in(&data, args.to_vec());
+    let demo = server.demo();
+    let a = server.verify(demo.code("genuine", 100), &[])["enterprise"]["credit_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (name, role) in [("a-pri", "primary"), ("a-sec", "secondary")] {
+        let dir = tmp.path().join(name);
+        cli(&[
+            "enterprise",
+            "operator",
+            "add",
+            "--enterprise",
+            &a,
+            "--name",
+            name,
+            "--role",
+            role,
+            "--out",
+            dir.to_str().unwrap(),
+        ])
+        .ok();
+    }
+    cli(&[
+        "enterprise",
+        "operator",
+        "confirm",
+        "--name",
+        "a-pri",
+        "--by",
+        "a-sec",
+    ])
+    .ok();
+    cli(&[
+        "enterprise",
+        "operator",
+        "confirm",
+        "--name",
+        "a-sec",
+        "--by",
+        "a-pri",
+    ])
+    .ok();
+    let q = |code: &str, args: &[&str]| {
+        let mut all = vec!["verify", code];
+        all.extend_from_slice(args);
+        cli(&all).ok();
+    };
+    for i in 0..3 {
+        q(demo.code("genuine", i), &["--kiosk", "kiosk-nb-01"]);
+    }
+    for i in 3..5 {
+        q(
+            demo.code("genuine", i),
+            &[
+                "--channel",
+                "sms",
+                "--place",
+                "330106",
+                "--source",
+                "13800138001",
+            ],
+        );
+    }
+    q(
+        demo.code("genuine", 5),
+        &[
+            "--channel",
+            "ivr",
+            "--place",
+            "310104",
+            "--source",
+            "13800138003",
+        ],
+    );
+    q(demo.code("not_activated", 0), &["--kiosk", "kiosk-hz-01"]);
+    let dir = tmp.path().join("a-pri");
+    let proxy = CertProxy::start(server.https_addr(), dir.join("ca.crt"), dir.clone());
+    b.set_window_size(1280, 1400);
+    b.goto(&format!("http://{}/enterprise/", proxy.addr));
+    b.wait_for(
+        "document.body.dataset.ready === 'true'",
+        "the portal's data",
+    );
+    let who = b.text(&b.find("#who"));
+    assert!(who.contains(&a) && who.contains("a-pri"), "{who}");
+    assert_eq!(b.text(&b.find("#total")), "8");
+    assert_eq!(b.text(&b.find("#suspect")), "1");
+    assert_eq!(b.text(&b.find("#open-cases")), "1");
+    // One bar segment per (day, channel) with queries: cli, ivr, kiosk, sms today.
+    let rects = b.execute(
+        "return document.querySelectorAll('#chart rect').length",
+        json!([]),
+    );
+    assert_eq!(rects, json!(4));
+    // Hangzhou and Ningbo have 3 each; Hangzhou (one not genuine) sorts first by code.
+    let first_region = b.text(&b.find("#regions tbody tr"));
+    assert!(
+        first_region.contains("杭州") && first_region.contains("330100 3 1"),
+        "{first_region}"
+    );
+    let case_row = b.text(&b.find("#cases tbody tr"));
+    assert!(case_row.contains("not_activated"), "{case_row}");
+    screenshot(&b, "portal");
+    // Revoking the secondary closes the portal for the primary: the page says why.
+    cli(&["enterprise", "operator", "revoke", "--name", "a-sec"]).ok();
+    b.goto(&format!("http://{}/enterprise/", proxy.addr));
+    b.wait_for("!document.getElementById('refusal').hidden", "the refusal");
+    let refusal = b.text(&b.find("#refusal"));
+    assert!(refusal.contains("enterprise_not_confirmed"), "{refusal}");
+    screenshot(&b, "no-access");
+    drop(proxy);
+}
