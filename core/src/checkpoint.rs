@@ -9,9 +9,17 @@
 //! each time.
 //!
 //! Instead the recorder's connection turns automatic checkpoints off and this thread, on a
-//! connection of its own, runs a PASSIVE checkpoint every [`INTERVAL`]: it never blocks a writer
-//! or a reader, copies each page once however often it changed in between, and its fsync of the
-//! database file happens beside the recorder's fsync of the log rather than in front of it.
+//! connection of its own, checkpoints every [`INTERVAL`] in two steps:
+//!
+//! 1. PASSIVE: copies what the log holds without blocking the writer or any reader — each page
+//!    once, however often it changed in between — and fsyncs the database file beside the
+//!    recorder's fsync of the log rather than in front of it.
+//! 2. RESTART: copies the few frames committed during step 1 and makes the next writer start the
+//!    log from its beginning. It holds the writer back only for that short copy. Without it the
+//!    log never starts over under steady load — a writer keeps appending while a passive
+//!    checkpoint runs, so the log is never *completely* copied — and it grows without bound
+//!    (measured: 1.5 GB in 25 s of the cold benchmark).
+//!
 //! Dropping the [`Checkpointer`] stops the thread after a last checkpoint.
 
 use std::path::Path;
@@ -51,9 +59,9 @@ pub fn start(path: &Path) -> Result<Checkpointer, StoreError> {
                 stopped.recv_timeout(INTERVAL),
                 Err(mpsc::RecvTimeoutError::Timeout)
             );
-            match checkpoint(&conn) {
-                Ok((_, frames, copied)) if frames > 0 => {
-                    tracing::trace!(frames, copied, "wal checkpoint")
+            match checkpoint_and_restart(&conn) {
+                Ok((frames, rest)) if frames > 0 => {
+                    tracing::trace!(frames, rest, "wal checkpoint")
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "wal checkpoint failed"),
@@ -69,11 +77,21 @@ pub fn start(path: &Path) -> Result<Checkpointer, StoreError> {
     })
 }
 
-/// One PASSIVE checkpoint: (busy, frames in the log, frames copied).
-fn checkpoint(conn: &rusqlite::Connection) -> Result<(i64, i64, i64), rusqlite::Error> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+/// One checkpoint in `mode`: (busy, frames in the log, frames copied).
+fn checkpoint(conn: &rusqlite::Connection, mode: &str) -> Result<(i64, i64, i64), rusqlite::Error> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
         Ok((row.get(0)?, row.get(1)?, row.get(2)?))
     })
+}
+
+/// Both steps: (frames the passive step found, frames the restart step found).
+fn checkpoint_and_restart(conn: &rusqlite::Connection) -> Result<(i64, i64), rusqlite::Error> {
+    let (_, frames, _) = checkpoint(conn, "PASSIVE")?;
+    if frames <= 0 {
+        return Ok((frames, 0));
+    }
+    let (_, rest, _) = checkpoint(conn, "RESTART")?;
+    Ok((frames, rest))
 }
 
 #[cfg(test)]
@@ -103,5 +121,30 @@ mod tests {
             .query_row("SELECT SUM(v) FROM t", [], |r| r.get(0))
             .unwrap();
         assert_eq!(sum, 6);
+    }
+
+    /// The restart step makes the next writer begin the log anew, so it cannot grow forever.
+    #[test]
+    fn the_log_starts_over_after_each_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        let writer = open_sqlite(&path).unwrap();
+        writer
+            .execute_batch("PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (v BLOB);")
+            .unwrap();
+        for _ in 0..50 {
+            writer
+                .execute("INSERT INTO t VALUES (zeroblob(3000))", [])
+                .unwrap();
+        }
+        let checkpointer = open_sqlite(&path).unwrap();
+        let (frames, _) = checkpoint_and_restart(&checkpointer).unwrap();
+        assert!(frames >= 50, "{frames} frames before the checkpoint");
+        writer
+            .execute("INSERT INTO t VALUES (zeroblob(3000))", [])
+            .unwrap();
+        // The last insert went to the start of the log: only its own frames are there now.
+        let (_, log, _) = checkpoint(&checkpointer, "PASSIVE").unwrap();
+        assert!(log <= 3, "the log did not start over: {log} frames");
     }
 }
