@@ -452,6 +452,7 @@ pub async fn respond(core: &Core, req: Request<Incoming>) -> Response<Body> {
         Ok(report) => {
             tracing::info!(regulator = %regulator.name, kind = %kind, applied = report.applied, import = ?report.import_id, rows = report.rows, rejected = report.rejected.len(), "feed import");
             let status = if report.applied {
+                crate::sip::render_posted_feed_advice(&core.store);
                 StatusCode::OK
             } else {
                 StatusCode::UNPROCESSABLE_ENTITY

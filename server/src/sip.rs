@@ -46,6 +46,7 @@ impl Hotline {
         sip_tls: Option<String>,
         tls_names: &[String],
     ) -> Result<Hotline> {
+        let _ = HOTLINE_DATA_DIR.set(data_dir.to_path_buf());
         let listen = sip
             .or_else(|| file.listen.clone())
             .unwrap_or_else(|| DEFAULT_SIP.into());
@@ -156,6 +157,20 @@ impl Hotline {
 /// Renders the advice texts of the active regulatory notices for the hotline after a feed
 /// import, so the next caller hears a recall's own instructions. Without espeak-ng this is a
 /// warning: calls speak the fixed warning prompt alone.
+/// The data directory of this process's hotline once it listens: a feed posted over HTTP has its
+/// advice rendered there at once ([`render_posted_feed_advice`]), as `zhenwei feed import` does.
+static HOTLINE_DATA_DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// After a feed posted over HTTP was applied: render its advice for the hotline in the
+/// background, so the first caller after the import already hears the feed's own words. Does
+/// nothing when this process runs no hotline.
+pub fn render_posted_feed_advice(store: &zhenwei_core::Store) {
+    if let Some(dir) = HOTLINE_DATA_DIR.get() {
+        let (dir, store) = (dir.clone(), store.clone());
+        tokio::spawn(async move { render_notice_advice(&dir, &store).await });
+    }
+}
+
 pub async fn render_notice_advice(data_dir: &Path, store: &zhenwei_core::Store) {
     let cache = zhenwei_ivr::prompts::names::NameCache::new(data_dir);
     cache.warm_advice(store.pool()).await;
