@@ -16,93 +16,22 @@
 //! | county dashboard counts only its cases, province sees both counties; acknowledge click → status in the DB; the 12315 form's fields; a browser without certificate is refused; screenshots with `ZHENWEI_PORTAL_SCREENSHOTS=1` | `the_portal_in_chromium_with_client_certificates` |
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 use tempfile::TempDir;
-use zhenwei_tests::webdriver::{locate, Browser, INSTALL_HINT};
+use zhenwei_tests::webdriver::{locate, Browser};
 use zhenwei_tests::{case_ids, run_in, Server};
 
-/// Runs a tool, panicking with its output on failure.
-#[track_caller]
-fn tool(program: &str, args: &[&str]) {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// What is missing to run this test, if anything.
-fn missing_tools() -> Option<String> {
-    if let Err(m) = locate() {
-        return Some(format!("{m} (install {INSTALL_HINT})"));
-    }
-    for t in ["certutil", "pk12util", "openssl"] {
-        let found = std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).any(|d| d.join(t).is_file()))
-            .unwrap_or(false);
-        if !found {
-            return Some(format!(
-                "{t} is missing (apt-get install libnss3-tools openssl)"
-            ));
-        }
-    }
-    None
-}
-
-/// A HOME for one browser: an NSS database trusting `ca`, with the client certificate and key
-/// of `account` (a directory written by `zhenwei regulator issue`) if given.
+/// A HOME for one browser: zhenwei's CA, and the account's certificate (a directory written by
+/// `zhenwei regulator issue`) if given.
 fn home_with(root: &Path, name: &str, ca: &Path, account: Option<&Path>) -> PathBuf {
-    let home = root.join(format!("home-{name}"));
-    let nss = home.join(".pki/nssdb");
-    std::fs::create_dir_all(&nss).unwrap();
-    let db = format!("sql:{}", nss.display());
-    tool("certutil", &["-N", "-d", &db, "--empty-password"]);
-    tool(
-        "certutil",
-        &[
-            "-A",
-            "-d",
-            &db,
-            "-n",
-            "zhenwei-ca",
-            "-t",
-            "C,,",
-            "-i",
-            ca.to_str().unwrap(),
-        ],
-    );
-    if let Some(dir) = account {
-        let p12 = home.join("regulator.p12");
-        tool(
-            "openssl",
-            &[
-                "pkcs12",
-                "-export",
-                "-in",
-                dir.join("regulator.crt").to_str().unwrap(),
-                "-inkey",
-                dir.join("regulator.key").to_str().unwrap(),
-                "-name",
-                name,
-                "-passout",
-                "pass:",
-                "-out",
-                p12.to_str().unwrap(),
-            ],
-        );
-        tool(
-            "pk12util",
-            &["-i", p12.to_str().unwrap(), "-d", &db, "-W", ""],
-        );
-    }
-    home
+    let identity = account.map(|d| (d.join("regulator.crt"), d.join("regulator.key")));
+    zhenwei_tests::nss::home_with(
+        root,
+        name,
+        ca,
+        identity.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+    )
 }
 
 fn browser(home: &Path, origin: &str) -> Browser {
@@ -131,7 +60,7 @@ fn shot(b: &Browser, name: &str) {
 
 #[test]
 fn the_portal_in_chromium_with_client_certificates() {
-    if let Some(missing) = missing_tools() {
+    if let Some(missing) = zhenwei_tests::nss::missing_tools() {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("the portal test needs {missing}");
         }
