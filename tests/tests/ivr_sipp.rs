@@ -237,7 +237,10 @@ fn sipp_keys_a_code_by_rfc_4733_events() {
     let debian = Path::new(DEBIAN_PCAPS).join("dtmf_2833_2.pcap");
     let template = std::fs::read(&debian)
         .unwrap_or_else(|e| panic!("{}: {e} (sip-tester's pcaps)", debian.display()));
-    assert!(template.len() >= 24 + 16 + 42, "Debian's capture is too short");
+    assert!(
+        template.len() >= 24 + 16 + 42,
+        "Debian's capture is too short"
+    );
     let server = Server::start_demo();
     let code = server.demo().code("genuine", 0).to_owned();
     let dir = TempDir::new().unwrap();
@@ -296,10 +299,7 @@ fn sipp_is_transferred_to_the_agent_by_refer() {
     std::fs::write(&config, format!("[sip]\nagent_uri = \"{AGENT}\"\n")).unwrap();
     let dir = data.path().join("data");
     std::fs::create_dir_all(&dir).unwrap();
-    let server = Server::start(
-        &dir,
-        &["--demo", "--config", config.to_str().unwrap()],
-    );
+    let server = Server::start(&dir, &["--demo", "--config", config.to_str().unwrap()]);
     let code = server.demo().code("genuine", 0).to_owned();
     let dir = TempDir::new().unwrap();
     // English, the code, confirm, then 0 for an agent (barging into the verdict).
