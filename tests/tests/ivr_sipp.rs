@@ -302,8 +302,8 @@ fn sipp_is_transferred_to_the_agent_by_refer() {
     let server = Server::start(&dir, &["--demo", "--config", config.to_str().unwrap()]);
     let code = server.demo().code("genuine", 0).to_owned();
     let dir = TempDir::new().unwrap();
-    // English, the code, confirm, then 0 for an agent (barging into the verdict).
-    let keys = format!("2{code}#10.");
+    // English, the code, confirm; the scenario then presses 0 for an agent.
+    let keys = format!("2{code}#1.");
     let traces = run_sipp(
         &sipp,
         dir.path(),
