@@ -49,7 +49,7 @@ window = 256
 rate = 0
 receipts = false
 TOML
-ZHENWEI_LOG=info "$T/zhenwei" --data-dir "$work/data" --config "$work/zhenwei.toml" \
+ZHENWEI_LOG=${ZHENWEI_LOG:-info} "$T/zhenwei" --data-dir "$work/data" --config "$work/zhenwei.toml" \
   serve --demo --http 127.0.0.1:0 --https off 2> "$work/serve.log" &
 serve=$!
 pids+=($serve)

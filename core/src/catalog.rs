@@ -59,6 +59,7 @@ enum Key {
     Notices(i64),
     Serial(i64, String),
     Pin(String),
+    NumberPlace(String),
 }
 
 #[derive(Clone)]
@@ -71,6 +72,7 @@ enum Value {
     Prefix(Option<(String, String)>),
     Notices(Arc<Vec<NoticeFacts>>),
     Item(Option<ItemRow>),
+    NumberPlace(Option<String>),
 }
 
 struct Inner {
@@ -246,6 +248,28 @@ impl Catalog {
             Value::Range,
             sqlx::query_as("SELECT product_id, size, key_version FROM code_ranges WHERE id = $1")
                 .bind(id)
+                .fetch_optional(store.pool()),
+        )
+        .await
+    }
+
+    /// The division code of a phone-number prefix (a mobile segment or an area code) in the
+    /// `number_places` table ([`crate::numbers`]); absent prefixes are cached too, so a texter's
+    /// or caller's place costs no database read once their segment was seen.
+    pub async fn number_place(
+        &self,
+        store: &Store,
+        prefix: &str,
+    ) -> Result<Option<String>, sqlx::Error> {
+        self.cached(
+            Key::NumberPlace(prefix.to_owned()),
+            |v| match v {
+                Value::NumberPlace(d) => Some(d),
+                _ => None,
+            },
+            Value::NumberPlace,
+            sqlx::query_scalar("SELECT division FROM number_places WHERE prefix = $1")
+                .bind(prefix.to_owned())
                 .fetch_optional(store.pool()),
         )
         .await

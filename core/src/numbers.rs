@@ -227,6 +227,8 @@ pub async fn import(store: &Store, actor: &str, bytes: &[u8]) -> Result<usize, I
     let rows = parse_csv(&text).map_err(ImportError::BadRows)?;
     let now = now_ms();
     let mut tx = store.pool().begin().await?;
+    // Every process's catalog cache drops the places it holds (see `Catalog::number_place`).
+    crate::catalog::touch(&mut tx).await?;
     for r in &rows {
         sqlx::query(
             "INSERT INTO number_places (prefix, kind, division, imported_at) \
@@ -256,14 +258,16 @@ pub async fn import(store: &Store, actor: &str, bytes: &[u8]) -> Result<usize, I
     Ok(rows.len())
 }
 
-/// The division code of `number`'s segment or area code, if the table has it.
-pub async fn place(store: &Store, number: &str) -> Result<Option<DivisionCode>, sqlx::Error> {
+/// The division code of `number`'s segment or area code, if the table has it. Read through the
+/// process's [catalog](crate::catalog::Catalog) cache: the table changes only by [`import`],
+/// which bumps the catalog version.
+pub async fn place(
+    catalog: &crate::catalog::Catalog,
+    store: &Store,
+    number: &str,
+) -> Result<Option<DivisionCode>, sqlx::Error> {
     for prefix in candidates(number) {
-        let d: Option<String> =
-            sqlx::query_scalar("SELECT division FROM number_places WHERE prefix = $1")
-                .bind(&prefix)
-                .fetch_optional(store.pool())
-                .await?;
+        let d = catalog.number_place(store, &prefix).await?;
         if let Some(d) = d.and_then(|d| DivisionCode::parse(&d).ok()) {
             return Ok(Some(d));
         }
@@ -272,11 +276,16 @@ pub async fn place(store: &Store, number: &str) -> Result<Option<DivisionCode>, 
 }
 
 /// [`place`] for a channel answering a caller: a failed lookup is logged and means "unknown".
-pub async fn place_or_unknown(store: &Store, number: &str) -> Option<DivisionCode> {
-    place(store, number).await.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "number place lookup failed");
-        None
-    })
+pub async fn place_or_unknown(
+    verifier: &crate::verify::Verifier,
+    number: &str,
+) -> Option<DivisionCode> {
+    place(verifier.catalog(), verifier.store(), number)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "number place lookup failed");
+            None
+        })
 }
 
 /// The whole table, by prefix.

@@ -260,7 +260,7 @@ impl Gateway {
         if self.verifier.enumerating(Channel::Sms, number).await? {
             return Ok(done(reply::rate_limited(lang), Outcome::Enumerating));
         }
-        let place = zhenwei_core::numbers::place_or_unknown(self.verifier.store(), number).await;
+        let place = zhenwei_core::numbers::place_or_unknown(&self.verifier, number).await;
         let query = |input: &str| Query {
             input: input.to_owned(),
             channel: Channel::Sms,

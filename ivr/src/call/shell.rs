@@ -166,8 +166,7 @@ async fn run(t: CallTask, mut input: mpsc::UnboundedReceiver<CallInput>) -> Call
                     let tx = answer_tx.clone();
                     tokio::spawn(async move {
                         q.place =
-                            zhenwei_core::numbers::place_or_unknown(verifier.store(), &q.source)
-                                .await;
+                            zhenwei_core::numbers::place_or_unknown(&verifier, &q.source).await;
                         // A caller caught enumerating hears what a rate-limited one hears, and
                         // the guess never reaches the core.
                         let r = match verifier.enumerating(Channel::Ivr, &q.source).await {
@@ -192,8 +191,7 @@ async fn run(t: CallTask, mut input: mpsc::UnboundedReceiver<CallInput>) -> Call
                     let tx = answer_tx.clone();
                     tokio::spawn(async move {
                         q.place =
-                            zhenwei_core::numbers::place_or_unknown(verifier.store(), &q.source)
-                                .await;
+                            zhenwei_core::numbers::place_or_unknown(&verifier, &q.source).await;
                         let r = verifier
                             .report(&q, None)
                             .await
