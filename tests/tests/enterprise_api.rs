@@ -4,25 +4,14 @@
 //! certificates — cross-enterprise reads answered 404, and the statistics asserted exactly
 //! against known queries. Also the portal page's own paths (static; no data without the API).
 
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use serde_json::{json, Value};
 use tempfile::TempDir;
-use zhenwei_tests::http::{exchange, Response};
+use zhenwei_tests::http::Response;
+use zhenwei_tests::mtls::request as https_to;
 use zhenwei_tests::webdriver::{locate, Browser};
-use zhenwei_tests::{case_ids, run_in, Server, LIMIT};
-
-fn certs(path: &Path) -> Vec<CertificateDer<'static>> {
-    CertificateDer::pem_file_iter(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .map(|c| c.expect("a PEM certificate"))
-        .collect()
-}
+use zhenwei_tests::{case_ids, run_in, Server};
 
 /// HTTPS to the server with the identity `(dir, stem)` (`stem.crt`, `stem.key`), or none.
 fn https(
@@ -42,42 +31,6 @@ fn https(
         path,
         body.as_deref(),
     )
-}
-
-fn https_to(
-    addr: SocketAddr,
-    ca: &Path,
-    identity: Option<(&Path, &str)>,
-    method: &str,
-    path: &str,
-    body: Option<&[u8]>,
-) -> Response {
-    let mut roots = RootCertStore::empty();
-    for c in certs(ca) {
-        roots.add(c).unwrap();
-    }
-    let builder =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots);
-    let mut config = match identity {
-        Some((dir, stem)) => builder
-            .with_client_auth_cert(
-                certs(&dir.join(format!("{stem}.crt"))),
-                PrivateKeyDer::from_pem_file(dir.join(format!("{stem}.key"))).unwrap(),
-            )
-            .unwrap(),
-        None => builder.with_no_client_auth(),
-    };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let tcp = TcpStream::connect_timeout(&addr, LIMIT).unwrap();
-    tcp.set_read_timeout(Some(LIMIT)).unwrap();
-    let conn = ClientConnection::new(Arc::new(config), ServerName::try_from("127.0.0.1").unwrap())
-        .unwrap();
-    let mut stream = StreamOwned::new(conn, tcp);
-    exchange(&mut stream, &addr.to_string(), method, path, body)
-        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }
 
 const READS: [&str; 9] = [

@@ -15,17 +15,26 @@ fn have(tool: &str) -> bool {
         .is_ok()
 }
 
+/// Whether espeak-ng and sox are there; without them the test is skipped with a notice, and
+/// fails under `CI=true`.
+fn renderer_or_skip() -> bool {
+    if have("espeak-ng") && have("sox") {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true but espeak-ng or sox is missing"
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipping: espeak-ng or sox not installed"
+    );
+    false
+}
+
 #[test]
 fn product_add_renders_the_spoken_name_in_both_languages() {
-    if !(have("espeak-ng") && have("sox")) {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but espeak-ng or sox is missing"
-        );
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipping: espeak-ng or sox not installed"
-        );
+    if !renderer_or_skip() {
         return;
     }
     let dir = TempDir::new().unwrap();
@@ -84,15 +93,7 @@ fn product_add_renders_the_spoken_name_in_both_languages() {
 /// once (not only at the next start or after a call missed it), as `zhenwei feed import` does.
 #[test]
 fn a_feed_posted_over_http_has_its_advice_spoken_at_once() {
-    if !(have("espeak-ng") && have("sox")) {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but espeak-ng or sox is missing"
-        );
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipping: espeak-ng or sox not installed"
-        );
+    if !renderer_or_skip() {
         return;
     }
     let server = zhenwei_tests::Server::start_demo();

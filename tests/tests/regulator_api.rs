@@ -7,26 +7,14 @@
 //! | county sees its county only, province all its counties, another province nothing; cross-jurisdiction reads and changes → 404; no / foreign / revoked certificate → 403; acknowledge → status → outcome, reported to the enterprise; invalid transition → 409; bad bodies → 400; CSV export within the jurisdiction | `regulators see and change only cases within their prefix` |
 //! | the portal's endpoints: dashboard counts within the jurisdiction only (county, other county, province, other province), a `within` outside it → 404, bad dates/ranges → 400; list filters (dates, division, GTIN); history and 12315 (JSON/HTML) of another office's case → 404; `me`; no certificate (HTTPS or HTTP) → 403 for every new endpoint and the pages; revoked → 403 | `portal endpoints keep to the jurisdiction` |
 
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use base64::Engine;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use serde_json::{json, Value};
 use tempfile::TempDir;
-use zhenwei_tests::http::{exchange, Response};
+use zhenwei_tests::http::Response;
 use zhenwei_tests::receiver::Receiver;
-use zhenwei_tests::{case_ids, run_in, Server, LIMIT};
-
-fn certs(path: &Path) -> Vec<CertificateDer<'static>> {
-    CertificateDer::pem_file_iter(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .map(|c| c.expect("a PEM certificate"))
-        .collect()
-}
+use zhenwei_tests::{case_ids, run_in, Server};
 
 /// HTTPS to the server as the account whose files are in `dir` (or with no certificate).
 fn https(
@@ -37,40 +25,15 @@ fn https(
     path: &str,
     body: Option<&Value>,
 ) -> Response {
-    let mut roots = RootCertStore::empty();
-    for c in certs(ca) {
-        roots.add(c).unwrap();
-    }
-    let builder =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots);
-    let mut config = match identity {
-        Some((dir, stem)) => builder
-            .with_client_auth_cert(
-                certs(&dir.join(format!("{stem}.crt"))),
-                PrivateKeyDer::from_pem_file(dir.join(format!("{stem}.key"))).unwrap(),
-            )
-            .unwrap(),
-        None => builder.with_no_client_auth(),
-    };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let addr = server.https_addr();
-    let tcp = TcpStream::connect_timeout(&addr, LIMIT).unwrap();
-    tcp.set_read_timeout(Some(LIMIT)).unwrap();
-    let conn = ClientConnection::new(Arc::new(config), ServerName::try_from("127.0.0.1").unwrap())
-        .unwrap();
-    let mut stream = StreamOwned::new(conn, tcp);
     let body = body.map(|b| b.to_string().into_bytes());
-    exchange(
-        &mut stream,
-        &addr.to_string(),
+    zhenwei_tests::mtls::request(
+        server.https_addr(),
+        ca,
+        identity,
         method,
         path,
         body.as_deref(),
     )
-    .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }
 
 struct Account {
