@@ -26,6 +26,7 @@ use crate::live_keys::LiveKeys;
 use crate::store::{Store, StoreError};
 use crate::verdict::Channel;
 use crate::verify::source_key;
+use crate::write_tx::{placeholders, Param, WriteTx};
 
 /// Failures of the contact book.
 #[derive(Debug, thiserror::Error)]
@@ -236,6 +237,49 @@ impl Contacts {
             None => Ok(None),
         }
     }
+}
+
+/// Records, inside the recorder's batch transaction, that each of `numbers` — `(source key,
+/// channel, number)` — wrote at `at`: the contact is created on first sight and its `last_seen`
+/// moved otherwise, in one multi-row upsert. So "this person queried" and "this person's number
+/// is on file for a recall notice" commit together, under the batch's one fsync.
+pub(crate) async fn seen_in<T: WriteTx>(
+    tx: &mut T,
+    keyring: &Keyring,
+    numbers: &[(&str, Channel, &str)],
+    at: i64,
+) -> Result<(), ContactError> {
+    // One row per key: PostgreSQL refuses to upsert the same row twice in one statement.
+    let mut unique: Vec<&(&str, Channel, &str)> = Vec::with_capacity(numbers.len());
+    for n in numbers {
+        if !unique.iter().any(|u| u.0 == n.0) {
+            unique.push(n);
+        }
+    }
+    unique.sort_by_key(|n| n.0);
+    for chunk in unique.chunks(100) {
+        let sql = format!(
+            "INSERT INTO contacts (source_key, channel, number_cipher, number_masked, opted_out, \
+             opted_out_at, first_seen, last_seen) VALUES {} \
+             ON CONFLICT (source_key) DO UPDATE SET last_seen = excluded.last_seen",
+            placeholders(chunk.len(), 8)
+        );
+        let mut params = Vec::with_capacity(chunk.len() * 8);
+        for (key, channel, number) in chunk {
+            params.extend([
+                Param::from(*key),
+                channel.as_str().into(),
+                seal(keyring, key, number)?.into(),
+                mask_phone(number).into(),
+                Param::Int(0),
+                Param::NullInt,
+                at.into(),
+                at.into(),
+            ]);
+        }
+        tx.execute(&sql, params).await?;
+    }
+    Ok(())
 }
 
 fn contact((source_key, masked, opted_out, first_seen, last_seen): Row) -> Contact {

@@ -28,9 +28,9 @@ use crate::codes::Family;
 use crate::live_keys::LiveKeys;
 use crate::resolve::{Resolution, Resolver};
 use crate::store::{now_ms, Backend, Store, StoreError};
-use crate::verdict::{decide, CaseReason, History, Identity, Thresholds};
+use crate::verdict::{decide, CaseReason, Channel, History, Identity, Thresholds};
 use crate::verify::{case_place, mask_source, Query, Verdict, VerifyError};
-use crate::write_tx::{open_sqlite, Param, SqliteTx, WriteTx};
+use crate::write_tx::{open_sqlite, placeholders, Param, SqliteTx, WriteTx};
 
 /// Most queries in one transaction.
 pub const MAX_BATCH: usize = 256;
@@ -380,26 +380,6 @@ struct Pending<'a> {
     case_ids: Vec<i64>,
 }
 
-/// `($1, $2, …), ($n, …)` for `rows` rows of `cols` parameters, numbered from 1.
-fn placeholders(rows: usize, cols: usize) -> String {
-    let mut s = String::with_capacity(rows * cols * 5);
-    for row in 0..rows {
-        if row > 0 {
-            s.push(',');
-        }
-        s.push('(');
-        for col in 0..cols {
-            if col > 0 {
-                s.push(',');
-            }
-            s.push('$');
-            s.push_str(&(row * cols + col + 1).to_string());
-        }
-        s.push(')');
-    }
-    s
-}
-
 /// Ids for `n` new query events, ascending, reserved before anything of the batch is written:
 /// the code-history upsert names each code's last event, and each event names its predecessor.
 /// SQLite: the recorder holds the write lock, so the next ids follow the highest ever used
@@ -692,6 +672,16 @@ pub async fn record_batch<T: WriteTx>(
             .flat_map(|(key, kind, value)| [(*key).into(), (*kind).into(), value.into(), at.into()])
             .collect();
         tx.execute(&sql, params).await?;
+    }
+
+    // 4c. Texters' numbers: on file for replies and recall notices, committed with their events.
+    let texters: Vec<(&str, Channel, &str)> = p
+        .iter()
+        .filter(|x| x.q.channel == Channel::Sms)
+        .map(|x| (x.source_key.as_str(), x.q.channel, x.q.source.as_str()))
+        .collect();
+    if !texters.is_empty() {
+        crate::contacts::seen_in(tx, &keys.keyring, &texters, at).await?;
     }
 
     // 5. Cases: one upsert row per (case key, reason), incremented by its events here.

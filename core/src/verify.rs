@@ -107,6 +107,15 @@ impl From<crate::cases::CaseError> for VerifyError {
     }
 }
 
+impl From<crate::contacts::ContactError> for VerifyError {
+    fn from(e: crate::contacts::ContactError) -> Self {
+        match e {
+            crate::contacts::ContactError::Store(s) => VerifyError::Store(s),
+            other => VerifyError::Inconsistent(other.to_string()),
+        }
+    }
+}
+
 impl From<sqlx::Error> for VerifyError {
     fn from(e: sqlx::Error) -> Self {
         VerifyError::Store(StoreError::Db(e))

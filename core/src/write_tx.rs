@@ -70,6 +70,26 @@ impl From<Option<&str>> for Param {
     }
 }
 
+/// `($1, $2, …), ($n, …)` for `rows` rows of `cols` parameters, numbered from 1.
+pub fn placeholders(rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    for row in 0..rows {
+        if row > 0 {
+            s.push(',');
+        }
+        s.push('(');
+        for col in 0..cols {
+            if col > 0 {
+                s.push(',');
+            }
+            s.push('$');
+            s.push_str(&(row * cols + col + 1).to_string());
+        }
+        s.push(')');
+    }
+    s
+}
+
 /// One result row.
 #[derive(Clone, Debug, Default)]
 pub struct Row(pub Vec<Param>);

@@ -7,8 +7,10 @@
 //! 1. normalises the sender's number ([`normalize_number`]: `+86…`, `0086…`, bare 11-digit
 //!    mobiles are one person);
 //! 2. parses the text ([`crate::parse`]);
-//! 3. records the contact ([`zhenwei_core::contacts`]: encrypted number, keyed hash, opt-out) —
-//!    at most once per [`SEEN_REFRESH`] per number, so a busy texter costs no write per message;
+//! 3. records the contact ([`zhenwei_core::contacts`]: encrypted number, keyed hash, opt-out).
+//!    For verify and report commands the core's recorder does it, in the same group-committed
+//!    transaction as the query's event — no write of its own, and the number is on file exactly
+//!    when the query is; any other message writes it here, at most once per [`SEEN_REFRESH`];
 //! 4. for verify and report commands, applies the per-number rate limit
 //!    ([`zhenwei_core::rate_limit`]) and asks the core whether this number has been caught
 //!    enumerating codes ([`zhenwei_core::Verifier::enumerating`]); either way the number gets a
@@ -242,24 +244,32 @@ impl Gateway {
             lock(&self.seen).put(number.to_owned(), Instant::now());
             return Ok(done(reply::opted_in(lang), Outcome::OptedIn));
         }
-        self.saw(number, now).await?;
-        match command {
-            Command::Help => return Ok(done(reply::help(lang), Outcome::Help)),
-            Command::Unrecognised => {
-                return Ok(done(reply::unrecognised(lang), Outcome::Unrecognised))
-            }
+        let early = match &command {
+            Command::Help => Some((reply::help(lang), Outcome::Help)),
+            Command::Unrecognised => Some((reply::unrecognised(lang), Outcome::Unrecognised)),
             Command::Report { code: None, .. } => {
-                return Ok(done(reply::report(None, lang), Outcome::Reported))
+                Some((reply::report(None, lang), Outcome::Reported))
             }
-            _ => {}
+            _ => None,
+        };
+        if let Some((text, outcome)) = early {
+            self.saw(number, now).await?;
+            return Ok(done(text, outcome));
         }
         let key = self.contacts.key(Channel::Sms, number);
-        if let Decision::Limited { .. } = lock(&self.limiter).check(key, Instant::now()) {
+        let limited = matches!(
+            lock(&self.limiter).check(key, Instant::now()),
+            Decision::Limited { .. }
+        );
+        if limited {
+            self.saw(number, now).await?;
             return Ok(done(reply::rate_limited(lang), Outcome::RateLimited));
         }
         if self.verifier.enumerating(Channel::Sms, number).await? {
+            self.saw(number, now).await?;
             return Ok(done(reply::rate_limited(lang), Outcome::Enumerating));
         }
+        // From here the recorder stores the contact with the query's event.
         let place = zhenwei_core::numbers::place_or_unknown(&self.verifier, number).await;
         let query = |input: &str| Query {
             input: input.to_owned(),

@@ -387,7 +387,58 @@ async fn the_number_derived_place_routes_cases(db: Db) {
     assert_ne!(places[1].as_deref(), Some("330200"));
 }
 
+/// A verify's contact is written by the recorder, in the batch transaction of its event: many
+/// concurrent texts — some from one number, so one batch holds the same contact twice — leave
+/// exactly one contact per number and one event per text.
+async fn contacts_commit_with_their_queries_in_one_batch(db: Db) {
+    let f = fixture(db, Thresholds::default()).await;
+    demo::seed_if_empty(&f.core.registry).await.unwrap();
+    let m = demo::manifest(&f.core.store).await.unwrap().unwrap();
+    let code = m["genuine"][0].as_str().unwrap().to_owned();
+    let g = std::sync::Arc::new(Gateway::new(
+        &f.core,
+        &GatewayConfig {
+            burst: 100,
+            ..GatewayConfig::default()
+        },
+    ));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let (g, code) = (g.clone(), code.clone());
+        // Texts 0..20 from twenty numbers, 20..40 all from one.
+        let from = if i < 20 {
+            format!("1391234{i:04}")
+        } else {
+            "13955550000".to_owned()
+        };
+        tasks.spawn(async move { g.handle(&sms(&from, &code)).await.unwrap().outcome });
+    }
+    while let Some(outcome) = tasks.join_next().await {
+        assert_eq!(outcome.unwrap(), Outcome::Verified);
+    }
+    let contacts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM contacts")
+        .fetch_one(f.core.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(contacts, 21);
+    let key = g.contacts().key(Channel::Sms, "+8613955550000");
+    assert_eq!(events_of(&f.core, &key).await, 20);
+    assert_eq!(
+        g.contacts().number(&key).await.unwrap().as_deref(),
+        Some("+8613955550000")
+    );
+    let joined: i64 = sqlx::query_scalar(
+        "SELECT COUNT(DISTINCT e.source_key) FROM query_events e \
+         JOIN contacts c ON c.source_key = e.source_key WHERE e.channel = 'sms'",
+    )
+    .fetch_one(f.core.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(joined, 21);
+}
+
 on_both_backends!(
+    contacts_commit_with_their_queries_in_one_batch,
     recall_notices_follow_opt_outs_and_a_crashed_claim_settles_once,
     the_number_derived_place_routes_cases,
     contacts_are_encrypted_and_opt_out_sticks,
