@@ -1058,7 +1058,11 @@ mod tests {
         let mut c = to_verifying("1");
         let (wait, _) = c.play.clone().unwrap();
         assert!(c.send(Event::Digit(Digit::D5)).is_empty());
-        assert_eq!(c.play.as_ref().unwrap().0, wait, "please wait is not interrupted");
+        assert_eq!(
+            c.play.as_ref().unwrap().0,
+            wait,
+            "please wait is not interrupted"
+        );
         assert!(c.send(Event::ReportDone(None)).is_empty());
         // "please wait" ends before the verdict; the key is still kept for the verdict menu.
         c.finish();
@@ -1092,7 +1096,9 @@ mod tests {
                 lang: Lang::En
             }
         );
-        assert!(matches!(a[2], Action::StartTimer { after, .. } if after == Duration::from_secs(15)));
+        assert!(
+            matches!(a[2], Action::StartTimer { after, .. } if after == Duration::from_secs(15))
+        );
         assert_eq!(a.len(), 3, "{a:?}");
         assert!(!a.iter().any(|a| matches!(a, Action::Play { .. })));
         // The 1 after the 9 met the report (keys are ignored there).
@@ -1126,7 +1132,11 @@ mod tests {
             .iter()
             .filter(|a| matches!(a, Action::Play { .. } | Action::StopPlayback))
             .collect();
-        assert_eq!(plays.len(), 4, "stop wait, play verdict, stop it, play: {a:?}");
+        assert_eq!(
+            plays.len(),
+            4,
+            "stop wait, play verdict, stop it, play: {a:?}"
+        );
         assert_eq!(a[0], Action::StopPlayback);
         match &a[1] {
             Action::Play { items, .. } => {

@@ -421,10 +421,7 @@ fn sipp_types_9_ahead_of_the_verdict_and_the_report_is_made() {
     let case = c["case_id"]
         .as_i64()
         .unwrap_or_else(|| panic!("the 9 typed ahead opened no case: {c}"));
-    let k = server
-        .cli(["cases", "show", &case.to_string()])
-        .ok()
-        .json();
+    let k = server.cli(["cases", "show", &case.to_string()]).ok().json();
     assert_eq!(k["reason"], "consumer_report", "{k}");
     assert_eq!(k["status"], "open", "{k}");
     // The check and the report's own query, both by phone.

@@ -666,7 +666,10 @@ mod tests {
         // Nothing plays while the report is filed: the verdict was never started.
         assert!(c.sender.playing().is_none());
         c.on_report(Ok(Some(5)));
-        assert!(c.sender.playing().is_some(), "report received, case 5, goodbye");
+        assert!(
+            c.sender.playing().is_some(),
+            "report received, case 5, goodbye"
+        );
         assert_eq!(c.keys_received(), 24);
     }
 
