@@ -12,7 +12,7 @@
 //! * [`g711`] — A-law and µ-law sample encodings.
 //! * [`dtmf`] — key presses from RFC 4733 events, SIP INFO bodies and in-band tones (Goertzel).
 //! * [`menu`] — the voice menu: language → code → read-back → confirm → verdict → report /
-//!   agent / repeat → goodbye.
+//!   agent / repeat → goodbye; barge-in, and keys typed ahead of the verdict.
 //! * [`prompts`] — the prerendered prompt audio and the spoken form of a verdict.
 //! * [`call`] — one call's media and menu glued to the verification core; [`call::calls`] is
 //!   what the SIP side talks to.

@@ -21,6 +21,27 @@
 //! interrupted or a timer that was replaced is ignored. Inputs are bounded: each step allows
 //! [`MenuConfig::retries`] retries (no key within the timeout, or a wrong key) and then says
 //! goodbye; a code is at most [`MenuConfig::max_code_digits`] digits.
+//!
+//! ## Type-ahead
+//!
+//! Callers who know the menu do not wait for it: they press 1 to confirm and then 9 (report) at
+//! once, while the core is still checking the code. What a key means while the menu waits for
+//! the core:
+//!
+//! * **Verifying** (after 1 confirmed the code, during "please wait"): the key is kept, up to
+//!   [`MenuConfig::type_ahead_digits`] keys (more are dropped), and "please wait" plays on. When
+//!   the verdict leads to the verdict menu, the kept keys are applied in order as if pressed
+//!   during the verdict prompt: barge-in, so the verdict is not played at all — 9 reports, 0
+//!   asks for an agent, * plays the verdict (its repeat), any other key is a wrong key and
+//!   counts as a retry. Each key acts on the menu the previous one left, exactly as live keys
+//!   would. When the core gives no verdict menu — the code is sent back for re-entry (not a
+//!   code, a barcode, check and enter again), the caller is rate-limited, the core failed or
+//!   timed out — the kept keys are dropped: they were meant for the verdict menu, and must not
+//!   become the first digits of a new code or cut short why the call ends.
+//! * **Reporting** (after 9): keys are ignored. The only thing that follows a report is its
+//!   closing message ("received, your case number is …, goodbye"), and the closing message is
+//!   not interruptible, so the caller hears the case number.
+//! * **Closing** (goodbye, transferring): keys are ignored.
 
 use std::time::Duration;
 
@@ -53,6 +74,8 @@ pub struct MenuConfig {
     /// How long to wait for the core.
     pub verify_timeout: Duration,
     pub max_code_digits: usize,
+    /// Keys kept while the core checks a code, applied to the verdict menu (type-ahead).
+    pub type_ahead_digits: usize,
 }
 
 impl Default for MenuConfig {
@@ -64,6 +87,7 @@ impl Default for MenuConfig {
             retries: 3,
             verify_timeout: Duration::from_secs(15),
             max_code_digits: 32,
+            type_ahead_digits: 4,
         }
     }
 }
@@ -130,6 +154,8 @@ enum State {
     },
     Verifying {
         code: String,
+        /// Keys pressed while the core checks the code (type-ahead), oldest first.
+        typed_ahead: Vec<Digit>,
     },
     Verdict {
         code: String,
@@ -286,9 +312,10 @@ impl Menu {
                 }
             }
             Event::VerdictReady(v) => {
-                if let State::Verifying { code } = &self.state {
-                    let code = code.clone();
-                    self.on_verdict(code, &v, &mut out);
+                if let State::Verifying { code, typed_ahead } = &mut self.state {
+                    let code = std::mem::take(code);
+                    let typed_ahead = std::mem::take(typed_ahead);
+                    self.on_verdict(code, &v, typed_ahead, &mut out);
                 }
             }
             Event::VerifyFailed(f) => {
@@ -325,6 +352,13 @@ impl Menu {
     }
 
     fn on_digit(&mut self, d: Digit, out: &mut Vec<Action>) {
+        if let State::Verifying { typed_ahead, .. } = &mut self.state {
+            // Type-ahead: kept for the verdict menu; "please wait" plays on.
+            if typed_ahead.len() < self.config.type_ahead_digits {
+                typed_ahead.push(d);
+            }
+            return;
+        }
         let interruptible = matches!(
             self.state,
             State::Language
@@ -377,7 +411,10 @@ impl Menu {
             }
             (State::ReadBack { code }, Digit::D1) => {
                 let code = code.clone();
-                self.enter(State::Verifying { code: code.clone() });
+                self.enter(State::Verifying {
+                    code: code.clone(),
+                    typed_ahead: Vec::new(),
+                });
                 let items = vec![self.p(PromptId::PleaseWait)];
                 self.play(items, out);
                 out.push(Action::Verify {
@@ -466,7 +503,13 @@ impl Menu {
         }
     }
 
-    fn on_verdict(&mut self, code: String, v: &Verdict, out: &mut Vec<Action>) {
+    fn on_verdict(
+        &mut self,
+        code: String,
+        v: &Verdict,
+        typed_ahead: Vec<Digit>,
+        out: &mut Vec<Action>,
+    ) {
         self.timer = None;
         if self.playing.take().is_some() {
             out.push(Action::StopPlayback);
@@ -490,6 +533,14 @@ impl Menu {
             code,
             spoken: spoken.clone(),
         });
+        if !typed_ahead.is_empty() {
+            // Keys typed ahead barge in on the verdict prompt before it starts: it is not played
+            // (* plays it); each key acts as if pressed during it, on the menu the last one left.
+            for d in typed_ahead {
+                self.on_digit(d, out);
+            }
+            return;
+        }
         let mut items = spoken;
         items.push(Utterance::new(self.lang, Say::Pause { ms: 500 }));
         items.extend(self.question());
@@ -1003,10 +1054,199 @@ mod tests {
     }
 
     #[test]
-    fn keys_while_verifying_are_ignored() {
+    fn keys_while_verifying_are_kept_and_please_wait_plays_on() {
         let mut c = to_verifying("1");
+        let (wait, _) = c.play.clone().unwrap();
         assert!(c.send(Event::Digit(Digit::D5)).is_empty());
+        assert_eq!(
+            c.play.as_ref().unwrap().0,
+            wait,
+            "please wait is not interrupted"
+        );
         assert!(c.send(Event::ReportDone(None)).is_empty());
+        // "please wait" ends before the verdict; the key is still kept for the verdict menu.
+        c.finish();
+        c.send(Event::VerdictReady(Box::new(verdict(
+            Authenticity::Genuine,
+        ))));
+        assert_eq!(c.prompts(), [PromptId::InvalidKey, PromptId::VerdictMenu]);
+    }
+
+    /// The verdict for `c`'s code; returns the actions it caused.
+    fn genuine_verdict(c: &mut Call) -> Vec<Action> {
+        c.send(Event::VerdictReady(Box::new(verdict(
+            Authenticity::Genuine,
+        ))))
+    }
+
+    #[test]
+    fn nine_typed_ahead_reports_at_once_without_the_verdict_prompt() {
+        let mut c = to_verifying("2");
+        // 9 then 1 while the core checks: nothing happens yet.
+        assert!(c.send(Event::Digit(Digit::D9)).is_empty());
+        assert!(c.send(Event::Digit(Digit::D1)).is_empty());
+        assert_eq!(c.prompts(), [PromptId::PleaseWait]);
+        let a = genuine_verdict(&mut c);
+        // "please wait" stops, the report goes to the core, the verdict is never played.
+        assert_eq!(a[0], Action::StopPlayback);
+        assert_eq!(
+            a[1],
+            Action::Report {
+                code: CODE.into(),
+                lang: Lang::En
+            }
+        );
+        assert!(
+            matches!(a[2], Action::StartTimer { after, .. } if after == Duration::from_secs(15))
+        );
+        assert_eq!(a.len(), 3, "{a:?}");
+        assert!(!a.iter().any(|a| matches!(a, Action::Play { .. })));
+        // The 1 after the 9 met the report (keys are ignored there).
+        assert_eq!(
+            c.log
+                .iter()
+                .filter(|a| matches!(a, Action::Report { .. }))
+                .count(),
+            1
+        );
+        c.send(Event::ReportDone(Some(42)));
+        assert_eq!(
+            c.prompts(),
+            [
+                PromptId::ReportReceived,
+                PromptId::CaseNumber,
+                PromptId::Goodbye
+            ]
+        );
+        assert_eq!(c.langs(), [Lang::En, Lang::En, Lang::En, Lang::En]);
+        assert_eq!(c.finish(), [Action::Hangup]);
+    }
+
+    #[test]
+    fn keys_typed_ahead_apply_in_order_as_barge_in() {
+        let mut c = to_verifying("1");
+        // * (hear the verdict), then 0 (an agent; none configured): 0 barges in on the verdict.
+        c.keys("*0");
+        let a = genuine_verdict(&mut c);
+        let plays: Vec<_> = a
+            .iter()
+            .filter(|a| matches!(a, Action::Play { .. } | Action::StopPlayback))
+            .collect();
+        assert_eq!(
+            plays.len(),
+            4,
+            "stop wait, play verdict, stop it, play: {a:?}"
+        );
+        assert_eq!(a[0], Action::StopPlayback);
+        match &a[1] {
+            Action::Play { items, .. } => {
+                assert_eq!(items[0], Utterance::prompt(Lang::Zh, PromptId::Genuine));
+                assert_eq!(
+                    items.last(),
+                    Some(&Utterance::prompt(Lang::Zh, PromptId::VerdictMenu))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(a[2], Action::StopPlayback);
+        assert_eq!(c.prompts(), [PromptId::AgentClosed, PromptId::VerdictMenu]);
+        // The menu goes on as usual: silence, then the menu again.
+        c.finish();
+        c.timeout();
+        assert_eq!(c.prompts(), [PromptId::VerdictMenu]);
+    }
+
+    #[test]
+    fn type_ahead_is_bounded_and_wrong_keys_count_as_retries() {
+        let mut c = to_verifying("1");
+        // Four wrong keys are kept (the bound), the 9 after them is dropped.
+        c.keys("5555");
+        c.keys("9");
+        genuine_verdict(&mut c);
+        // Four wrong keys: three retries, then goodbye; no report.
+        assert_eq!(c.prompts(), [PromptId::Goodbye]);
+        assert!(!c.log.iter().any(|a| matches!(a, Action::Report { .. })));
+        assert_eq!(
+            c.log
+                .iter()
+                .filter(|a| matches!(a, Action::Play { items, .. }
+                    if items.first() == Some(&Utterance::prompt(Lang::Zh, PromptId::InvalidKey))))
+                .count(),
+            3
+        );
+        assert_eq!(c.finish(), [Action::Hangup]);
+
+        let config = MenuConfig {
+            type_ahead_digits: 1,
+            ..MenuConfig::default()
+        };
+        let mut c = Call::new(config);
+        c.keys("1");
+        c.keys("5#1");
+        c.keys("59");
+        genuine_verdict(&mut c);
+        assert_eq!(c.prompts(), [PromptId::InvalidKey, PromptId::VerdictMenu]);
+        assert!(!c.log.iter().any(|a| matches!(a, Action::Report { .. })));
+    }
+
+    #[test]
+    fn type_ahead_is_dropped_when_the_code_comes_back_or_the_core_fails() {
+        // Sent back for re-entry: the 9 does not become the new code's first digit, and the
+        // caller hears why.
+        let mut c = to_verifying("1");
+        c.keys("9");
+        let mut v = verdict(Authenticity::NotACode);
+        v.query_count = 0;
+        let a = c.send(Event::VerdictReady(Box::new(v)));
+        assert_eq!(c.prompts(), [PromptId::NotACode, PromptId::EnterCode]);
+        assert_eq!(
+            a.iter()
+                .filter(|a| matches!(a, Action::StopPlayback))
+                .count(),
+            1,
+            "only please wait stops: {a:?}"
+        );
+        c.keys("5#");
+        assert_eq!(c.play.as_ref().unwrap().1[1].say, Say::Digits("5".into()));
+        // The confirmed re-entry's verdict knows nothing of the old 9.
+        c.keys("1");
+        genuine_verdict(&mut c);
+        assert_eq!(c.prompts().last(), Some(&PromptId::VerdictMenu));
+        assert!(!c.log.iter().any(|a| matches!(a, Action::Report { .. })));
+
+        // Rate-limited, or no answer in time: goodbye, no report.
+        let mut c = to_verifying("1");
+        c.keys("9");
+        c.send(Event::VerifyFailed(Failure::RateLimited));
+        assert_eq!(c.prompts(), [PromptId::RateLimited, PromptId::Goodbye]);
+        let mut c = to_verifying("1");
+        c.keys("9");
+        c.timeout();
+        assert_eq!(
+            c.prompts(),
+            [PromptId::ServiceUnavailable, PromptId::Goodbye]
+        );
+        assert!(genuine_verdict(&mut c).is_empty());
+        assert!(!c.log.iter().any(|a| matches!(a, Action::Report { .. })));
+        assert_eq!(c.finish(), [Action::Hangup]);
+    }
+
+    #[test]
+    fn keys_while_reporting_are_ignored() {
+        let mut c = to_verifying("1");
+        genuine_verdict(&mut c);
+        c.keys("9");
+        assert!(c.send(Event::Digit(Digit::D9)).is_empty());
+        assert!(c.send(Event::Digit(Digit::Star)).is_empty());
+        c.send(Event::ReportDone(None));
+        assert_eq!(c.prompts(), [PromptId::ReportReceived, PromptId::Goodbye]);
+        assert_eq!(
+            c.log
+                .iter()
+                .filter(|a| matches!(a, Action::Report { .. }))
+                .count(),
+            1
+        );
     }
 
     #[test]

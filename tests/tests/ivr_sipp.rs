@@ -1,6 +1,7 @@
 //! sipp (Debian's `sip-tester`) as an independent, real SIP peer of the voice menu, for what
 //! Debian's baresip cannot do: DTMF by SIP INFO and by RFC 4733 events, hold/unhold by
-//! re-INVITE, and the transfer to an agent by REFER. Each test starts the real `zhenwei serve
+//! re-INVITE (and that no RTP is sent while held), keys typed ahead of the verdict, and the
+//! transfer to an agent by REFER. Each test starts the real `zhenwei serve
 //! --demo`, runs one sipp scenario (`tests/peers/sipp/*.xml`) over UDP on loopback, asserts
 //! sipp's exit code 0 (every expected message arrived, in order, within the scenario's
 //! timeouts), then the facts in the database: the query with channel `ivr` and verdict
@@ -18,6 +19,9 @@ use std::io::Write;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -264,6 +268,63 @@ fn sipp_keys_a_code_by_rfc_4733_events() {
     assert!(log.contains(&keys), "{keys} in {log}");
 }
 
+/// What one RTP port received.
+#[derive(Debug, Default)]
+struct Received {
+    /// RTP packets (version 2, PCMA).
+    packets: usize,
+    ssrcs: Vec<u32>,
+    first_sequence: Option<u16>,
+    last_sequence: Option<u16>,
+}
+
+/// A loopback UDP port that counts the RTP packets sent to it until stopped.
+struct RtpCounter {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<Received>,
+}
+
+impl RtpCounter {
+    fn bind() -> RtpCounter {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let port = socket.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut r = Received::default();
+            let mut buf = [0u8; 2048];
+            while !stopped.load(Ordering::SeqCst) {
+                let Ok(n) = socket.recv(&mut buf) else {
+                    continue; // the read timeout: look at the stop flag again
+                };
+                let p = &buf[..n];
+                if n < 12 || p[0] >> 6 != 2 || p[1] & 0x7f != 8 {
+                    continue;
+                }
+                let seq = u16::from_be_bytes([p[2], p[3]]);
+                let ssrc = u32::from_be_bytes([p[8], p[9], p[10], p[11]]);
+                r.packets += 1;
+                if !r.ssrcs.contains(&ssrc) {
+                    r.ssrcs.push(ssrc);
+                }
+                r.first_sequence.get_or_insert(seq);
+                r.last_sequence = Some(seq);
+            }
+            r
+        });
+        RtpCounter { port, stop, thread }
+    }
+
+    fn finish(self) -> Received {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().unwrap()
+    }
+}
+
 #[test]
 fn sipp_holds_and_resumes_the_call_and_keys_on() {
     let Some(sipp) = sipp() else { return };
@@ -271,12 +332,29 @@ fn sipp_holds_and_resumes_the_call_and_keys_on() {
     let code = server.demo().code("genuine", 0).to_owned();
     let dir = TempDir::new().unwrap();
     let keys = format!("2{code}#1.");
+    // The caller names a new RTP port in each phase: what arrives on `held` was sent while the
+    // IVR was on hold — after it took the sendonly offer, before it took the sendrecv one.
+    let (before, held, after) = (RtpCounter::bind(), RtpCounter::bind(), RtpCounter::bind());
+    let ports = [before.port, held.port, after.port].map(|p| p.to_string());
     let traces = run_sipp(
         &sipp,
         dir.path(),
         "hold.xml",
         server.sip_addr(),
-        &["-set", "keys", &keys],
+        &[
+            "-set",
+            "keys",
+            &keys,
+            "-set",
+            "before_port",
+            &ports[0],
+            "-set",
+            "held_port",
+            &ports[1],
+            "-set",
+            "after_port",
+            &ports[2],
+        ],
     );
     assert!(
         traces.contains("sendonly answered with recvonly")
@@ -289,6 +367,67 @@ fn sipp_holds_and_resumes_the_call_and_keys_on() {
     );
     let c = assert_genuine_in_english(&server, &code);
     assert_eq!(c["hangup"], "caller_bye", "{c}");
+    // The call has ended (its log row is written at the end): nothing more will be sent.
+    let (before, held, after) = (before.finish(), held.finish(), after.finish());
+    println!(
+        "RTP packets received: before the hold {}, on hold {}, after it {}",
+        before.packets, held.packets, after.packets
+    );
+    assert!(
+        before.packets > 0,
+        "the IVR sent nothing before the hold: {before:?}"
+    );
+    assert_eq!(
+        held.packets, 0,
+        "the IVR sent RTP while on hold (sipp held it 1 s): {held:?}"
+    );
+    assert!(
+        after.packets > 0,
+        "the IVR did not resume after the hold: {after:?}"
+    );
+    // One stream, resumed: the same SSRC, numbering that goes on from before the hold.
+    assert_eq!(before.ssrcs.len(), 1, "{before:?}");
+    assert_eq!(after.ssrcs, before.ssrcs, "{before:?} {after:?}");
+    let (last, first) = (before.last_sequence.unwrap(), after.first_sequence.unwrap());
+    assert!(
+        first.wrapping_sub(last) > 0 && first.wrapping_sub(last) < 0x8000,
+        "sequence {last} before the hold, {first} after"
+    );
+}
+
+/// A caller who knows the menu: the code, # and 1, then 9 (report) at once, while the core is
+/// still checking the code. The 9 is not lost: it reports, and the call ends with the report's
+/// confirmation.
+#[test]
+fn sipp_types_9_ahead_of_the_verdict_and_the_report_is_made() {
+    let Some(sipp) = sipp() else { return };
+    let server = Server::start_demo();
+    let code = server.demo().code("genuine", 0).to_owned();
+    let dir = TempDir::new().unwrap();
+    let keys = format!("2{code}#1.");
+    run_sipp(
+        &sipp,
+        dir.path(),
+        "typeahead.xml",
+        server.sip_addr(),
+        &["-set", "keys", &keys, "-set", "then", "9"],
+    );
+    let c = the_call(&server);
+    assert_eq!(c["lang"], "en", "{c}");
+    assert_eq!(c["queries"][0]["code"], code, "{c}");
+    assert_eq!(c["queries"][0]["authenticity"], "genuine", "{c}");
+    // The IVR hung up after "report received, your case number is …, goodbye".
+    assert_eq!(c["hangup"], "goodbye", "{c}");
+    let case = c["case_id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("the 9 typed ahead opened no case: {c}"));
+    let k = server.cli(["cases", "show", &case.to_string()]).ok().json();
+    assert_eq!(k["reason"], "consumer_report", "{k}");
+    assert_eq!(k["status"], "open", "{k}");
+    // The check and the report's own query, both by phone.
+    let q = ivr_queries(&server, &code);
+    assert_eq!(q.len(), 2, "{q:?}");
+    assert!(q.iter().all(|e| e["authenticity"] == "genuine"), "{q:?}");
 }
 
 #[test]

@@ -644,6 +644,36 @@ mod tests {
     }
 
     #[test]
+    fn nine_typed_ahead_by_info_reports_as_soon_as_the_verdict_is_in() {
+        let mut c = call();
+        c.start();
+        c.on_info_digit(Digit::D2);
+        for k in "12345678901234567890#".chars() {
+            assert!(c.on_info_digit(Digit::from_char(k).unwrap()).is_empty());
+        }
+        let out = c.on_info_digit(Digit::D1);
+        assert!(out.iter().any(|o| matches!(o, CallOutput::Verify(_))));
+        // "please wait" plays; the 9 pressed now waits for the verdict.
+        assert!(c.sender.playing().is_some());
+        assert!(c.on_info_digit(Digit::D9).is_empty());
+        assert!(c.sender.playing().is_some(), "please wait plays on");
+        let out = c.on_verdict(Ok(genuine()));
+        let [CallOutput::Report(q)] = out.as_slice() else {
+            panic!("{out:?}")
+        };
+        assert_eq!(q.input, "12345678901234567890");
+        assert_eq!((q.channel, q.lang), (Channel::Ivr, Lang::En));
+        // Nothing plays while the report is filed: the verdict was never started.
+        assert!(c.sender.playing().is_none());
+        c.on_report(Ok(Some(5)));
+        assert!(
+            c.sender.playing().is_some(),
+            "report received, case 5, goodbye"
+        );
+        assert_eq!(c.keys_received(), 24);
+    }
+
+    #[test]
     fn on_hold_nothing_is_sent_but_time_runs() {
         let mut c = call();
         c.start();
