@@ -232,7 +232,10 @@ async fn purge_keeps_the_young_and_takes_the_old(db: Db) {
         (Some(3), Some(1), Some(2), Some(2), Some(5), Some(30))
     );
     assert!(!e.detail.contains("138") && !e.detail.contains("139"));
-    assert_eq!(audit::verify_chain(&core.store).await.unwrap().broken_at, None);
+    assert_eq!(
+        audit::verify_chain(&core.store).await.unwrap().broken_at,
+        None
+    );
 
     // A second run finds nothing (and still records that it ran).
     let again = retention::purge(&core.store, &periods(), NOW, "test", false)
@@ -261,6 +264,4 @@ async fn purge_keeps_the_young_and_takes_the_old(db: Db) {
     assert_eq!((c.masked.as_str(), c.opted_out), ("861******0050", true));
 }
 
-on_both_backends!(
-    purge_keeps_the_young_and_takes_the_old,
-);
+on_both_backends!(purge_keeps_the_young_and_takes_the_old,);
