@@ -238,10 +238,17 @@ fn purge_end_to_end(url: Option<String>) {
     ] {
         std::fs::write(&cfg, text).unwrap();
         let out = zw(&data, url, &["--config", cfg_s, "privacy", "purge"]);
-        assert!(matches!(out.exit_code(), Some(c) if c != 0), "{text}: {out:?}");
+        assert!(
+            matches!(out.exit_code(), Some(c) if c != 0),
+            "{text}: {out:?}"
+        );
         zhenwei_tests::assert_no_panic(&out.stderr, text);
         // (A TOML syntax error is shown with the parser's excerpt of the file, several lines.)
-        assert!(out.stderr.starts_with("error: config file "), "{text}: {}", out.stderr);
+        assert!(
+            out.stderr.starts_with("error: config file "),
+            "{text}: {}",
+            out.stderr
+        );
         assert!(out.stderr.contains(want), "{text}: {}", out.stderr);
     }
     assert_eq!(audit_actions(&data, url).len(), 3);
