@@ -159,16 +159,24 @@ impl Contacts {
         let key = source_key(&keys.keyring, channel, number);
         let sealed = seal(&keys.keyring, &key, number)?;
         let sql = if opt_out {
-            format!("INSERT INTO contacts (source_key, channel, number_cipher, number_masked, opted_out, \
-             opted_out_at, first_seen, last_seen) VALUES ($1, $2, $3, $4, 1, $5, $5, $5) \
-             ON CONFLICT (source_key) DO UPDATE SET last_seen = excluded.last_seen, {RESTORE}, \
-             opted_out = 1, opted_out_at = COALESCE(contacts.opted_out_at, excluded.opted_out_at) \
-             RETURNING source_key, number_masked, opted_out, first_seen, last_seen")
+            format!(
+                "INSERT INTO contacts (source_key, channel, number_cipher, number_masked, \
+                 opted_out, opted_out_at, first_seen, last_seen) \
+                 VALUES ($1, $2, $3, $4, 1, $5, $5, $5) \
+                 ON CONFLICT (source_key) DO UPDATE SET last_seen = excluded.last_seen, \
+                 {RESTORE}, opted_out = 1, \
+                 opted_out_at = COALESCE(contacts.opted_out_at, excluded.opted_out_at) \
+                 RETURNING source_key, number_masked, opted_out, first_seen, last_seen"
+            )
         } else {
-            format!("INSERT INTO contacts (source_key, channel, number_cipher, number_masked, opted_out, \
-             opted_out_at, first_seen, last_seen) VALUES ($1, $2, $3, $4, 0, NULL, $5, $5) \
-             ON CONFLICT (source_key) DO UPDATE SET last_seen = excluded.last_seen, {RESTORE} \
-             RETURNING source_key, number_masked, opted_out, first_seen, last_seen")
+            format!(
+                "INSERT INTO contacts (source_key, channel, number_cipher, number_masked, \
+                 opted_out, opted_out_at, first_seen, last_seen) \
+                 VALUES ($1, $2, $3, $4, 0, NULL, $5, $5) \
+                 ON CONFLICT (source_key) DO UPDATE SET last_seen = excluded.last_seen, \
+                 {RESTORE} \
+                 RETURNING source_key, number_masked, opted_out, first_seen, last_seen"
+            )
         };
         let row: Row = sqlx::query_as(&sql)
             .bind(&key)
