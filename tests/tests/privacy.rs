@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use tempfile::TempDir;
 use zhenwei_core::call_log::{self, CallRecord};
 use zhenwei_core::contacts::Contacts;
-use zhenwei_core::sms_mt::{self, Purpose, Recipient};
+use zhenwei_core::sms_mt::{self, Recipient};
 use zhenwei_core::store::now_ms;
 use zhenwei_core::{Channel, Core, Location, Thresholds};
 use zhenwei_tests::{run_in, Server, LIMIT};
