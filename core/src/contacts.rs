@@ -14,6 +14,11 @@
 //!
 //! `opted_out` is set by an SMS `TD`/`STOP`/`退订` and is never cleared by a later query — only
 //! by the person opting back in (`开通`/`START`/`UNSTOP`, [`Contacts::opt_in`]).
+//!
+//! Retention ([`crate::retention`]) deletes contacts not seen for the configured period, except
+//! opted-out ones, which keep their row with the number blanked (`''`): "no number known" to
+//! [`Contacts::follow_up`], and a later message from that person stores the number again,
+//! still opted out.
 
 use std::sync::Arc;
 
@@ -105,6 +110,13 @@ pub fn open(keyring: &Keyring, aad: &str, sealed: &str) -> Result<String, Contac
 
 type Row = (String, String, i64, i64, i64);
 
+/// On a conflict, a number blanked by retention is stored again (the same number: the key is
+/// its hash); a stored one is left as it is.
+const RESTORE: &str = "number_cipher = CASE WHEN contacts.number_cipher = '' \
+     THEN excluded.number_cipher ELSE contacts.number_cipher END, \
+     number_masked = CASE WHEN contacts.number_masked = '' \
+     THEN excluded.number_masked ELSE contacts.number_masked END";
+
 impl Contacts {
     pub fn new(store: Store, keys: Arc<LiveKeys>) -> Contacts {
         Contacts { store, keys }
@@ -147,18 +159,26 @@ impl Contacts {
         let key = source_key(&keys.keyring, channel, number);
         let sealed = seal(&keys.keyring, &key, number)?;
         let sql = if opt_out {
-            "INSERT INTO contacts (source_key, channel, number_cipher, number_masked, opted_out, \
-             opted_out_at, first_seen, last_seen) VALUES ($1, $2, $3, $4, 1, $5, $5, $5) \
-             ON CONFLICT (source_key) DO UPDATE SET last_seen = excluded.last_seen, \
-             opted_out = 1, opted_out_at = COALESCE(contacts.opted_out_at, excluded.opted_out_at) \
-             RETURNING source_key, number_masked, opted_out, first_seen, last_seen"
+            format!(
+                "INSERT INTO contacts (source_key, channel, number_cipher, number_masked, \
+                 opted_out, opted_out_at, first_seen, last_seen) \
+                 VALUES ($1, $2, $3, $4, 1, $5, $5, $5) \
+                 ON CONFLICT (source_key) DO UPDATE SET last_seen = excluded.last_seen, \
+                 {RESTORE}, opted_out = 1, \
+                 opted_out_at = COALESCE(contacts.opted_out_at, excluded.opted_out_at) \
+                 RETURNING source_key, number_masked, opted_out, first_seen, last_seen"
+            )
         } else {
-            "INSERT INTO contacts (source_key, channel, number_cipher, number_masked, opted_out, \
-             opted_out_at, first_seen, last_seen) VALUES ($1, $2, $3, $4, 0, NULL, $5, $5) \
-             ON CONFLICT (source_key) DO UPDATE SET last_seen = excluded.last_seen \
-             RETURNING source_key, number_masked, opted_out, first_seen, last_seen"
+            format!(
+                "INSERT INTO contacts (source_key, channel, number_cipher, number_masked, \
+                 opted_out, opted_out_at, first_seen, last_seen) \
+                 VALUES ($1, $2, $3, $4, 0, NULL, $5, $5) \
+                 ON CONFLICT (source_key) DO UPDATE SET last_seen = excluded.last_seen, \
+                 {RESTORE} \
+                 RETURNING source_key, number_masked, opted_out, first_seen, last_seen"
+            )
         };
-        let row: Row = sqlx::query_as(sql)
+        let row: Row = sqlx::query_as(&sql)
             .bind(&key)
             .bind(channel.as_str())
             .bind(&sealed)
@@ -217,6 +237,8 @@ impl Contacts {
                 .fetch_optional(self.store.pool())
                 .await?;
         match row {
+            // Blanked by retention: no number known.
+            Some((sealed, _)) if sealed.is_empty() => Ok(None),
             Some((sealed, opted_out)) => Ok(Some((
                 open(&self.keys.current().keyring, source_key, &sealed)?,
                 opted_out != 0,
@@ -233,6 +255,7 @@ impl Contacts {
                 .fetch_optional(self.store.pool())
                 .await?;
         match sealed {
+            Some(s) if s.is_empty() => Ok(None),
             Some(s) => Ok(Some(open(&self.keys.current().keyring, source_key, &s)?)),
             None => Ok(None),
         }
@@ -261,7 +284,7 @@ pub(crate) async fn seen_in<T: WriteTx>(
         let sql = format!(
             "INSERT INTO contacts (source_key, channel, number_cipher, number_masked, opted_out, \
              opted_out_at, first_seen, last_seen) VALUES {} \
-             ON CONFLICT (source_key) DO UPDATE SET last_seen = excluded.last_seen",
+             ON CONFLICT (source_key) DO UPDATE SET last_seen = excluded.last_seen, {RESTORE}",
             placeholders(chunk.len(), 8)
         );
         let mut params = Vec::with_capacity(chunk.len() * 8);

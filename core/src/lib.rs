@@ -21,6 +21,7 @@
 //! * [`advice`] — the verdict in words, zh and en.
 //! * [`contacts`] — phone numbers of texters and callers: encrypted, keyed hash, opt-out.
 //! * [`call_log`] — the hotline's stored call log (caller encrypted, masked for display).
+//! * [`retention`] — how long personal data is kept: the periodic purge of numbers and logs.
 //! * [`numbers`] — number-derived places: mobile segments and area codes → division codes.
 //! * [`rate_limit`] — per-source token buckets (sans-I/O; the caller passes the clock).
 //! * [`clock`] — "today" and displayed times in China Standard Time.
@@ -47,6 +48,7 @@ pub mod numbers;
 pub mod rate_limit;
 pub mod recorder;
 pub mod resolve;
+pub mod retention;
 pub mod sms_mt;
 pub mod store;
 pub mod verdict;

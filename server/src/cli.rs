@@ -181,6 +181,23 @@ pub enum Command {
     /// (format: docs/numbers/README.md).
     #[command(subcommand)]
     Numbers(NumbersCmd),
+    /// Personal data: retention (the `[privacy]` periods of the config file).
+    #[command(subcommand)]
+    Privacy(PrivacyCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PrivacyCmd {
+    /// Purge personal data past its retention period now (as `serve` does hourly): contacts
+    /// not seen for `contact_days` lose their number, older calls and outbound SMS are deleted.
+    /// Prints the counts per table; appends one audit entry.
+    Purge {
+        /// Only count what would be purged; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

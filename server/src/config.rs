@@ -65,6 +65,12 @@
 //! trust = ["/etc/zhenwei/receivers-ca.pem"]   # extra roots for receivers' certificates
 //! # client_cert = "…", client_key = "…"      # default: issued by the data directory's CA
 //! # signing_key = "…"                         # default: DATA_DIR/delivery-signing.key
+//!
+//! [privacy]              # retention of personal data (core/src/retention.rs), all optional
+//! contact_days = 365     # a contact not seen this long loses its number (opt-outs are kept)
+//! call_days = 365        # the hotline's call log
+//! sms_log_days = 365     # the outbound SMS log and its delivery receipts
+//! purge_every_minutes = 60   # how often `serve` purges (also once at start)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -103,6 +109,9 @@ pub struct FileConfig {
     /// Delivery of case reports: retries, TLS, keys (`[delivery]`, see `delivery.rs`).
     #[serde(default)]
     pub delivery: crate::delivery::DeliveryConfig,
+    /// Retention periods of personal data (`[privacy]`).
+    #[serde(default)]
+    pub privacy: zhenwei_core::retention::Retention,
 }
 
 /// `[sms]`: per-number limits of the SMS channel (issue 5).
@@ -285,6 +294,12 @@ impl FileConfig {
                 message: "sms.rate_burst must be at least 1 and sms.rate_per_minute above 0".into(),
             });
         }
+        if let Err(message) = cfg.privacy.validate() {
+            return Err(ConfigError::Parse {
+                path: path.display().to_string(),
+                message,
+            });
+        }
         if t.excessive_from < t.repeat_from {
             return Err(ConfigError::Parse {
                 path: path.display().to_string(),
@@ -353,6 +368,44 @@ mod tests {
         )
         .unwrap();
         assert!(FileConfig::load(Some(&p)).is_err());
+    }
+
+    #[test]
+    fn privacy_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("z.toml");
+        std::fs::write(&p, "[privacy]\ncontact_days = 90\nsms_log_days = 30\n").unwrap();
+        let c = FileConfig::load(Some(&p)).unwrap().privacy;
+        assert_eq!(
+            (
+                c.contact_days,
+                c.call_days,
+                c.sms_log_days,
+                c.purge_every_minutes
+            ),
+            (90, 365, 30, 60)
+        );
+        assert_eq!(
+            FileConfig::load(None).unwrap().privacy,
+            zhenwei_core::retention::Retention::default()
+        );
+        for (text, want) in [
+            (
+                "[privacy]\ncall_days = 0\n",
+                "privacy.call_days must be between 1 and 36500 days (got 0)",
+            ),
+            (
+                "[privacy]\ncontact_days = 40000\n",
+                "privacy.contact_days must be between 1 and 36500 days (got 40000)",
+            ),
+            ("[privacy]\ncontact_days = -1\n", "invalid value"),
+            ("[privacy]\ncontact_days = \"a year\"\n", "invalid type"),
+            ("[privacy]\nkeep_days = 3\n", "unknown field `keep_days`"),
+        ] {
+            std::fs::write(&p, text).unwrap();
+            let e = FileConfig::load(Some(&p)).unwrap_err().to_string();
+            assert!(e.contains(want), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -40,7 +40,7 @@ use zhenwei_core::{audit, demo, Channel, Core, Keyring, Lang, Location, Query, V
 
 use cli::{
     AuditCmd, BatchArgs, Cli, CodesCmd, Command, EnterpriseCmd, KeysCmd, NumbersCmd, PrefixCmd,
-    ProductCmd, RangeCmd, StoreCmd, UploadCmd,
+    PrivacyCmd, ProductCmd, RangeCmd, StoreCmd, UploadCmd,
 };
 use config::FileConfig;
 
@@ -383,6 +383,11 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
             tracing::info!(http = %listener.local_addr()?, https = %https_shown, sip = %sip_shown, sip_tls = %sip_tls_shown, data_dir = %s.location.data_dir.display(), backend = ?core.store.backend(), "zhenwei serving");
             let ivr = hotline.ivr(core.verifier.clone())?;
             let hotline = tokio::spawn(hotline.serve(ivr));
+            // Retention of personal data: a purge now, then every purge_every_minutes.
+            let retention = tokio::spawn(zhenwei_core::retention::serve(
+                core.store.clone(),
+                s.file.privacy.clone(),
+            ));
             // The SMPP ESME (issue 5), when the config file has an [smpp] section, and the
             // recall-notice worker (issue 8) over the configured sender.
             let (notices, submissions) = sms::recall_worker(core, &s.file, listener.local_addr()?)?;
@@ -393,6 +398,7 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
                 .map(|section| smpp::start(core, section, sms::gateway(core), submissions));
             http::serve(listener, https, core.clone(), shutdown).await?;
             hotline.abort();
+            retention.abort();
             if let Some(stop) = notices {
                 stop.stop().await;
             }
@@ -780,6 +786,44 @@ async fn command(s: &Settings, core: &Core, cmd: Command) -> Result<ExitCode> {
                 for (p, k, d) in rows {
                     out!("{p}\t{k}\t{d}");
                 }
+            }
+        }
+        Command::Privacy(PrivacyCmd::Purge { dry_run, json }) => {
+            let p = zhenwei_core::retention::purge(
+                &core.store,
+                &s.file.privacy,
+                zhenwei_core::store::now_ms(),
+                &actor,
+                dry_run,
+            )
+            .await?;
+            if json {
+                out!("{}", serde_json::to_string(&p)?);
+            } else {
+                let (verb, blank) = if dry_run {
+                    ("would purge", "would remove the numbers of")
+                } else {
+                    ("purged", "removed the numbers of")
+                };
+                let r = &s.file.privacy;
+                out!(
+                    "contacts: {verb} {} (not seen for {} days); {blank} {} opted-out \
+                     contact(s), opt-out kept",
+                    p.contacts_deleted,
+                    r.contact_days,
+                    p.contacts_blanked
+                );
+                out!(
+                    "calls: {verb} {} (older than {} days)",
+                    p.calls_deleted,
+                    r.call_days
+                );
+                out!(
+                    "sms_mt: {verb} {} (older than {} days)",
+                    p.sms_mt_deleted,
+                    r.sms_log_days
+                );
+                out!("sms_receipts: {verb} {}", p.sms_receipts_deleted);
             }
         }
         Command::Audit(AuditCmd::List { after, limit }) => {
