@@ -28,6 +28,7 @@ on_both_backends!(
     evidence_in_flight_is_sent_as_an_update_after_delivery,
     many_batches_on_a_delivered_case_make_one_update_holding_all,
     a_retry_carries_the_same_key_and_the_evidence_as_of_the_retry,
+    a_row_queued_with_its_report_before_0021_is_sent_as_stored,
 );
 
 async fn demo_core(db: Db) -> (support::Fixture, BTreeMap<String, Vec<String>>) {
@@ -298,7 +299,10 @@ async fn lifecycle_changes_are_validated_audited_and_reported(db: Db) {
             other => panic!("unexpected {other}"),
         };
         assert_eq!(r["event"], d.event.as_str());
-        assert_eq!((r["case"]["status"].as_str().unwrap(), &r["case"]["outcome"]), (status, &outcome));
+        assert_eq!(
+            (r["case"]["status"].as_str().unwrap(), &r["case"]["outcome"]),
+            (status, &outcome)
+        );
     }
     let log = audit::entries(&core.store, 0, 100_000).await.unwrap();
     for action in [
@@ -657,4 +661,47 @@ async fn a_retry_carries_the_same_key_and_the_evidence_as_of_the_retry(db: Db) {
         pending_keys(core, case).await,
         [outbox::update_key(case, 1, Target::Enterprise(e))]
     );
+}
+
+async fn a_row_queued_with_its_report_before_0021_is_sent_as_stored(db: Db) {
+    let (f, m) = demo_core(db).await;
+    let core = &f.core;
+    let code = &m["not_activated"][0];
+    let ids = offices_and_endpoint(core, &credit_of(core, code).await).await;
+    let case = suspect(core, code, "330203").await;
+    // What an older zhenwei queued: the report text in the row, no version or status columns.
+    let stored = serde_json::json!({"schema": "zhenwei.case-report/1", "event": "case.opened",
+        "case": {"id": case, "version": 7, "event_count": 1}, "evidence": []})
+    .to_string();
+    sqlx::query(
+        "INSERT INTO deliveries (case_id, target_kind, target_id, url, event, payload, \
+         idempotency_key, attempts, next_attempt_at, state, created_at) \
+         VALUES ($1, 'regulator', $2, 'https://r.test/old', 'case.opened', $3, 'zw-old-1', 0, 0, \
+         'pending', 0)",
+    )
+    .bind(case)
+    .bind(ids["33"])
+    .bind(&stored)
+    .execute(core.store.pool())
+    .await
+    .unwrap();
+    suspect(core, code, "330203").await;
+    let claimed = outbox::claim(&core.store, 10, now_ms(), &RetryPolicy::default())
+        .await
+        .unwrap();
+    let old = claimed
+        .iter()
+        .find(|d| d.idempotency_key == "zw-old-1")
+        .unwrap();
+    let built = support::build_report(&core.store, old).await;
+    assert_eq!(built.body, stored);
+    assert_eq!(built.event_count, Some(1));
+    // The rows queued now are built now, with both events.
+    for d in claimed.iter().filter(|d| d.idempotency_key != "zw-old-1") {
+        assert_eq!(d.payload, None);
+        assert_eq!(
+            support::build_report(&core.store, d).await.event_count,
+            Some(2)
+        );
+    }
 }

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use support::{fixture, Db};
 use zhenwei_core::cases::casework;
-use zhenwei_core::cases::outbox::{self, RetryPolicy};
 use zhenwei_core::cases::offices;
+use zhenwei_core::cases::outbox::{self, RetryPolicy};
 use zhenwei_core::clock::today;
 use zhenwei_core::codes::division::DivisionCode;
 use zhenwei_core::enterprise::market;

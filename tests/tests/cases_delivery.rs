@@ -497,7 +497,10 @@ fn a_receiver_that_is_down_gets_the_report_when_it_is_back() {
         });
     assert_eq!(got.path, "/ningbo");
     assert_eq!(got.body["event"], "case.opened");
-    assert_eq!(got.idempotency_key, row["idempotency_key"].as_str().unwrap());
+    assert_eq!(
+        got.idempotency_key,
+        row["idempotency_key"].as_str().unwrap()
+    );
     assert_eq!(got.body["case"]["event_count"], 3, "{}", got.body);
     assert_eq!(evidence_ids(&got.body).len(), 3);
     let rows = eventually("the delivery marked delivered", || {

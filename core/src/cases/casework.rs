@@ -14,9 +14,9 @@ use serde::Serialize;
 
 use super::escalation::{self, Action, Awaiting, Rule};
 use super::outbox::{self, Claimed, Target};
+use super::report::Built;
 use super::routing::{candidate_prefixes, office_for, within, Regulator};
 use super::status::{self, CaseStatus, Change};
-use super::report::Built;
 use super::CaseError;
 use crate::store::{Store, StoreError};
 use crate::write_tx::{Param, WriteTx};

@@ -132,14 +132,8 @@ pub async fn send_and_mark(
 ) -> Option<serde_json::Value> {
     let built = build_report(store, d).await;
     let rule = zhenwei_core::cases::CaseRules::default().rule();
-    zhenwei_core::cases::casework::delivered(
-        store,
-        d,
-        &built,
-        zhenwei_core::store::now_ms(),
-        &rule,
-    )
-    .await
-    .unwrap()
-    .then(|| serde_json::from_str(&built.body).unwrap())
+    zhenwei_core::cases::casework::delivered(store, d, &built, zhenwei_core::store::now_ms(), &rule)
+        .await
+        .unwrap()
+        .then(|| serde_json::from_str(&built.body).unwrap())
 }
