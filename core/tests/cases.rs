@@ -2,7 +2,9 @@
 //! the same transaction, the lifecycle with its audit entries, escalation, and — the point of
 //! the outbox — two worker pools on separate connection pools (as two server processes would
 //! be) delivering every row exactly once, never the same row concurrently, including rows a
-//! "crashed" worker claimed and never finished.
+//! "crashed" worker claimed and never finished. Reports are built when they are sent: evidence
+//! that arrives while a case is open, while its report is in flight, or while an update waits,
+//! reaches the receivers, in one coalesced update at most per receiver.
 
 mod support;
 
@@ -22,6 +24,11 @@ on_both_backends!(
     a_case_is_routed_and_its_reports_queued_with_it,
     lifecycle_changes_are_validated_audited_and_reported,
     two_worker_pools_deliver_every_row_exactly_once,
+    evidence_added_while_open_is_in_the_delivered_report,
+    evidence_in_flight_is_sent_as_an_update_after_delivery,
+    many_batches_on_a_delivered_case_make_one_update_holding_all,
+    a_retry_carries_the_same_key_and_the_evidence_as_of_the_retry,
+    a_row_queued_with_its_report_before_0021_is_sent_as_stored,
 );
 
 async fn demo_core(db: Db) -> (support::Fixture, BTreeMap<String, Vec<String>>) {
@@ -105,16 +112,31 @@ async fn a_case_is_routed_and_its_reports_queued_with_it(db: Db) {
     };
     assert_eq!(summary(c2).await.regulator_prefix.as_deref(), Some(""));
     assert_eq!(summary(c3).await.regulator_prefix.as_deref(), Some("33"));
-    // The queued report is the schema's document.
-    let payload: String = sqlx::query_scalar("SELECT payload FROM deliveries WHERE id = $1")
-        .bind(reg.id)
-        .fetch_one(core.store.pool())
+    // The row holds what to send, not the report: that is built when it is sent, and is the
+    // schema's document.
+    let payload: Option<String> =
+        sqlx::query_scalar("SELECT payload FROM deliveries WHERE id = $1")
+            .bind(reg.id)
+            .fetch_one(core.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(payload, None);
+    let claimed = outbox::claim(&core.store, 10, now_ms(), &RetryPolicy::default())
         .await
         .unwrap();
-    let p: serde_json::Value = serde_json::from_str(&payload).unwrap();
+    let d = claimed.iter().find(|d| d.id == reg.id).unwrap();
+    let p: serde_json::Value =
+        serde_json::from_str(&support::build_report(&core.store, d).await.body).unwrap();
     assert_eq!(p["schema"], "zhenwei.case-report/1");
+    assert_eq!(p["event"], "case.opened");
+    assert_eq!(p["recipient"], "regulator");
     assert_eq!(p["case"]["office"]["prefix"], "3302");
+    assert_eq!(p["case"]["status"], "open");
+    assert_eq!(p["case"]["version"], 1);
     assert_eq!(p["evidence"][0]["source"], "203.0.*.*");
+    // Both queries of the code so far: the second came after the report was queued.
+    assert_eq!(p["case"]["event_count"], 2);
+    assert_eq!(p["evidence"].as_array().unwrap().len(), 2);
     // Jurisdiction: a county sees its cases only, a province all of its counties.
     let within = |p: &str| Filter {
         within: Some(p.into()),
@@ -157,15 +179,9 @@ async fn lifecycle_changes_are_validated_audited_and_reported(db: Db) {
         "leased"
     );
     for d in &claimed {
-        assert!(casework::delivered(&core.store, d, now_ms(), &rules.rule())
-            .await
-            .unwrap());
+        assert!(support::send_and_mark(&core.store, d).await.is_some());
         // Finishing twice changes nothing.
-        assert!(
-            !casework::delivered(&core.store, d, now_ms(), &rules.rule())
-                .await
-                .unwrap()
-        );
+        assert!(support::send_and_mark(&core.store, d).await.is_none());
     }
     let c = casework::get(&core.store, case, None).await.unwrap();
     assert_eq!(c.status, "delivered");
@@ -263,6 +279,31 @@ async fn lifecycle_changes_are_validated_audited_and_reported(db: Db) {
         events,
         ["case.closed", "case.investigating", "case.acknowledged"]
     );
+    // Sent only now, after the case was closed, each report still says what its change left:
+    // the version its key names, its status, and an outcome only once closed.
+    let claimed = outbox::claim(&core.store, 10, now_ms(), &policy)
+        .await
+        .unwrap();
+    for d in claimed.iter().filter(|d| d.target_kind == "enterprise") {
+        let r: serde_json::Value =
+            serde_json::from_str(&support::build_report(&core.store, d).await.body).unwrap();
+        let version = r["case"]["version"].as_i64().unwrap();
+        assert_eq!(
+            d.idempotency_key,
+            outbox::idempotency_key(case, version, Target::Enterprise(d.target_id))
+        );
+        let (status, outcome) = match d.event.as_str() {
+            "case.acknowledged" => ("acknowledged", serde_json::Value::Null),
+            "case.investigating" => ("investigating", serde_json::Value::Null),
+            "case.closed" => ("closed", serde_json::json!("referred_to_police")),
+            other => panic!("unexpected {other}"),
+        };
+        assert_eq!(r["event"], d.event.as_str());
+        assert_eq!(
+            (r["case"]["status"].as_str().unwrap(), &r["case"]["outcome"]),
+            (status, &outcome)
+        );
+    }
     let log = audit::entries(&core.store, 0, 100_000).await.unwrap();
     for action in [
         "case.open",
@@ -293,7 +334,6 @@ async fn pool_worker(store: Store, seen: Arc<Mutex<Counting>>, fail_first: bool)
         lease_ms: 60_000,
         ..RetryPolicy::default()
     };
-    let rule = CaseRules::default().rule();
     loop {
         let claimed = outbox::claim(&store, 3, now_ms(), &policy).await.unwrap();
         if claimed.is_empty() {
@@ -321,9 +361,7 @@ async fn pool_worker(store: Store, seen: Arc<Mutex<Counting>>, fail_first: bool)
                     .await
                     .unwrap();
             } else {
-                assert!(casework::delivered(&store, &d, now_ms(), &rule)
-                    .await
-                    .unwrap());
+                assert!(support::send_and_mark(&store, &d).await.is_some());
             }
         }
     }
@@ -342,10 +380,10 @@ async fn two_worker_pools_deliver_every_row_exactly_once(db: Db) {
             &mut tx,
             case,
             v,
+            "open",
             Target::Regulator(1),
             "https://r.test/x",
             "case.opened",
-            &serde_json::json!({}),
             now_ms(),
         )
         .await
@@ -401,5 +439,269 @@ async fn two_worker_pools_deliver_every_row_exactly_once(db: Db) {
         assert!(!outbox::mark_failed(&core.store, d, "late", Next::Dead)
             .await
             .unwrap());
+    }
+}
+
+/// The ids of the evidence events in a report, in order.
+fn evidence_ids(report: &serde_json::Value) -> Vec<i64> {
+    report["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_id"].as_i64().unwrap())
+        .collect()
+}
+
+/// The ids of the query events linked to `case`, oldest first.
+async fn case_event_ids(core: &Core, case: i64) -> Vec<i64> {
+    sqlx::query_scalar("SELECT event_id FROM case_events WHERE case_id = $1 ORDER BY event_id")
+        .bind(case)
+        .fetch_all(core.store.pool())
+        .await
+        .unwrap()
+}
+
+/// The idempotency keys of the pending deliveries of `case`, sorted.
+async fn pending_keys(core: &Core, case: i64) -> Vec<String> {
+    let mut keys: Vec<String> = outbox::list(&core.store, Some("pending"), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.case_id == case)
+        .map(|d| d.idempotency_key)
+        .collect();
+    keys.sort();
+    keys
+}
+
+async fn evidence_added_while_open_is_in_the_delivered_report(db: Db) {
+    let (f, m) = demo_core(db).await;
+    let core = &f.core;
+    let code = &m["not_activated"][0];
+    offices_and_endpoint(core, &credit_of(core, code).await).await;
+    let case = suspect(core, code, "330203").await;
+    // Two more queries while the case waits for its first delivery: no rows are added...
+    for _ in 0..2 {
+        suspect(core, code, "330203").await;
+    }
+    assert_eq!(outbox::list(&core.store, None, 10).await.unwrap().len(), 2);
+    let all = case_event_ids(core, case).await;
+    assert_eq!(all.len(), 3);
+    // ...and both reports, built when sent, carry all three events.
+    let claimed = outbox::claim(&core.store, 10, now_ms(), &RetryPolicy::default())
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    for d in &claimed {
+        let r = support::send_and_mark(&core.store, d).await.unwrap();
+        assert_eq!(r["event"], "case.opened");
+        assert_eq!(r["case"]["event_count"], 3);
+        assert_eq!(evidence_ids(&r), all);
+    }
+    // Nothing is owed: every receiver has all the evidence.
+    let c = outbox::counts(&core.store).await.unwrap();
+    assert_eq!((c.pending, c.sending, c.delivered, c.dead), (0, 0, 2, 0));
+    assert_eq!(
+        casework::get(&core.store, case, None).await.unwrap().status,
+        "delivered"
+    );
+}
+
+async fn evidence_in_flight_is_sent_as_an_update_after_delivery(db: Db) {
+    let (f, m) = demo_core(db).await;
+    let core = &f.core;
+    let code = &m["not_activated"][0];
+    let ids = offices_and_endpoint(core, &credit_of(core, code).await).await;
+    let case = suspect(core, code, "330203").await;
+    let claimed = outbox::claim(&core.store, 10, now_ms(), &RetryPolicy::default())
+        .await
+        .unwrap();
+    let mut built = Vec::new();
+    for d in &claimed {
+        built.push(support::build_report(&core.store, d).await);
+    }
+    assert!(built.iter().all(|b| b.event_count == Some(1)));
+    // A query arrives while both reports are on the wire; the case is still open.
+    suspect(core, code, "330203").await;
+    assert_eq!(outbox::list(&core.store, None, 10).await.unwrap().len(), 2);
+    let rule = CaseRules::default().rule();
+    for (d, b) in claimed.iter().zip(&built) {
+        assert!(casework::delivered(&core.store, d, b, now_ms(), &rule)
+            .await
+            .unwrap());
+    }
+    // Delivered with one event of two: each receiver is owed an update, one each.
+    let c = credit_of(core, code).await;
+    let e = enterprise_id(core, &c).await;
+    assert_eq!(
+        pending_keys(core, case).await,
+        [
+            outbox::update_key(case, 1, Target::Enterprise(e)),
+            outbox::update_key(case, 1, Target::Regulator(ids["3302"])),
+        ]
+    );
+    let claimed = outbox::claim(&core.store, 10, now_ms(), &RetryPolicy::default())
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    for d in &claimed {
+        let r = support::send_and_mark(&core.store, d).await.unwrap();
+        assert_eq!(r["event"], casework::UPDATED);
+        assert_eq!(r["case"]["status"], "delivered");
+        assert_eq!(r["case"]["event_count"], 2);
+        assert_eq!(evidence_ids(&r), case_event_ids(core, case).await);
+    }
+    assert!(pending_keys(core, case).await.is_empty());
+}
+
+async fn enterprise_id(core: &Core, credit: &str) -> i64 {
+    sqlx::query_scalar("SELECT id FROM enterprises WHERE credit_code = $1")
+        .bind(credit)
+        .fetch_one(core.store.pool())
+        .await
+        .unwrap()
+}
+
+async fn many_batches_on_a_delivered_case_make_one_update_holding_all(db: Db) {
+    let (f, m) = demo_core(db).await;
+    let core = &f.core;
+    let code = &m["not_activated"][0];
+    let ids = offices_and_endpoint(core, &credit_of(core, code).await).await;
+    let e = enterprise_id(core, &credit_of(core, code).await).await;
+    let case = suspect(core, code, "330203").await;
+    for d in outbox::claim(&core.store, 10, now_ms(), &RetryPolicy::default())
+        .await
+        .unwrap()
+    {
+        support::send_and_mark(&core.store, &d).await.unwrap();
+    }
+    // Ten more queries, one recorder batch each (each awaited before the next).
+    for _ in 0..10 {
+        suspect(core, code, "330203").await;
+    }
+    let all = case_event_ids(core, case).await;
+    assert_eq!(all.len(), 11);
+    // One pending update per receiver, holding nothing but what to send.
+    assert_eq!(
+        pending_keys(core, case).await,
+        [
+            outbox::update_key(case, 1, Target::Enterprise(e)),
+            outbox::update_key(case, 1, Target::Regulator(ids["3302"])),
+        ]
+    );
+    let stored: Vec<Option<String>> =
+        sqlx::query_scalar("SELECT payload FROM deliveries WHERE case_id = $1")
+            .bind(case)
+            .fetch_all(core.store.pool())
+            .await
+            .unwrap();
+    assert!(stored.iter().all(Option::is_none));
+    // Its report, built when sent, holds all eleven events.
+    let claimed: Vec<_> = outbox::claim(&core.store, 10, now_ms(), &RetryPolicy::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.case_id == case)
+        .collect();
+    assert_eq!(claimed.len(), 2);
+    for d in &claimed {
+        let r = support::send_and_mark(&core.store, d).await.unwrap();
+        assert_eq!(r["event"], casework::UPDATED);
+        assert_eq!(r["case"]["event_count"], 11);
+        assert_eq!(evidence_ids(&r), all);
+    }
+    assert!(pending_keys(core, case).await.is_empty());
+}
+
+async fn a_retry_carries_the_same_key_and_the_evidence_as_of_the_retry(db: Db) {
+    let (f, m) = demo_core(db).await;
+    let core = &f.core;
+    let code = &m["not_activated"][0];
+    offices_and_endpoint(core, &credit_of(core, code).await).await;
+    let e = enterprise_id(core, &credit_of(core, code).await).await;
+    let case = suspect(core, code, "330203").await;
+    let claimed = outbox::claim(&core.store, 10, now_ms(), &RetryPolicy::default())
+        .await
+        .unwrap();
+    let reg = claimed
+        .iter()
+        .find(|d| d.target_kind == "regulator")
+        .unwrap();
+    let ent = claimed
+        .iter()
+        .find(|d| d.target_kind == "enterprise")
+        .unwrap();
+    // The regulator's first attempt fails; the enterprise's succeeds.
+    let first: serde_json::Value =
+        serde_json::from_str(&support::build_report(&core.store, reg).await.body).unwrap();
+    assert_eq!(first["case"]["event_count"], 1);
+    assert!(
+        outbox::mark_failed(&core.store, reg, "HTTP 503", Next::RetryAt(now_ms()))
+            .await
+            .unwrap()
+    );
+    support::send_and_mark(&core.store, ent).await.unwrap();
+    // Evidence arrives before the retry.
+    suspect(core, code, "330203").await;
+    let again = outbox::claim(&core.store, 10, now_ms(), &RetryPolicy::default())
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1, "{again:?}");
+    let retry = &again[0];
+    assert_eq!((retry.id, retry.attempts), (reg.id, 2));
+    assert_eq!(retry.idempotency_key, reg.idempotency_key);
+    let r = support::send_and_mark(&core.store, retry).await.unwrap();
+    assert_eq!(r["event"], "case.opened");
+    assert_eq!(r["case"]["version"], first["case"]["version"]);
+    assert_eq!(r["case"]["event_count"], 2);
+    assert_eq!(evidence_ids(&r), case_event_ids(core, case).await);
+    // The enterprise's report went out with one event while the case was open: now that the
+    // office has it, the enterprise gets the rest as an update; the office needs none.
+    assert_eq!(
+        pending_keys(core, case).await,
+        [outbox::update_key(case, 1, Target::Enterprise(e))]
+    );
+}
+
+async fn a_row_queued_with_its_report_before_0021_is_sent_as_stored(db: Db) {
+    let (f, m) = demo_core(db).await;
+    let core = &f.core;
+    let code = &m["not_activated"][0];
+    let ids = offices_and_endpoint(core, &credit_of(core, code).await).await;
+    let case = suspect(core, code, "330203").await;
+    // What an older zhenwei queued: the report text in the row, no version or status columns.
+    let stored = serde_json::json!({"schema": "zhenwei.case-report/1", "event": "case.opened",
+        "case": {"id": case, "version": 7, "event_count": 1}, "evidence": []})
+    .to_string();
+    sqlx::query(
+        "INSERT INTO deliveries (case_id, target_kind, target_id, url, event, payload, \
+         idempotency_key, attempts, next_attempt_at, state, created_at) \
+         VALUES ($1, 'regulator', $2, 'https://r.test/old', 'case.opened', $3, 'zw-old-1', 0, 0, \
+         'pending', 0)",
+    )
+    .bind(case)
+    .bind(ids["33"])
+    .bind(&stored)
+    .execute(core.store.pool())
+    .await
+    .unwrap();
+    suspect(core, code, "330203").await;
+    let claimed = outbox::claim(&core.store, 10, now_ms(), &RetryPolicy::default())
+        .await
+        .unwrap();
+    let old = claimed
+        .iter()
+        .find(|d| d.idempotency_key == "zw-old-1")
+        .unwrap();
+    let built = support::build_report(&core.store, old).await;
+    assert_eq!(built.body, stored);
+    assert_eq!(built.event_count, Some(1));
+    // The rows queued now are built now, with both events.
+    for d in claimed.iter().filter(|d| d.idempotency_key != "zw-old-1") {
+        assert_eq!(d.payload, None);
+        assert_eq!(
+            support::build_report(&core.store, d).await.event_count,
+            Some(2)
+        );
     }
 }

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use support::{fixture, Db};
 use zhenwei_core::cases::casework;
+use zhenwei_core::cases::offices;
 use zhenwei_core::cases::outbox::{self, RetryPolicy};
-use zhenwei_core::cases::{offices, CaseRules};
 use zhenwei_core::clock::today;
 use zhenwei_core::codes::division::DivisionCode;
 use zhenwei_core::enterprise::market;
@@ -339,21 +339,19 @@ async fn a_case_without_an_office_is_routed_when_one_is_added(db: Db) {
     assert_eq!(routed, 2);
 }
 
-/// Sends everything due "successfully" (as the delivery worker would after a 2xx).
-async fn deliver_all(core: &Core) -> Vec<String> {
-    let rule = CaseRules::default().rule();
+/// Sends everything due "successfully" (as the delivery worker would after a 2xx): each report
+/// built when sent, as the worker does. The keys and reports, sorted by key.
+async fn deliver_all(core: &Core) -> Vec<(String, serde_json::Value)> {
     let claimed = outbox::claim(&core.store, 100, now_ms(), &RetryPolicy::default())
         .await
         .unwrap();
-    let mut keys = Vec::new();
+    let mut sent = Vec::new();
     for d in &claimed {
-        assert!(casework::delivered(&core.store, d, now_ms(), &rule)
-            .await
-            .unwrap());
-        keys.push(d.idempotency_key.clone());
+        let report = support::send_and_mark(&core.store, d).await.unwrap();
+        sent.push((d.idempotency_key.clone(), report));
     }
-    keys.sort();
-    keys
+    sent.sort_by(|a, b| a.0.cmp(&b.0));
+    sent
 }
 
 async fn new_evidence_is_sent_as_one_coalesced_update_per_target(db: Db) {
@@ -371,10 +369,13 @@ async fn new_evidence_is_sent_as_one_coalesced_update_per_target(db: Db) {
     let case = ask(core, code, Channel::Kiosk, Some("330203"))
         .await
         .unwrap();
-    // Evidence before the first delivery travels with nothing new: the case is still open.
+    // Evidence before the first delivery adds no delivery: the first reports, built when sent,
+    // carry it.
     ask(core, code, Channel::Kiosk, Some("330203")).await;
     assert_eq!(outbox::list(&core.store, None, 10).await.unwrap().len(), 2);
-    assert_eq!(deliver_all(core).await.len(), 2);
+    let first = deliver_all(core).await;
+    assert_eq!(first.len(), 2);
+    assert!(first.iter().all(|(_, r)| r["case"]["event_count"] == 2));
     assert_eq!(
         casework::get(&core.store, case, None).await.unwrap().status,
         "delivered"
@@ -398,23 +399,13 @@ async fn new_evidence_is_sent_as_one_coalesced_update_per_target(db: Db) {
         ]
     );
     assert!(pending.iter().all(|d| d.event == "case.updated"));
-    // The pending update carries the newest evidence count.
-    let payload: String = sqlx::query_scalar(
-        "SELECT payload FROM deliveries WHERE target_kind = 'regulator' AND state = 'pending' \
-         AND case_id = $1",
-    )
-    .bind(case)
-    .fetch_one(core.store.pool())
-    .await
-    .unwrap();
-    let p: serde_json::Value = serde_json::from_str(&payload).unwrap();
-    assert_eq!(p["event"], "case.updated");
-    assert_eq!(p["case"]["event_count"], 5);
+    // The update, built when sent, carries the newest evidence count.
     let sent = deliver_all(core).await;
-    assert!(
-        sent.contains(&keys[0]) && sent.contains(&keys[1]),
-        "{sent:?}"
-    );
+    for key in &keys {
+        let (_, p) = sent.iter().find(|(k, _)| k == key).unwrap();
+        assert_eq!(p["event"], "case.updated");
+        assert_eq!(p["case"]["event_count"], 5);
+    }
     // After they went out, the next evidence is a new update with its own key.
     ask(core, code, Channel::Sms, Some("330203")).await;
     let mut keys: Vec<String> = outbox::list(&core.store, Some("pending"), 10)

@@ -3,7 +3,9 @@
 //! `zhenwei serve` runs two background loops:
 //!
 //! * **the delivery worker** — claims due rows of the outbox (`zhenwei_core::cases::outbox`),
-//!   POSTs each report over HTTPS (rustls, presenting zhenwei's client certificate), signed with
+//!   builds each row's report from the database at that attempt (`report::for_delivery`: the
+//!   evidence as of sending; a retry carries the same idempotency key and fresher evidence),
+//!   POSTs it over HTTPS (rustls, presenting zhenwei's client certificate), signed with
 //!   Ed25519 per RFC 9421 (`zhenwei_core::cases::httpsig`) and carrying the row's
 //!   `Idempotency-Key`; a 2xx answer marks it delivered (and the case `delivered` if it went to
 //!   the office in charge), anything else schedules a retry with exponential backoff and jitter,
@@ -36,7 +38,7 @@ use rustls::{ClientConfig, RootCertStore};
 use serde::Deserialize;
 use zhenwei_core::cases::httpsig::{self, SigningKey};
 use zhenwei_core::cases::outbox::{self, Claimed, Next, RetryPolicy};
-use zhenwei_core::cases::{casework, CaseRules};
+use zhenwei_core::cases::{casework, report, CaseRules};
 use zhenwei_core::store::now_ms;
 use zhenwei_core::Core;
 
@@ -396,13 +398,19 @@ impl Worker {
 
     async fn attempt(&self, d: Claimed) -> Result<(), zhenwei_core::cases::CaseError> {
         let timeout = Duration::from_millis(self.cfg.timeout_ms.max(100));
-        let result = match tokio::time::timeout(timeout, self.send(&d)).await {
-            Ok(r) => r,
-            Err(_) => Err(format!("no answer within {} ms", self.cfg.timeout_ms)),
+        // The report is built now, at each attempt, so it carries the evidence as of sending.
+        let result = match self.build(&d).await {
+            Ok(built) => match tokio::time::timeout(timeout, self.send(&d, &built.body)).await {
+                Ok(r) => r.map(|()| built),
+                Err(_) => Err(format!("no answer within {} ms", self.cfg.timeout_ms)),
+            },
+            Err(e) => Err(format!("building the report: {e}")),
         };
         match result {
-            Ok(()) => {
-                if casework::delivered(&self.core.store, &d, now_ms(), &self.rules.rule()).await? {
+            Ok(built) => {
+                if casework::delivered(&self.core.store, &d, &built, now_ms(), &self.rules.rule())
+                    .await?
+                {
                     STATS.sent.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(delivery = d.id, case = d.case_id, target = %d.target_kind, url = %d.url, attempt = d.attempts, "case report delivered");
                 }
@@ -431,8 +439,20 @@ impl Worker {
         Ok(())
     }
 
-    /// One signed POST; `Err` says why it did not count as delivered.
-    async fn send(&self, d: &Claimed) -> Result<(), String> {
+    /// The report of delivery `d`, built from the database now.
+    async fn build(&self, d: &Claimed) -> Result<report::Built, zhenwei_core::store::StoreError> {
+        let mut conn = self
+            .core
+            .store
+            .pool()
+            .acquire()
+            .await
+            .map_err(zhenwei_core::store::StoreError::Db)?;
+        report::for_delivery(&mut *conn, d, now_ms()).await
+    }
+
+    /// One signed POST of `body`; `Err` says why it did not count as delivered.
+    async fn send(&self, d: &Claimed, body: &str) -> Result<(), String> {
         let uri: Uri = d.url.parse().map_err(|e| format!("bad URL: {e}"))?;
         if uri.scheme_str() != Some("https") {
             return Err("only https:// receivers are allowed".into());
@@ -471,7 +491,7 @@ impl Worker {
             .map_err(|e| format!("HTTP: {e}"))?;
         let conn = tokio::spawn(conn);
         let target_uri = format!("https://{authority}{path}");
-        let body = d.payload.clone().into_bytes();
+        let body = body.as_bytes().to_vec();
         let signed = httpsig::sign_request(
             &self.key,
             "POST",

@@ -5,7 +5,7 @@
 //! | what | test |
 //! |---|---|
 //! | suspect queries in two provinces → each case to the longest-prefix office and to the enterprise; escalation after 7 working days (time given on the command line); acknowledge → investigate → close, each change reported to the enterprise; invalid transitions refused; audit chain intact | `suspect_queries_are_routed_signed_delivered_escalated_and_closed` |
-//! | receiver down → retries with backoff → delivered once it is back, exactly once | `a_receiver_that_is_down_gets_the_report_when_it_is_back` |
+//! | receiver down → retries with backoff → delivered once it is back, exactly once, under the key every attempt had, carrying the evidence that arrived meanwhile (reports are built at send time); then evidence on the delivered case while it is down again → one coalesced `case.updated` holding all of it | `a_receiver_that_is_down_gets_the_report_when_it_is_back` |
 //! | a receiver that never answers → dead letter after N attempts, in `/metrics` and `delivery list`; `delivery retry` queues it again | `after_the_last_attempt_a_delivery_is_dead_lettered` |
 
 use std::net::TcpListener;
@@ -439,6 +439,23 @@ fn chrono_like_rfc3339(ms: i64) -> String {
     )
 }
 
+/// One more suspect query of `code` at `place` (it may open further cases of its own).
+fn query_again(server: &Server, code: &str, place: &str) {
+    let r = server.http_verify(&json!({"code": code, "place": place, "lang": "en"}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["authenticity"], "suspect");
+}
+
+/// The evidence event ids of a report.
+fn evidence_ids(body: &Value) -> Vec<i64> {
+    body["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_id"].as_i64().unwrap())
+        .collect()
+}
+
 #[test]
 fn a_receiver_that_is_down_gets_the_report_when_it_is_back() {
     let mut s = Setup::new(50);
@@ -468,6 +485,10 @@ fn a_receiver_that_is_down_gets_the_report_when_it_is_back() {
         row["last_error"].as_str().unwrap().contains("connect"),
         "{row}"
     );
+    // Two more queries while the office cannot be reached: the report is built at each attempt,
+    // so the one that gets through carries them, under the key every attempt had.
+    query_again(&server, &code, "330203");
+    query_again(&server, &code, "330203");
     s.receiver.restart();
     let got = s
         .receiver
@@ -475,13 +496,50 @@ fn a_receiver_that_is_down_gets_the_report_when_it_is_back() {
             d.body["case"]["id"] == case
         });
     assert_eq!(got.path, "/ningbo");
+    assert_eq!(got.body["event"], "case.opened");
+    assert_eq!(
+        got.idempotency_key,
+        row["idempotency_key"].as_str().unwrap()
+    );
+    assert_eq!(got.body["case"]["event_count"], 3, "{}", got.body);
+    assert_eq!(evidence_ids(&got.body).len(), 3);
     let rows = eventually("the delivery marked delivered", || {
         let rows = s.cli(&["delivery", "list", "--json"]).ok().json();
         (rows[0]["state"] == "delivered").then_some(rows)
     });
+    assert_eq!(rows.as_array().unwrap().len(), 1, "no update owed: {rows}");
     assert!(rows[0]["attempts"].as_i64().unwrap() >= 3, "{rows}");
     assert!(s.receiver.duplicates().is_empty());
     assert_eq!(metric(&server, "zhenwei_delivery_sent_total"), 1.0);
+
+    // Six more queries while the office is down again: they coalesce into the one pending
+    // update, whose report, built when it finally goes out, holds all the evidence.
+    s.receiver.stop();
+    for _ in 0..6 {
+        query_again(&server, &code, "330203");
+    }
+    let shown = s.cli(&["cases", "show", &case.to_string()]).ok().json();
+    assert_eq!(shown["event_count"], 9, "{shown}");
+    s.receiver.restart();
+    let update = s.receiver.wait_for("the update with all evidence", |d| {
+        d.body["case"]["id"] == case
+            && d.body["event"] == "case.updated"
+            && d.body["case"]["event_count"] == 9
+    });
+    assert_eq!(evidence_ids(&update.body).len(), 9);
+    assert_eq!(update.body["case"]["status"], "delivered");
+    let updates: Vec<String> = s
+        .receiver
+        .accepted()
+        .into_iter()
+        .filter(|d| d.body["case"]["id"] == case && d.body["event"] == "case.updated")
+        .map(|d| d.idempotency_key)
+        .collect();
+    // Coalesced: not one per query. (One, unless a query landed in the instant an attempt held
+    // the update: then a second, never more than the queries.)
+    assert!(!updates.is_empty() && updates.len() < 6, "{updates:?}");
+    assert!(updates[0].starts_with(&format!("zw-c{case}-u1-regulator-")));
+    assert!(s.receiver.duplicates().is_empty());
     server.stop();
 }
 

@@ -14,9 +14,10 @@ use serde::Serialize;
 
 use super::escalation::{self, Action, Awaiting, Rule};
 use super::outbox::{self, Claimed, Target};
+use super::report::Built;
 use super::routing::{candidate_prefixes, office_for, within, Regulator};
 use super::status::{self, CaseStatus, Change};
-use super::{report, CaseError};
+use super::CaseError;
 use crate::store::{Store, StoreError};
 use crate::write_tx::{Param, WriteTx};
 
@@ -67,7 +68,8 @@ async fn enterprise_url<T: WriteTx>(
 
 /// Routes a just-opened case (place already set by the recorder) to the office with the
 /// longest matching prefix and queues the report to that office and to the enterprise — in the
-/// caller's transaction.
+/// caller's transaction, so no case is ever without its deliveries. Only the rows are written;
+/// the reports are built when they are sent (so they carry the evidence gathered meanwhile).
 pub async fn on_opened<T: WriteTx>(tx: &mut T, case_id: i64, now: i64) -> Result<(), CaseError> {
     let row = tx
         .fetch_one(
@@ -88,29 +90,27 @@ pub async fn on_opened<T: WriteTx>(tx: &mut T, case_id: i64, now: i64) -> Result
         tracing::warn!(case = case_id, place = ?place, "no regulator office is configured for this case (not even a national one)");
     }
     if let Some(o) = &office {
-        let payload = report::build(tx, case_id, "case.opened", "regulator", now).await?;
         outbox::enqueue(
             tx,
             case_id,
             version,
+            CaseStatus::Open.as_str(),
             Target::Regulator(o.id),
             &o.url,
             "case.opened",
-            &payload,
             now,
         )
         .await?;
     }
     if let Some((eid, url)) = enterprise_url(tx, case_id).await? {
-        let payload = report::build(tx, case_id, "case.opened", "enterprise", now).await?;
         outbox::enqueue(
             tx,
             case_id,
             version,
+            CaseStatus::Open.as_str(),
             Target::Enterprise(eid),
             &url,
             "case.opened",
-            &payload,
             now,
         )
         .await?;
@@ -265,15 +265,14 @@ pub async fn change(
     )
     .await?;
     if let Some((eid, url)) = enterprise_url(&mut tx, id).await? {
-        let payload = report::build(&mut tx, id, event, "enterprise", now).await?;
         outbox::enqueue(
             &mut tx,
             id,
             version,
+            to.as_str(),
             Target::Enterprise(eid),
             &url,
             event,
-            &payload,
             now,
         )
         .await?;
@@ -282,17 +281,20 @@ pub async fn change(
     get(store, id, None).await
 }
 
-/// Records a successful delivery (in one transaction): the row becomes `delivered`, and if it
-/// took the case to the office now in charge, the case becomes `delivered` and its
-/// acknowledgement deadline is set. `false` if the claim had been lost.
+/// Records a successful delivery of report `sent` (in one transaction): the row becomes
+/// `delivered` with the evidence count the report carried; if it took the case to the office
+/// now in charge, the case becomes `delivered` and its acknowledgement deadline is set; and any
+/// receiver whose last report lacks evidence that has arrived since gets an update. `false` if
+/// the claim had been lost.
 pub async fn delivered(
     store: &Store,
     d: &Claimed,
+    sent: &Built,
     now: i64,
     rule: &Rule,
 ) -> Result<bool, CaseError> {
     let mut tx = store.pool().begin().await?;
-    if !outbox::mark_delivered(&mut tx, d, now).await? {
+    if !outbox::mark_delivered(&mut tx, d, sent.event_count, now).await? {
         return Ok(false);
     }
     if d.target_kind == "regulator" {
@@ -318,6 +320,7 @@ pub async fn delivered(
             .await?;
         }
     }
+    catch_up(&mut tx, d.case_id, now).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -419,15 +422,14 @@ async fn escalate_one(
         &serde_json::json!({ "from": from, "to": to.id, "to_prefix": to.prefix, "due_at": due_at }),
     )
     .await?;
-    let payload = report::build(&mut tx, case_id, "case.escalated", "regulator", now).await?;
     outbox::enqueue(
         &mut tx,
         case_id,
         new_version,
+        CaseStatus::Open.as_str(),
         Target::Regulator(to.id),
         &to.url,
         "case.escalated",
-        &payload,
         // Due at once, even when `now` is a pretended future instant.
         now.min(crate::store::now_ms()),
     )
@@ -478,17 +480,17 @@ pub async fn get_of_enterprise(
 pub async fn route_unrouted<T: WriteTx>(tx: &mut T, now: i64) -> Result<Vec<i64>, CaseError> {
     let rows = tx
         .fetch(
-            "SELECT id, place, version FROM cases WHERE regulator_id IS NULL \
+            "SELECT id, place, version, status FROM cases WHERE regulator_id IS NULL \
              AND status <> 'closed' ORDER BY id",
             vec![],
         )
         .await?;
     let mut waiting = Vec::with_capacity(rows.len());
     for r in &rows {
-        waiting.push((r.int(0)?, r.opt_text(1)?, r.int(2)?));
+        waiting.push((r.int(0)?, r.opt_text(1)?, r.int(2)?, r.text(3)?));
     }
     let mut routed = Vec::new();
-    for (case_id, place, version) in waiting {
+    for (case_id, place, version, status) in waiting {
         let offices = offices_for(tx, place.as_deref()).await?;
         let Some(o) = office_for(place.as_deref(), &offices).cloned() else {
             continue;
@@ -498,15 +500,14 @@ pub async fn route_unrouted<T: WriteTx>(tx: &mut T, now: i64) -> Result<Vec<i64>
             vec![o.id.into(), case_id.into()],
         )
         .await?;
-        let payload = report::build(tx, case_id, "case.opened", "regulator", now).await?;
         outbox::enqueue(
             tx,
             case_id,
             version,
+            &status,
             Target::Regulator(o.id),
             &o.url,
             "case.opened",
-            &payload,
             now,
         )
         .await?;
@@ -516,44 +517,104 @@ pub async fn route_unrouted<T: WriteTx>(tx: &mut T, now: i64) -> Result<Vec<i64>
 }
 
 /// The event of an update delivery: new evidence on a case already delivered.
-pub const UPDATED: &str = "case.updated";
+pub const UPDATED: &str = outbox::UPDATED;
 
-/// New evidence (query events) joined case `case_id`: if the case has already been delivered
-/// to the office in charge (status delivered, acknowledged or investigating), the updated
-/// report is queued to that office and to the enterprise — **coalesced**: while an update to a
-/// target is still pending, its payload is refreshed instead of queueing another, so a burst of
-/// queries makes one update per target, not one per query. Each update has its own idempotency
-/// key (`zw-c{case}-u{n}-{target}`), so a receiver keeps them apart from each other and from
-/// the opening report. In the caller's transaction (the recorder's).
-pub async fn on_evidence<T: WriteTx>(tx: &mut T, case_id: i64, now: i64) -> Result<(), CaseError> {
+/// A case's state as far as updates go: its status, its evidence count, and whom it is
+/// reported to now (the office in charge and the enterprise, where they have endpoints).
+struct Receivers {
+    status: String,
+    event_count: i64,
+    targets: Vec<(Target, String)>,
+}
+
+impl Receivers {
+    /// Delivered to the office in charge and not closed: new evidence is worth an update.
+    fn takes_updates(&self) -> bool {
+        matches!(
+            self.status.as_str(),
+            "delivered" | "acknowledged" | "investigating"
+        )
+    }
+}
+
+async fn receivers<T: WriteTx>(tx: &mut T, case_id: i64) -> Result<Option<Receivers>, CaseError> {
     let rows = tx
         .fetch(
-            "SELECT c.status, c.regulator_id, r.url, c.enterprise_id, e.report_url \
-             FROM cases c LEFT JOIN regulators r ON r.id = c.regulator_id \
+            "SELECT c.status, c.event_count, c.regulator_id, r.url, c.enterprise_id, \
+             e.report_url FROM cases c LEFT JOIN regulators r ON r.id = c.regulator_id \
              LEFT JOIN enterprises e ON e.id = c.enterprise_id WHERE c.id = $1",
             vec![case_id.into()],
         )
         .await?;
     let Some(row) = rows.first() else {
-        return Ok(());
+        return Ok(None);
     };
-    let status = row.text(0)?;
-    if !matches!(
-        status.as_str(),
-        "delivered" | "acknowledged" | "investigating"
-    ) {
-        return Ok(());
-    }
     let mut targets = Vec::new();
-    if let (Some(id), Some(url)) = (row.opt_int(1)?, row.opt_text(2)?) {
+    if let (Some(id), Some(url)) = (row.opt_int(2)?, row.opt_text(3)?) {
         targets.push((Target::Regulator(id), url));
     }
-    if let (Some(id), Some(url)) = (row.opt_int(3)?, row.opt_text(4)?) {
+    if let (Some(id), Some(url)) = (row.opt_int(4)?, row.opt_text(5)?) {
         targets.push((Target::Enterprise(id), url));
     }
-    for (target, url) in targets {
-        let payload = report::build(tx, case_id, UPDATED, target.kind(), now).await?;
-        outbox::enqueue_update(tx, case_id, target, &url, UPDATED, &payload, now).await?;
+    Ok(Some(Receivers {
+        status: row.text(0)?,
+        event_count: row.int(1)?,
+        targets,
+    }))
+}
+
+/// New evidence (query events) joined case `case_id`: if the case has already been delivered
+/// to the office in charge (status delivered, acknowledged or investigating), an update is
+/// queued to that office and to the enterprise — **coalesced**: while any delivery of the case
+/// to a target is still pending, nothing is added (its report, built when it is sent, will carry
+/// this evidence), so a burst of queries makes at most one update per target. Each update has
+/// its own idempotency key (`zw-c{case}-u{n}-{target}`). Nothing is built here: this runs in
+/// the recorder's batch transaction, on the verify path, and costs a lookup or two per case.
+///
+/// Evidence that joins a case still `open` needs nothing here either: the case's `case.opened`
+/// (or `case.escalated`) report is built when it is sent and so carries it; evidence that
+/// arrives while that report is in flight is caught by [`delivered`], which sends an update to
+/// every receiver whose last report carried fewer events than the case now has.
+pub async fn on_evidence<T: WriteTx>(tx: &mut T, case_id: i64, now: i64) -> Result<(), CaseError> {
+    let Some(r) = receivers(tx, case_id).await? else {
+        return Ok(());
+    };
+    if !r.takes_updates() {
+        return Ok(());
+    }
+    for (target, url) in r.targets {
+        outbox::enqueue_update(tx, case_id, target, &url, now).await?;
+    }
+    Ok(())
+}
+
+/// After a delivery of case `case_id` went out: every current receiver whose newest delivered
+/// report carried fewer query events than the case has now — evidence arrived while that report
+/// was in flight, or while the case was still `open` and only the enterprise had its report —
+/// and that has no other delivery of the case queued or in flight gets an update, if the case
+/// takes updates.
+async fn catch_up<T: WriteTx>(tx: &mut T, case_id: i64, now: i64) -> Result<(), CaseError> {
+    let Some(r) = receivers(tx, case_id).await? else {
+        return Ok(());
+    };
+    if !r.takes_updates() {
+        return Ok(());
+    }
+    for (target, url) in r.targets {
+        // A delivery to this target still queued or on the wire settles it: a queued one is
+        // built when sent, and one on the wire runs this check itself when it is delivered.
+        let row = tx
+            .fetch_one(
+                "SELECT MAX(CASE WHEN state = 'delivered' THEN event_count_sent END), \
+                 COUNT(CASE WHEN state IN ('pending', 'sending') THEN 1 END) \
+                 FROM deliveries WHERE case_id = $1 AND target_kind = $2 AND target_id = $3",
+                vec![case_id.into(), target.kind().into(), target.id().into()],
+            )
+            .await?;
+        let (sent, waiting) = (row.opt_int(0)?, row.int(1)?);
+        if waiting == 0 && sent.is_some_and(|n| n < r.event_count) {
+            outbox::enqueue_update(tx, case_id, target, &url, now).await?;
+        }
     }
     Ok(())
 }

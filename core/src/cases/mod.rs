@@ -9,10 +9,12 @@
 //!   → closed(outcome). Pure.
 //! * [`calendar`], [`escalation`] — working days in China and the "7 working days without
 //!   acknowledgement → next level up" rule. Pure, given "now".
-//! * [`outbox`] — the `deliveries` table: queued in the transaction of the change, claimed by
-//!   workers (`FOR UPDATE SKIP LOCKED` on PostgreSQL), retried with backoff, dead-lettered.
+//! * [`outbox`] — the `deliveries` table: what to send, queued in the transaction of the change,
+//!   claimed by workers (`FOR UPDATE SKIP LOCKED` on PostgreSQL), retried with backoff,
+//!   dead-lettered.
 //! * [`httpsig`] — Ed25519 HTTP Message Signatures (RFC 9421) over a body digest (RFC 9530).
-//! * [`report`] — the JSON report each delivery carries (`docs/cases/report.schema.json`).
+//! * [`report`] — the JSON report each delivery carries (`docs/cases/report.schema.json`), built
+//!   when it is sent, so it carries the evidence as of sending.
 //! * [`accounts`] — regulator accounts: client certificates bound to an office's prefix.
 //! * [`offices`] — the regulator offices and enterprise endpoints (database, audited).
 //! * [`dashboard`] — the regulator dashboard's figures within a jurisdiction (ageing against

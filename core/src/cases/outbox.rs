@@ -2,6 +2,17 @@
 //! change they report, so a change and its notifications commit (or vanish) together, and a
 //! crash never loses one.
 //!
+//! A row holds **what** to send, not the report: the case, the receiver (kind, id, URL), the
+//! event, the idempotency key, and the case version and status the change left. The worker
+//! builds the report from the database at each attempt ([`super::report::for_delivery`]), so
+//! every report carries the evidence as of sending, and queueing costs no report building — the
+//! recorder queues inside its batch transaction, on the verify path. A retry of a row carries
+//! the same idempotency key and the evidence as of the retry. When a row is delivered it records
+//! the case's `event_count` its report carried (`event_count_sent`), which is how evidence that
+//! arrived while the report was in flight is found and sent as an update
+//! ([`super::casework::delivered`]). Rows queued before this design (migration 0021) keep their
+//! stored `payload` and are sent as stored.
+//!
 //! A worker **claims** due rows with one `UPDATE … WHERE id IN (SELECT … LIMIT n [FOR UPDATE
 //! SKIP LOCKED]) RETURNING …`: the row becomes `sending`, gets a random claim token and a lease
 //! (its `next_attempt_at` moves to the lease's end). On PostgreSQL `SKIP LOCKED` lets several
@@ -85,7 +96,7 @@ impl Target {
         }
     }
 
-    fn id(self) -> i64 {
+    pub fn id(self) -> i64 {
         match self {
             Target::Regulator(id) | Target::Enterprise(id) => id,
         }
@@ -98,23 +109,25 @@ pub fn idempotency_key(case_id: i64, version: i64, target: Target) -> String {
     format!("zw-c{case_id}-v{version}-{}-{}", target.kind(), target.id())
 }
 
-/// Writes one delivery in `tx` (the transaction of the change it reports). A second enqueue of
-/// the same change to the same target is ignored.
+/// Writes one delivery in `tx` (the transaction of the change it reports): only what to send
+/// — the case, the target, the event, the version and status the change left — never the report
+/// itself, which the worker builds at each attempt ([`super::report::for_delivery`]). A second
+/// enqueue of the same change to the same target is ignored.
 #[allow(clippy::too_many_arguments)]
 pub async fn enqueue<T: WriteTx>(
     tx: &mut T,
     case_id: i64,
     version: i64,
+    status: &str,
     target: Target,
     url: &str,
     event: &str,
-    payload: &serde_json::Value,
     now: i64,
 ) -> Result<(), StoreError> {
     tx.execute(
-        "INSERT INTO deliveries (case_id, target_kind, target_id, url, event, payload, \
-         idempotency_key, attempts, next_attempt_at, state, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, 'pending', $8) \
+        "INSERT INTO deliveries (case_id, target_kind, target_id, url, event, \
+         idempotency_key, attempts, next_attempt_at, state, created_at, case_version, \
+         case_status) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, 'pending', $7, $8, $9) \
          ON CONFLICT (idempotency_key) DO NOTHING",
         vec![
             case_id.into(),
@@ -122,50 +135,58 @@ pub async fn enqueue<T: WriteTx>(
             target.id().into(),
             url.into(),
             event.into(),
-            payload.to_string().into(),
             idempotency_key(case_id, version, target).into(),
             now.into(),
+            version.into(),
+            status.into(),
         ],
     )
     .await?;
     Ok(())
 }
 
+/// The event of an update delivery: new evidence on a case already delivered.
+pub const UPDATED: &str = "case.updated";
+
 /// The idempotency key of the `n`th update delivery (new evidence) of a case to `target`.
 pub fn update_key(case_id: i64, n: i64, target: Target) -> String {
     format!("zw-c{case_id}-u{n}-{}-{}", target.kind(), target.id())
 }
 
-/// Queues an update of case `case_id` to `target`, coalesced: if an update to that target is
-/// still pending (not yet claimed), its payload is replaced by this newer one; otherwise a new
-/// delivery is written with the next update number in its idempotency key. The caller's
-/// transaction holds the case row (the recorder's upsert), so updates of one case never race.
-#[allow(clippy::too_many_arguments)]
+/// Whether a delivery of case `case_id` to `target` is waiting to be sent (pending, not yet
+/// claimed). Its report will be built when it is sent, so it will carry any evidence that has
+/// arrived by then.
+pub async fn pending_to<T: WriteTx>(
+    tx: &mut T,
+    case_id: i64,
+    target: Target,
+) -> Result<bool, StoreError> {
+    Ok(!tx
+        .fetch(
+            "SELECT 1 FROM deliveries WHERE case_id = $1 AND target_kind = $2 \
+             AND target_id = $3 AND state = 'pending' LIMIT 1",
+            vec![case_id.into(), target.kind().into(), target.id().into()],
+        )
+        .await?
+        .is_empty())
+}
+
+/// Queues an update of case `case_id` to `target`, coalesced: if any delivery of the case to
+/// that target is still pending, nothing is written — that delivery's report is built when it is
+/// sent and so already carries the new evidence; otherwise a new `case.updated` delivery is
+/// written with the next update number in its idempotency key. The caller's transaction holds
+/// the case row (the recorder's upsert, or the delivery's own finish), so updates of one case
+/// never race on SQLite; on PostgreSQL the unique idempotency key makes a racing second insert a
+/// no-op. Returns whether a delivery was written.
 pub async fn enqueue_update<T: WriteTx>(
     tx: &mut T,
     case_id: i64,
     target: Target,
     url: &str,
-    event: &str,
-    payload: &serde_json::Value,
     now: i64,
-) -> Result<(), StoreError> {
-    let refreshed = tx
-        .execute(
-            "UPDATE deliveries SET payload = $1, url = $2 WHERE case_id = $3 AND target_kind = $4 \
-             AND target_id = $5 AND event = $6 AND state = 'pending'",
-            vec![
-                payload.to_string().into(),
-                url.into(),
-                case_id.into(),
-                target.kind().into(),
-                target.id().into(),
-                event.into(),
-            ],
-        )
-        .await?;
-    if refreshed > 0 {
-        return Ok(());
+) -> Result<bool, StoreError> {
+    if pending_to(tx, case_id, target).await? {
+        return Ok(false);
     }
     let n = tx
         .fetch_one(
@@ -175,29 +196,29 @@ pub async fn enqueue_update<T: WriteTx>(
                 case_id.into(),
                 target.kind().into(),
                 target.id().into(),
-                event.into(),
+                UPDATED.into(),
             ],
         )
         .await?
         .int(0)?;
-    tx.execute(
-        "INSERT INTO deliveries (case_id, target_kind, target_id, url, event, payload, \
-         idempotency_key, attempts, next_attempt_at, state, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, 'pending', $8) \
-         ON CONFLICT (idempotency_key) DO NOTHING",
-        vec![
-            case_id.into(),
-            target.kind().into(),
-            target.id().into(),
-            url.into(),
-            event.into(),
-            payload.to_string().into(),
-            update_key(case_id, n + 1, target).into(),
-            now.into(),
-        ],
-    )
-    .await?;
-    Ok(())
+    let written = tx
+        .execute(
+            "INSERT INTO deliveries (case_id, target_kind, target_id, url, event, \
+             idempotency_key, attempts, next_attempt_at, state, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0, $7, 'pending', $7) \
+             ON CONFLICT (idempotency_key) DO NOTHING",
+            vec![
+                case_id.into(),
+                target.kind().into(),
+                target.id().into(),
+                url.into(),
+                UPDATED.into(),
+                update_key(case_id, n + 1, target).into(),
+                now.into(),
+            ],
+        )
+        .await?;
+    Ok(written > 0)
 }
 
 /// A claimed delivery, ready to send.
@@ -209,11 +230,17 @@ pub struct Claimed {
     pub target_id: i64,
     pub url: String,
     pub event: String,
-    pub payload: String,
+    /// The report as queued, for rows queued before reports were built at send time (migration
+    /// 0021); `None` for every newer row: the worker builds its report when it sends it.
+    pub payload: Option<String>,
     pub idempotency_key: String,
     /// Including this one.
     pub attempts: i64,
     pub claim_token: String,
+    /// The case version and status the reported change left (`None` for `case.updated`, which
+    /// reports the case as it is when sent).
+    pub case_version: Option<i64>,
+    pub case_status: Option<String>,
 }
 
 fn token() -> String {
@@ -240,7 +267,7 @@ pub async fn claim(
          WHERE id IN (SELECT id FROM deliveries WHERE state IN ('pending', 'sending') \
          AND next_attempt_at <= $3 ORDER BY next_attempt_at, id LIMIT $4{lock}) \
          RETURNING id, case_id, target_kind, target_id, url, event, payload, idempotency_key, \
-         attempts, claim_token"
+         attempts, claim_token, case_version, case_status"
     );
     Ok(sqlx::query_as::<_, Claimed>(&sql)
         .bind(token())
@@ -251,19 +278,23 @@ pub async fn claim(
         .await?)
 }
 
-/// Marks a claimed delivery delivered, in `tx`. `false` if the claim was lost meanwhile.
+/// Marks a claimed delivery delivered, in `tx`, with the case's `event_count` that the sent
+/// report carried. `false` if the claim was lost meanwhile.
 pub async fn mark_delivered(
     tx: &mut Transaction<'_, Any>,
     d: &Claimed,
+    event_count_sent: Option<i64>,
     now: i64,
 ) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE deliveries SET state = 'delivered', delivered_at = $1, claim_token = NULL, \
-         last_error = NULL WHERE id = $2 AND claim_token = $3 AND state = 'sending'",
+         last_error = NULL, event_count_sent = $4 WHERE id = $2 AND claim_token = $3 \
+         AND state = 'sending'",
     )
     .bind(now)
     .bind(d.id)
     .bind(&d.claim_token)
+    .bind(event_count_sent)
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)

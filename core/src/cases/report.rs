@@ -1,13 +1,19 @@
 //! The case report: the JSON document every delivery carries (schema:
 //! `docs/cases/report.schema.json`).
 //!
-//! Built from the database inside the transaction of the change it reports, so it shows the
-//! case exactly as committed. It names the product, enterprise and batch, the place and the
+//! Built from the database **when it is sent** ([`for_delivery`], at every attempt of a
+//! delivery): the outbox row names only the case, the receiver, the event and the version and
+//! status the reported change left, so each report carries the evidence as of sending — also the
+//! evidence that arrived while the case waited, undelivered, for its first report. `case.version`,
+//! `case.status` and `case.outcome` stay those of the reported change (a `case.acknowledged`
+//! sent late still says `acknowledged`); a `case.updated` shows the case as it is. The API's
+//! `case.viewed` documents use [`build`] directly. It names the product, enterprise and batch, the place and the
 //! office in charge, and the evidence — the most recent query events, each with channel, time,
 //! place and the **masked** source (`138****5678`); scratch PINs are never shown.
 
 use serde::Serialize;
 
+use super::outbox::Claimed;
 use super::routing::level;
 use crate::clock::local_time;
 use crate::codes::division::DivisionCode;
@@ -218,6 +224,58 @@ pub async fn build<T: WriteTx>(
     }))
 }
 
+/// A delivery's report as built for one attempt.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Built {
+    /// The JSON body to sign and send.
+    pub body: String,
+    /// The case's `event_count` the report carries (recorded when it is delivered, so evidence
+    /// that arrives while it is in flight is sent as an update afterwards).
+    pub event_count: Option<i64>,
+}
+
+/// The report for claimed delivery `d`, built now from the database (read-only). A row queued
+/// before reports were built at send time carries its stored report, sent unchanged.
+pub async fn for_delivery<T: WriteTx>(
+    conn: &mut T,
+    d: &Claimed,
+    now: i64,
+) -> Result<Built, StoreError> {
+    if let Some(stored) = &d.payload {
+        let event_count = serde_json::from_str::<serde_json::Value>(stored)
+            .ok()
+            .and_then(|v| v["case"]["event_count"].as_i64());
+        return Ok(Built {
+            body: stored.clone(),
+            event_count,
+        });
+    }
+    let mut report = build(conn, d.case_id, &d.event, &d.target_kind, now).await?;
+    as_of_change(&mut report, d.case_version, d.case_status.as_deref());
+    let event_count = report["case"]["event_count"].as_i64();
+    Ok(Built {
+        body: report.to_string(),
+        event_count,
+    })
+}
+
+/// Puts back the version and status of the change a delivery reports (the rest — evidence,
+/// counts, office — is as of sending). An outcome exists only once closed, which is final.
+fn as_of_change(report: &mut serde_json::Value, version: Option<i64>, status: Option<&str>) {
+    let Some(case) = report.get_mut("case").and_then(|c| c.as_object_mut()) else {
+        return;
+    };
+    if let Some(v) = version {
+        case.insert("version".into(), v.into());
+    }
+    if let Some(s) = status {
+        case.insert("status".into(), s.into());
+        if s != "closed" {
+            case.insert("outcome".into(), serde_json::Value::Null);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,5 +292,27 @@ mod tests {
         );
         assert_eq!(public_code("pin:abcdef"), ("scratch_pin", None));
         assert_eq!(public_code("src:abcdef"), ("source", None));
+    }
+
+    #[test]
+    fn a_report_keeps_the_version_and_status_of_its_change() {
+        let mut r = serde_json::json!({"case": {"version": 5, "status": "closed",
+            "outcome": "genuine", "event_count": 9}});
+        as_of_change(&mut r, Some(3), Some("acknowledged"));
+        assert_eq!(
+            r["case"],
+            serde_json::json!({"version": 3, "status": "acknowledged", "outcome": null,
+                "event_count": 9})
+        );
+        let mut closed = serde_json::json!({"case": {"version": 5, "status": "closed",
+            "outcome": "genuine"}});
+        as_of_change(&mut closed, Some(5), Some("closed"));
+        assert_eq!(closed["case"]["outcome"], "genuine");
+        // An update is the case as it is.
+        let mut now = serde_json::json!({"case": {"version": 7, "status": "investigating",
+            "outcome": null}});
+        let before = now.clone();
+        as_of_change(&mut now, None, None);
+        assert_eq!(now, before);
     }
 }

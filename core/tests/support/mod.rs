@@ -112,3 +112,28 @@ macro_rules! on_both_backends {
         }
     )*};
 }
+
+/// The report of a claimed delivery as the delivery worker builds it, at this attempt.
+pub async fn build_report(
+    store: &zhenwei_core::Store,
+    d: &zhenwei_core::cases::outbox::Claimed,
+) -> zhenwei_core::cases::report::Built {
+    let mut conn = store.pool().acquire().await.unwrap();
+    zhenwei_core::cases::report::for_delivery(&mut *conn, d, zhenwei_core::store::now_ms())
+        .await
+        .unwrap()
+}
+
+/// Builds the report of claimed delivery `d` and records it delivered, as the worker does after
+/// a 2xx answer; the report sent, or `None` when the claim had been lost.
+pub async fn send_and_mark(
+    store: &zhenwei_core::Store,
+    d: &zhenwei_core::cases::outbox::Claimed,
+) -> Option<serde_json::Value> {
+    let built = build_report(store, d).await;
+    let rule = zhenwei_core::cases::CaseRules::default().rule();
+    zhenwei_core::cases::casework::delivered(store, d, &built, zhenwei_core::store::now_ms(), &rule)
+        .await
+        .unwrap()
+        .then(|| serde_json::from_str(&built.body).unwrap())
+}
