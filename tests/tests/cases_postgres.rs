@@ -110,7 +110,7 @@ fn two_servers_on_one_postgresql_deliver_every_report_once_across_a_kill_9() {
     let a = Server::start(&data, &extra);
     let b = Server::start(&data, &extra);
     for (prefix, name) in [("31", "shanghai"), ("national", "national")] {
-        set_office(&cli, prefix, name, &rx.url(name));
+        set_office(cli, prefix, name, &rx.url(name));
     }
     // First queries (genuine) tell us the enterprises, whose endpoints are set before any case.
     let demo = zhenwei_tests::Demo::from_json(&cli(&["demo-codes"]).ok().json());

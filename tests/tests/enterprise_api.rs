@@ -73,7 +73,7 @@ fn operators_see_only_their_enterprise_after_both_are_confirmed() {
         (&b, "b-sec", "secondary"),
     ] {
         let dir = tmp.path().join(name);
-        add_operator(&cli, credit, name, role, &dir);
+        add_operator(cli, credit, name, role, &dir);
         assert_eq!(mode(&dir.join("operator.key")), 0o600);
         dirs.insert(name, dir);
     }
@@ -135,7 +135,7 @@ fn operators_see_only_their_enterprise_after_both_are_confirmed() {
         (403, "operator_not_confirmed".into())
     );
     // The administrator records the other confirmation (CLI); B confirms both over the API.
-    let out = confirm_operator(&cli, "a-sec", "a-pri");
+    let out = confirm_operator(cli, "a-sec", "a-pri");
     assert!(out.ok().stdout.contains("have access"), "{}", out.stdout);
     assert_eq!(confirm("b-pri", "b-sec").status, 200);
     assert_eq!(confirm("b-sec", "b-pri").status, 200);
@@ -202,9 +202,9 @@ fn operators_see_only_their_enterprise_after_both_are_confirmed() {
         kiosk_dir.to_str().unwrap(),
     ])
     .ok();
-    set_office(&cli, "33", "zj", "https://127.0.0.1:9/zj");
+    set_office(cli, "33", "zj", "https://127.0.0.1:9/zj");
     let reg_dir = tmp.path().join("zj-1");
-    issue_regulator(&cli, "33", "zj-1", &reg_dir);
+    issue_regulator(cli, "33", "zj-1", &reg_dir);
     for p in READS {
         let p = p.replace("cases/1", &format!("cases/{case_a}"));
         for name in ["a-pri", "a-sec"] {
@@ -423,10 +423,10 @@ fn the_portal_draws_the_enterprise_picture_in_chromium() {
         .to_owned();
     for (name, role) in [("a-pri", "primary"), ("a-sec", "secondary")] {
         let dir = tmp.path().join(name);
-        add_operator(&cli, &a, name, role, &dir);
+        add_operator(cli, &a, name, role, &dir);
     }
-    confirm_operator(&cli, "a-pri", "a-sec").ok();
-    confirm_operator(&cli, "a-sec", "a-pri").ok();
+    confirm_operator(cli, "a-pri", "a-sec").ok();
+    confirm_operator(cli, "a-sec", "a-pri").ok();
     let q = |code: &str, args: &[&str]| {
         let mut all = vec!["verify", code];
         all.extend_from_slice(args);

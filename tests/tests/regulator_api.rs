@@ -74,7 +74,7 @@ fn regulators_see_and_change_only_cases_within_their_prefix() {
         ("33", "zhejiang"),
         ("31", "shanghai"),
     ] {
-        set_office(&cli, prefix, name, &rx.url(name));
+        set_office(cli, prefix, name, &rx.url(name));
     }
     let mut accounts = std::collections::BTreeMap::new();
     for (prefix, name) in [
@@ -85,7 +85,7 @@ fn regulators_see_and_change_only_cases_within_their_prefix() {
         ("3302", "nb-2"),
     ] {
         let dir = tmp.path().join(name);
-        issue_regulator(&cli, prefix, name, &dir);
+        issue_regulator(cli, prefix, name, &dir);
         assert_eq!(mode(&dir.join("regulator.key")), 0o600);
         accounts.insert(name, Account { dir });
     }
@@ -347,7 +347,7 @@ fn portal_endpoints_keep_to_the_jurisdiction() {
         ("33", "zhejiang"),
         ("31", "shanghai"),
     ] {
-        set_office(&cli, prefix, name, "https://127.0.0.1:9/cases");
+        set_office(cli, prefix, name, "https://127.0.0.1:9/cases");
     }
     let mut dirs = std::collections::BTreeMap::new();
     for (prefix, name) in [
@@ -357,7 +357,7 @@ fn portal_endpoints_keep_to_the_jurisdiction() {
         ("31", "sh"),
     ] {
         let dir = tmp.path().join(name);
-        issue_regulator(&cli, prefix, name, &dir);
+        issue_regulator(cli, prefix, name, &dir);
         dirs.insert(name, dir);
     }
     let ca = dirs["hs"].join("ca.crt");

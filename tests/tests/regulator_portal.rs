@@ -80,12 +80,12 @@ fn the_portal_in_chromium_with_client_certificates() {
         ("330212", "鄞州区市场监管局"),
         ("33", "浙江省市场监管局"),
     ] {
-        set_office(&cli, prefix, name, "https://127.0.0.1:9/cases");
+        set_office(cli, prefix, name, "https://127.0.0.1:9/cases");
     }
     let mut dirs = std::collections::BTreeMap::new();
     for (prefix, name) in [("330203", "hs-1"), ("330212", "yz-1"), ("33", "zj-1")] {
         let dir = tmp.path().join(name);
-        issue_regulator(&cli, prefix, name, &dir);
+        issue_regulator(cli, prefix, name, &dir);
         dirs.insert(name, dir);
     }
     let ca = dirs["hs-1"].join("ca.crt");
