@@ -1,6 +1,7 @@
-//! The people the tests set up with the operator's CLI, written once: regulator offices
-//! (`zhenwei regulator set`), regulator accounts with their certificates (`zhenwei regulator
-//! issue`), and enterprise operators (`zhenwei enterprise operator add|confirm`).
+//! The people and devices the tests set up with the operator's CLI, written once: regulator
+//! offices (`zhenwei regulator set`), regulator accounts with their certificates (`zhenwei
+//! regulator issue`), enterprise operators (`zhenwei enterprise operator add|confirm`) and
+//! kiosks (`zhenwei kiosk add`).
 //!
 //! Each helper takes the test's way of running the CLI (`cli`), since tests run it in their own
 //! data directory, some with a `--config` in front.
@@ -80,6 +81,25 @@ pub fn confirm_operator(cli: impl Fn(&[&str]) -> Output, name: &str, by: &str) -
         "--by",
         by,
     ])
+}
+
+/// `zhenwei kiosk add --store STORE --name NAME --out DIR`: a kiosk of a store, its
+/// certificate and key (`kiosk.crt`, `kiosk.key`), the CA and `kiosk.toml` in `dir`. The
+/// command's output (checked successful; it prints the kiosk.toml).
+#[track_caller]
+pub fn add_kiosk(cli: impl Fn(&[&str]) -> Output, store: &str, name: &str, dir: &Path) -> Output {
+    let out = cli(&[
+        "kiosk",
+        "add",
+        "--store",
+        store,
+        "--name",
+        name,
+        "--out",
+        dir.to_str().expect("a UTF-8 path"),
+    ]);
+    out.ok();
+    out
 }
 
 /// The permission bits of a file (`0o600` for a private key).

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use tempfile::TempDir;
-use zhenwei_tests::accounts::{add_operator, confirm_operator, issue_regulator, mode, set_office};
+use zhenwei_tests::accounts::{
+    add_kiosk, add_operator, confirm_operator, issue_regulator, mode, set_office,
+};
 use zhenwei_tests::http::Response;
 use zhenwei_tests::mtls::request as https_to;
 use zhenwei_tests::webdriver::{locate, Browser};
@@ -191,17 +193,7 @@ fn operators_see_only_their_enterprise_after_both_are_confirmed() {
 
     // The authorization matrix: every read, every identity.
     let kiosk_dir = tmp.path().join("kiosk");
-    cli(&[
-        "kiosk",
-        "add",
-        "--store",
-        "1",
-        "--name",
-        "kiosk-x",
-        "--out",
-        kiosk_dir.to_str().unwrap(),
-    ])
-    .ok();
+    add_kiosk(cli, "1", "kiosk-x", &kiosk_dir);
     set_office(cli, "33", "zj", "https://127.0.0.1:9/zj");
     let reg_dir = tmp.path().join("zj-1");
     issue_regulator(cli, "33", "zj-1", &reg_dir);

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use rustls::ClientConfig;
 use serde_json::{json, Value};
 use tempfile::TempDir;
-use zhenwei_tests::accounts::mode;
+use zhenwei_tests::accounts::{add_kiosk, mode};
 use zhenwei_tests::http::Response;
 use zhenwei_tests::mtls::{self, client, connect, default_client};
 use zhenwei_tests::{assert_verdict, run_in, Server};
@@ -47,20 +47,12 @@ impl KioskFiles {
 #[track_caller]
 fn kiosk_add(data: &Path, tmp: &TempDir, store: &str, name: &str) -> (KioskFiles, toml::Value) {
     let dir = tmp.path().join(name);
-    let out = run_in(
-        data,
-        [
-            "kiosk",
-            "add",
-            "--store",
-            store,
-            "--name",
-            name,
-            "--out",
-            dir.to_str().expect("utf-8 path"),
-        ],
+    let out = add_kiosk(
+        |a: &[&str]| run_in(data, a.iter().copied()),
+        store,
+        name,
+        &dir,
     );
-    out.ok();
     let written = std::fs::read_to_string(dir.join("kiosk.toml")).expect("kiosk.toml");
     assert_eq!(out.stdout.trim_end(), written.trim_end());
     let config: toml::Value = toml::from_str(&written).expect("kiosk.toml is TOML");

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use serde_json::{json, Value};
 use tempfile::TempDir;
-use zhenwei_tests::accounts::{issue_regulator, mode, set_office};
+use zhenwei_tests::accounts::{add_kiosk, issue_regulator, mode, set_office};
 use zhenwei_tests::http::Response;
 use zhenwei_tests::receiver::Receiver;
 use zhenwei_tests::{case_ids, run_in, Server};
@@ -197,17 +197,7 @@ fn regulators_see_and_change_only_cases_within_their_prefix() {
         (403, "regulator_certificate_required")
     );
     let kiosk_dir = tmp.path().join("kiosk");
-    cli(&[
-        "kiosk",
-        "add",
-        "--store",
-        "1",
-        "--name",
-        "kiosk-x",
-        "--out",
-        kiosk_dir.to_str().unwrap(),
-    ])
-    .ok();
+    add_kiosk(cli, "1", "kiosk-x", &kiosk_dir);
     let r = https(
         &server,
         &ca,
