@@ -141,6 +141,27 @@ fn clean_opt(s: Option<&str>, what: &str, max: usize) -> Result<Option<String>> 
     }
 }
 
+/// The entries of an uploaded list, one a line: a byte-order mark and surrounding spaces are
+/// ignored, blank lines and a first-line `header` skipped; `entry` turns a line's text (and its
+/// 1-based number, for errors) into what is stored. The first bad line fails the whole list.
+fn list_lines(
+    input: &mut dyn BufRead,
+    header: &str,
+    mut entry: impl FnMut(&str, usize) -> Result<String>,
+) -> Result<Vec<String>> {
+    let mut entries = Vec::new();
+    for (i, line) in input.lines().enumerate() {
+        let number = i + 1;
+        let line = line.map_err(|e| invalid(format!("line {number}: {e}")))?;
+        let s = line.trim().trim_start_matches('\u{feff}');
+        if s.is_empty() || (i == 0 && s.eq_ignore_ascii_case(header)) {
+            continue;
+        }
+        entries.push(entry(s, number)?);
+    }
+    Ok(entries)
+}
+
 /// A lot (GS1 AI 10): 1–20 characters of the GS1 AI encodable set 82 (printable ASCII
 /// except space, `"`, `#`, `$`, `@`, `[`, `\`, `]`, `^`, `` ` ``, `{`, `|`, `}`, `~`).
 pub fn check_gs1_text(s: &str, what: &str, max: usize) -> Result<()> {
@@ -820,16 +841,10 @@ impl Registry {
         input: &mut dyn BufRead,
     ) -> Result<UploadReport> {
         let product = self.product_id(gtin).await?;
-        let mut serials = Vec::new();
-        for (i, line) in input.lines().enumerate() {
-            let line = line.map_err(|e| invalid(format!("line {}: {e}", i + 1)))?;
-            let s = line.trim().trim_start_matches('\u{feff}');
-            if s.is_empty() || (i == 0 && s.eq_ignore_ascii_case("serial")) {
-                continue;
-            }
-            check_gs1_text(s, &format!("line {}: serial", i + 1), 20)?;
-            serials.push(s.to_owned());
-        }
+        let serials = list_lines(input, "serial", |s, line| {
+            check_gs1_text(s, &format!("line {line}: serial"), 20)?;
+            Ok(s.to_owned())
+        })?;
         self.bulk_insert(
             actor,
             "serials.upload",
@@ -852,17 +867,10 @@ impl Registry {
         input: &mut dyn BufRead,
     ) -> Result<UploadReport> {
         let product = self.product_id(gtin).await?;
-        let mut hashes = Vec::new();
-        for (i, line) in input.lines().enumerate() {
-            let line = line.map_err(|e| invalid(format!("line {}: {e}", i + 1)))?;
-            let s = line.trim().trim_start_matches('\u{feff}');
-            if s.is_empty() || (i == 0 && s.eq_ignore_ascii_case("pin")) {
-                continue;
-            }
-            let pin =
-                text::normalize_pin(s).map_err(|e| invalid(format!("line {}: {e}", i + 1)))?;
-            hashes.push(self.keys.current().keyring.lookup_hash("pin", &pin));
-        }
+        let hashes = list_lines(input, "pin", |s, line| {
+            let pin = text::normalize_pin(s).map_err(|e| invalid(format!("line {line}: {e}")))?;
+            Ok(self.keys.current().keyring.lookup_hash("pin", &pin))
+        })?;
         self.bulk_insert(
             actor,
             "pins.upload",

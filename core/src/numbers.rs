@@ -17,6 +17,10 @@
 //!
 //! The SMS gateway and the IVR set a query's `place` from it, so their cases are routed, and
 //! their sightings counted, at the caller's city.
+//!
+//! One reading of a written number serves both forms a number takes here: [`national`] (for
+//! the place table) and [`canonical`] (`+86…`, the form the SMS gateway keys a texter's
+//! contact and outbound receipts by).
 
 use sha2::{Digest, Sha256};
 
@@ -78,10 +82,9 @@ fn lines_of(errors: &[RowError]) -> String {
         .join("\n")
 }
 
-/// The national number: `+86`, `0086` and a bare `86` before a mobile number are dropped;
-/// spaces, dashes, dots and parentheses ignored. `None` for a foreign number (`+44…`, `001…`)
-/// or anything that is not a number.
-pub fn national(number: &str) -> Option<String> {
+/// A number as it was written: whether it opened with `+`, and its digits. `None` unless it
+/// holds nothing but digits (any width), spaces, dashes, dots, parentheses and one leading `+`.
+fn written(number: &str) -> Option<(bool, String)> {
     let folded = fold_width(number);
     let s = folded.trim();
     let (plus, rest) = match s.strip_prefix('+') {
@@ -94,7 +97,42 @@ pub fn national(number: &str) -> Option<String> {
     {
         return None;
     }
-    let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
+    Some((plus, rest.chars().filter(char::is_ascii_digit).collect()))
+}
+
+/// A Chinese mobile number in national form: 11 digits opening with `1`.
+fn is_mobile(digits: &str) -> bool {
+    digits.len() == 11 && digits.starts_with('1')
+}
+
+/// The canonical form of a texter's or caller's number, the one their contact is keyed by:
+/// digits with a leading `+` for international form. Chinese mobiles in any dress
+/// (`13812345678`, `+86 138-1234-5678`, `008613812345678`, `8613812345678`) become
+/// `+8613812345678`; foreign numbers keep their country (`+44…`), short codes stay as they are.
+/// `None` when it holds no plausible number (3 to 20 digits; see [`written`]).
+pub fn canonical(number: &str) -> Option<String> {
+    let (plus, digits) = written(number)?;
+    if !(3..=20).contains(&digits.len()) {
+        return None;
+    }
+    Some(if plus {
+        format!("+{digits}")
+    } else if let Some(d) = digits.strip_prefix("00") {
+        format!("+{d}")
+    } else if is_mobile(&digits) {
+        format!("+86{digits}")
+    } else if digits.strip_prefix("86").is_some_and(is_mobile) {
+        format!("+{digits}")
+    } else {
+        digits
+    })
+}
+
+/// The national number: `+86`, `0086` and a bare `86` before a mobile number are dropped;
+/// spaces, dashes, dots and parentheses ignored. `None` for a foreign number (`+44…`, `001…`)
+/// or anything that is not a number.
+pub fn national(number: &str) -> Option<String> {
+    let (plus, digits) = written(number)?;
     let domestic = if plus {
         digits.strip_prefix("86")?.to_owned()
     } else if let Some(intl) = digits.strip_prefix("00") {
@@ -108,8 +146,10 @@ pub fn national(number: &str) -> Option<String> {
         return None;
     }
     // A fixed line written internationally drops its trunk 0: put it back.
-    let is_mobile = domestic.len() == 11 && domestic.starts_with('1');
-    if (plus || number.trim_start().starts_with("00")) && !is_mobile && !domestic.starts_with('0') {
+    if (plus || number.trim_start().starts_with("00"))
+        && !is_mobile(&domestic)
+        && !domestic.starts_with('0')
+    {
         return Some(format!("0{domestic}"));
     }
     Some(domestic)
@@ -121,7 +161,7 @@ pub fn candidates(number: &str) -> Vec<String> {
     let Some(n) = national(number) else {
         return Vec::new();
     };
-    if n.len() == 11 && n.starts_with('1') {
+    if is_mobile(&n) {
         return n.get(..7).map(str::to_owned).into_iter().collect();
     }
     if n.starts_with('0') && n.len() >= 6 {
@@ -320,6 +360,30 @@ mod tests {
         ] {
             assert_eq!(national(raw).as_deref(), want, "{raw}");
         }
+    }
+
+    #[test]
+    fn canonical_numbers() {
+        for s in [
+            "13812345678",
+            "+8613812345678",
+            "+86 138-1234-5678",
+            "008613812345678",
+            "8613812345678",
+            "１３８１２３４５６７８",
+        ] {
+            assert_eq!(canonical(s).as_deref(), Some("+8613812345678"), "{s}");
+        }
+        assert_eq!(canonical("10658").as_deref(), Some("10658"));
+        assert_eq!(
+            canonical("+44 20 7946 0958").as_deref(),
+            Some("+442079460958")
+        );
+        assert_eq!(canonical(""), None);
+        assert_eq!(canonical("12"), None);
+        assert_eq!(canonical("abc"), None);
+        assert_eq!(canonical("1381234567x"), None);
+        assert_eq!(canonical("1234567890123456789012"), None);
     }
 
     #[test]

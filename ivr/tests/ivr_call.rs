@@ -28,7 +28,9 @@ struct Hotline {
     _dir: tempfile::TempDir,
 }
 
-async fn hotline() -> Hotline {
+/// A core with the demo data in a fresh data directory (kept while the directory lives), and
+/// the demo's manifest of codes.
+async fn demo_core() -> (Core, serde_json::Value, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let loc = Location {
         data_dir: dir.path().to_path_buf(),
@@ -43,15 +45,26 @@ async fn hotline() -> Hotline {
         .await
         .unwrap()
         .unwrap();
-    let code = manifest["genuine"][0].as_str().unwrap().to_owned();
-    let mut options = IvrOptions::new("127.0.0.1".parse().unwrap());
-    options.data_dir = None; // names off: the spoken verdict has a known length
-    let handler = IvrHandler::start(Some(core.verifier.clone()), options).unwrap();
+    (core, manifest, dir)
+}
+
+/// SIP on a free loopback port, answered by `handler`: its address.
+async fn serve_sip(handler: IvrHandler) -> SocketAddr {
     let listeners = Listeners::bind("127.0.0.1:0".parse().unwrap(), None)
         .await
         .unwrap();
     let sip = listeners.addr();
     tokio::spawn(listeners.serve(UasConfig::default(), handler, std::future::pending()));
+    sip
+}
+
+async fn hotline() -> Hotline {
+    let (core, manifest, dir) = demo_core().await;
+    let code = manifest["genuine"][0].as_str().unwrap().to_owned();
+    let mut options = IvrOptions::new("127.0.0.1".parse().unwrap());
+    options.data_dir = None; // names off: the spoken verdict has a known length
+    let handler = IvrHandler::start(Some(core.verifier.clone()), options).unwrap();
+    let sip = serve_sip(handler).await;
     Hotline {
         core,
         sip,
@@ -491,20 +504,7 @@ impl zhenwei_ivr::prompts::NameVoices for AdviceVoices {
 /// hears the recall warning and then the feed's own advice — rendered audio, not synthesis.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_imported_recall_is_spoken_with_the_feeds_advice() {
-    let dir = tempfile::tempdir().unwrap();
-    let loc = Location {
-        data_dir: dir.path().to_path_buf(),
-        database_url: None,
-        key_file: None,
-    };
-    let core = Core::open(&loc, Thresholds::default()).await.unwrap();
-    zhenwei_core::demo::seed_if_empty(&core.registry)
-        .await
-        .unwrap();
-    let manifest = zhenwei_core::demo::manifest(&core.store)
-        .await
-        .unwrap()
-        .unwrap();
+    let (core, manifest, _dir) = demo_core().await;
     // Genuine demo codes are infant formula of lot NB2026A, which docs/feeds/recall.csv recalls.
     let code = manifest["genuine"][3].as_str().unwrap().to_owned();
     let file = std::fs::read(concat!(
@@ -544,11 +544,7 @@ async fn an_imported_recall_is_spoken_with_the_feeds_advice() {
     });
     let options = IvrOptions::new("127.0.0.1".parse().unwrap());
     let handler = IvrHandler::with_deps(deps, &options);
-    let listeners = Listeners::bind("127.0.0.1:0".parse().unwrap(), None)
-        .await
-        .unwrap();
-    let sip = listeners.addr();
-    tokio::spawn(listeners.serve(UasConfig::default(), handler, std::future::pending()));
+    let sip = serve_sip(handler).await;
 
     let mut phone = Phone::new(sip).await;
     let r = phone

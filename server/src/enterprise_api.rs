@@ -33,19 +33,18 @@
 use chrono::NaiveDate;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, CONTENT_DISPOSITION, CONTENT_TYPE};
+use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use zhenwei_core::cases::casework::{self, CaseSummary};
 use zhenwei_core::cases::status::CaseStatus;
-use zhenwei_core::cases::{report, CaseError};
-use zhenwei_core::clock::local_time;
+use zhenwei_core::cases::CaseError;
 use zhenwei_core::enterprise::market;
 use zhenwei_core::enterprise::operators::{self, Operator, OperatorError};
 use zhenwei_core::store::{now_ms, StoreError};
 use zhenwei_core::Core;
 
+use crate::case_answers::{self, attachment, china_time, date_param, param};
 use crate::http::{error, json, Peer};
-use crate::regulator_api::field;
 
 type Body = Full<Bytes>;
 
@@ -138,15 +137,6 @@ async fn authenticate(core: &Core, peer: &Peer, full: bool) -> Result<Operator, 
     }
 }
 
-fn param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
-    query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-        .filter(|v| !v.is_empty())
-}
-
 /// Answers one request of the API.
 pub async fn respond(core: &Core, peer: &Peer, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_owned();
@@ -222,17 +212,18 @@ pub async fn respond(core: &Core, peer: &Peer, req: Request<Incoming>) -> Respon
                     &serde_json::to_value(&s).unwrap_or_default(),
                 ),
                 Ok(s) => {
-                    let mut out = String::from("\u{feff}date,channel,queries,not_genuine\r\n");
-                    for d in &s.days {
-                        out.push_str(&format!(
-                            "{},{},{},{}\r\n",
-                            d.date,
-                            field(&d.channel),
-                            d.queries,
-                            d.suspect
-                        ));
-                    }
-                    csv(out, "statistics.csv")
+                    let rows = s.days.iter().map(|d| {
+                        [
+                            d.date.to_string(),
+                            d.channel.clone(),
+                            d.queries.to_string(),
+                            d.suspect.to_string(),
+                        ]
+                    });
+                    attachment(
+                        case_answers::csv_table("date,channel,queries,not_genuine", rows),
+                        "statistics.csv",
+                    )
                 }
                 Err(err) => unavailable(&err),
             }
@@ -267,7 +258,7 @@ pub async fn respond(core: &Core, peer: &Peer, req: Request<Incoming>) -> Respon
                 Ok(cases) if t == Target::Cases => {
                     json(StatusCode::OK, &serde_json::json!({ "cases": cases }))
                 }
-                Ok(cases) => csv(cases_csv(&cases), "cases.csv"),
+                Ok(cases) => attachment(cases_csv(&cases), "cases.csv"),
                 Err(err) => case_error(&err),
             }
         }
@@ -281,14 +272,7 @@ pub async fn respond(core: &Core, peer: &Peer, req: Request<Incoming>) -> Respon
 type BadWindow = (&'static str, String);
 
 fn window(query: &str) -> Result<(NaiveDate, NaiveDate), BadWindow> {
-    let date = |name: &str| -> Result<Option<NaiveDate>, BadWindow> {
-        match param(query, name) {
-            None => Ok(None),
-            Some(v) => NaiveDate::parse_from_str(v, "%Y-%m-%d")
-                .map(Some)
-                .map_err(|_| ("invalid_date", format!("{name} must be a date YYYY-MM-DD"))),
-        }
-    };
+    let date = |name: &str| date_param(query, name).map_err(|bad| (bad.0, bad.1));
     let to = match date("to")? {
         Some(d) => d,
         None => zhenwei_core::clock::today()
@@ -345,30 +329,17 @@ async fn show(core: &Core, enterprise: i64, id: Option<i64>) -> Response<Body> {
     let Some(id) = id else {
         return case_error(&CaseError::NotFound(0));
     };
-    let case = match casework::get_of_enterprise(&core.store, id, enterprise).await {
-        Ok(c) => c,
-        Err(e) => return case_error(&e),
-    };
-    let report = match core.store.pool().acquire().await {
-        Ok(mut conn) => report::build(&mut *conn, id, "case.viewed", "enterprise", now_ms()).await,
-        Err(e) => Err(e.into()),
-    };
-    match report {
-        Ok(r) => json(
-            StatusCode::OK,
-            &serde_json::json!({ "case": case, "report": r }),
-        ),
-        Err(e) => case_error(&CaseError::Store(e)),
+    match casework::get_of_enterprise(&core.store, id, enterprise).await {
+        Ok(case) => case_answers::with_report(core, &case, "enterprise")
+            .await
+            .unwrap_or_else(|e| case_error(&CaseError::Store(e))),
+        Err(e) => case_error(&e),
     }
 }
 
 fn cases_csv(cases: &[CaseSummary]) -> String {
-    let mut out = String::from(
-        "\u{feff}id,reason,status,outcome,place,office,product,opened_china,closed_china,events\r\n",
-    );
-    let t = |ms: Option<i64>| ms.map(local_time).unwrap_or_default();
-    for c in cases {
-        let row = [
+    let rows = cases.iter().map(|c| {
+        [
             c.id.to_string(),
             c.reason.clone(),
             c.status.clone(),
@@ -376,27 +347,15 @@ fn cases_csv(cases: &[CaseSummary]) -> String {
             c.place.clone().unwrap_or_default(),
             c.regulator_name.clone().unwrap_or_default(),
             c.product_name.clone().unwrap_or_default(),
-            t(Some(c.opened_at)),
-            t(c.closed_at),
+            china_time(Some(c.opened_at)),
+            china_time(c.closed_at),
             c.event_count.to_string(),
-        ];
-        out.push_str(&row.iter().map(|f| field(f)).collect::<Vec<_>>().join(","));
-        out.push_str("\r\n");
-    }
-    out
-}
-
-fn csv(body: String, filename: &'static str) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
-    r.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    let disposition = format!("attachment; filename=\"{filename}\"");
-    if let Ok(v) = HeaderValue::from_str(&disposition) {
-        r.headers_mut().insert(CONTENT_DISPOSITION, v);
-    }
-    r
+        ]
+    });
+    case_answers::csv_table(
+        "id,reason,status,outcome,place,office,product,opened_china,closed_china,events",
+        rows,
+    )
 }
 
 const PORTAL_HTML: &str = include_str!("portal/enterprise.html");

@@ -4,6 +4,7 @@
 //! command line, merges configuration (flag > environment > file > default), opens the core, runs
 //! the command and turns any error into one clear line on stderr with a non-zero exit status.
 
+mod case_answers;
 mod cases;
 mod cli;
 mod config;

@@ -22,27 +22,22 @@
 //! Status changes follow the lifecycle (`zhenwei_core::cases::status`); an invalid one is 409.
 //! Aggregates are computed from the jurisdiction's rows only, so no count leaks across offices.
 
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, CONTENT_DISPOSITION, CONTENT_TYPE};
+use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use std::sync::OnceLock;
 
-use chrono::NaiveDate;
 use serde::Deserialize;
 use zhenwei_core::cases::accounts::{self, Account};
 use zhenwei_core::cases::calendar::{china_date, china_midnight};
 use zhenwei_core::cases::casework::{self, CaseSummary, Filter};
 use zhenwei_core::cases::status::{CaseStatus, Change, Outcome};
+use zhenwei_core::cases::CaseError;
 use zhenwei_core::cases::{complaint, dashboard, history, routing, CaseRules};
-use zhenwei_core::cases::{report, CaseError};
-use zhenwei_core::clock::local_time;
 use zhenwei_core::store::now_ms;
 use zhenwei_core::Core;
 
-use crate::http::{error, json, read_body, Peer};
-
-type Body = Full<Bytes>;
+use crate::case_answers::{self, china_time, date_param, param, BadParam};
+use crate::http::{error, json, read_body, Body, Peer};
 
 const ROOT: &str = "/v1/regulator/";
 
@@ -203,15 +198,6 @@ pub async fn respond(core: &Core, peer: &Peer, req: Request<Incoming>) -> Respon
     }
 }
 
-fn param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
-    query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-        .filter(|v| !v.is_empty())
-}
-
 async fn list(core: &Core, a: &Account, query: &str) -> Result<Vec<CaseSummary>, Response<Body>> {
     let status = match param(query, "status") {
         None => None,
@@ -306,25 +292,6 @@ fn narrow(jurisdiction: &str, requested: Option<&str>) -> Result<Option<String>,
     })
 }
 
-fn date_param(query: &str, name: &str) -> Result<Option<NaiveDate>, BadParam> {
-    match param(query, name) {
-        None => Ok(None),
-        Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")
-            .map(Some)
-            .map_err(|_| BadParam("invalid_date", format!("{name} must be a date YYYY-MM-DD"))),
-    }
-}
-
-/// A query parameter that is not valid: its error code and message (answered with 400).
-#[derive(Debug)]
-struct BadParam(&'static str, String);
-
-impl From<BadParam> for Response<Body> {
-    fn from(b: BadParam) -> Self {
-        error(StatusCode::BAD_REQUEST, b.0, &b.1)
-    }
-}
-
 async fn dashboard(core: &Core, a: &Account, query: &str) -> Response<Body> {
     let now = now_ms();
     let (from, to) = match (date_param(query, "from"), date_param(query, "to")) {
@@ -408,20 +375,11 @@ async fn show(core: &Core, a: &Account, id: Option<i64>) -> Response<Body> {
     let Some(id) = id else {
         return case_error(&CaseError::NotFound(0));
     };
-    let case = match casework::get(&core.store, id, Some(&a.prefix)).await {
-        Ok(c) => c,
-        Err(e) => return case_error(&e),
-    };
-    let report = match core.store.pool().acquire().await {
-        Ok(mut conn) => report::build(&mut *conn, id, "case.viewed", "regulator", now_ms()).await,
-        Err(e) => Err(e.into()),
-    };
-    match report {
-        Ok(r) => json(
-            StatusCode::OK,
-            &serde_json::json!({ "case": case, "report": r }),
-        ),
-        Err(e) => case_error(&CaseError::Store(e)),
+    match casework::get(&core.store, id, Some(&a.prefix)).await {
+        Ok(case) => case_answers::with_report(core, &case, "regulator")
+            .await
+            .unwrap_or_else(|e| case_error(&CaseError::Store(e))),
+        Err(e) => case_error(&e),
     }
 }
 
@@ -511,25 +469,9 @@ async fn act(
     }
 }
 
-/// One CSV field: quoted when needed; a leading `= + - @` is defused for spreadsheets.
-pub(crate) fn field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
-}
-
 fn csv_response(cases: &[CaseSummary]) -> Response<Body> {
-    let mut out = String::from("\u{feff}id,reason,status,outcome,place,office,product,enterprise,opened_china,delivered_china,due_china,events\r\n");
-    let t = |ms: Option<i64>| ms.map(local_time).unwrap_or_default();
-    for c in cases {
-        let row = [
+    let rows = cases.iter().map(|c| {
+        [
             c.id.to_string(),
             c.reason.clone(),
             c.status.clone(),
@@ -538,24 +480,19 @@ fn csv_response(cases: &[CaseSummary]) -> Response<Body> {
             c.regulator_name.clone().unwrap_or_default(),
             c.product_name.clone().unwrap_or_default(),
             c.enterprise_name.clone().unwrap_or_default(),
-            t(Some(c.opened_at)),
-            t(c.delivered_at),
-            t(c.due_at),
+            china_time(Some(c.opened_at)),
+            china_time(c.delivered_at),
+            china_time(c.due_at),
             c.event_count.to_string(),
-        ];
-        out.push_str(&row.iter().map(|f| field(f)).collect::<Vec<_>>().join(","));
-        out.push_str("\r\n");
-    }
-    let mut r = Response::new(Full::new(Bytes::from(out)));
-    r.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    r.headers_mut().insert(
-        CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"cases.csv\""),
-    );
-    r
+        ]
+    });
+    case_answers::attachment(
+        case_answers::csv_table(
+            "id,reason,status,outcome,place,office,product,enterprise,opened_china,delivered_china,due_china,events",
+            rows,
+        ),
+        "cases.csv",
+    )
 }
 
 #[cfg(test)]
@@ -563,7 +500,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_and_fields() {
+    fn paths_and_places() {
         assert!(matches!(target("/v1/regulator/cases"), Some(Target::List)));
         assert!(matches!(
             target("/v1/regulator/cases/12"),
@@ -593,8 +530,5 @@ mod tests {
         assert_eq!(narrow("3302", Some("3301")).ok(), Some(None));
         assert_eq!(narrow("", None).ok(), Some(Some(String::new())));
         assert!(target("/v1/regulator/other").is_none());
-        assert_eq!(field("宁波, 海曙"), "\"宁波, 海曙\"");
-        assert_eq!(field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        assert_eq!(param("status=open&limit=5", "limit"), Some("5"));
     }
 }

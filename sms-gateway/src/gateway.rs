@@ -4,8 +4,8 @@
 //! ESME): it takes an [`Inbound`] message (`from`, `to`, `text`) and returns the reply. On the
 //! way it
 //!
-//! 1. normalises the sender's number ([`normalize_number`]: `+86…`, `0086…`, bare 11-digit
-//!    mobiles are one person);
+//! 1. normalises the sender's number ([`zhenwei_core::numbers::canonical`]: `+86…`, `0086…`,
+//!    bare 11-digit mobiles are one person);
 //! 2. parses the text ([`crate::parse`]);
 //! 3. records the contact ([`zhenwei_core::contacts`]: encrypted number, keyed hash, opt-out).
 //!    For verify and report commands the core's recorder does it, in the same group-committed
@@ -24,8 +24,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use lru::LruCache;
-use zhenwei_core::codes::text::{fold_width, mask_phone};
+use zhenwei_core::codes::text::mask_phone;
 use zhenwei_core::contacts::Contacts;
+use zhenwei_core::numbers;
 use zhenwei_core::rate_limit::{Decision, Limit, RateLimiter};
 use zhenwei_core::{Channel, Core, Lang, Query, Verifier};
 
@@ -133,41 +134,6 @@ pub struct Gateway {
     seen: Mutex<LruCache<String, Instant>>,
 }
 
-/// The canonical form of a sender's number: digits with a leading `+` for international form.
-/// Chinese mobiles in any dress (`13812345678`, `+86 138-1234-5678`, `008613812345678`,
-/// `8613812345678`) become `+8613812345678`. `None` when it holds no plausible number (3 to 20
-/// digits, nothing but digits, spaces, dashes, dots, parentheses and one leading `+`).
-pub fn normalize_number(raw: &str) -> Option<String> {
-    let folded = fold_width(raw);
-    let s = folded.trim();
-    let (plus, rest) = match s.strip_prefix('+') {
-        Some(r) => (true, r),
-        None => (false, s),
-    };
-    if !rest
-        .chars()
-        .all(|c| c.is_ascii_digit() || " -.()".contains(c))
-    {
-        return None;
-    }
-    let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
-    if !(3..=20).contains(&digits.len()) {
-        return None;
-    }
-    let cn_mobile = |d: &str| d.len() == 11 && d.starts_with('1');
-    Some(if plus {
-        format!("+{digits}")
-    } else if let Some(d) = digits.strip_prefix("00") {
-        format!("+{d}")
-    } else if cn_mobile(&digits) {
-        format!("+86{digits}")
-    } else if digits.starts_with("86") && cn_mobile(&digits[2..]) {
-        format!("+{digits}")
-    } else {
-        digits
-    })
-}
-
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -198,7 +164,7 @@ impl Gateway {
     /// Answers one message. Only a sender that is no phone number is an error; every text gets
     /// a reply, and a failure of the core becomes "please try again".
     pub async fn handle(&self, msg: &Inbound) -> Result<Reply, GatewayError> {
-        let number = normalize_number(&msg.from)
+        let number = numbers::canonical(&msg.from)
             .ok_or_else(|| GatewayError::BadNumber(mask_phone(&msg.from)))?;
         let parsed = parse::parse(&msg.text);
         let lang = parsed.lang;
@@ -270,7 +236,7 @@ impl Gateway {
             return Ok(done(reply::rate_limited(lang), Outcome::Enumerating));
         }
         // From here the recorder stores the contact with the query's event.
-        let place = zhenwei_core::numbers::place_or_unknown(&self.verifier, number).await;
+        let place = numbers::place_or_unknown(&self.verifier, number).await;
         let query = |input: &str| Query {
             input: input.to_owned(),
             channel: Channel::Sms,
@@ -316,38 +282,5 @@ impl Gateway {
             lock(&self.seen).put(number.to_owned(), Instant::now());
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_normalise() {
-        for s in [
-            "13812345678",
-            "+8613812345678",
-            "+86 138-1234-5678",
-            "008613812345678",
-            "8613812345678",
-            "１３８１２３４５６７８",
-        ] {
-            assert_eq!(
-                normalize_number(s).as_deref(),
-                Some("+8613812345678"),
-                "{s}"
-            );
-        }
-        assert_eq!(normalize_number("10658").as_deref(), Some("10658"));
-        assert_eq!(
-            normalize_number("+44 20 7946 0958").as_deref(),
-            Some("+442079460958")
-        );
-        assert_eq!(normalize_number(""), None);
-        assert_eq!(normalize_number("12"), None);
-        assert_eq!(normalize_number("abc"), None);
-        assert_eq!(normalize_number("1381234567x"), None);
-        assert_eq!(normalize_number("1234567890123456789012"), None);
     }
 }

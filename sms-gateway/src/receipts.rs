@@ -8,11 +8,11 @@
 use tokio::sync::mpsc;
 use zhenwei_core::codes::text::mask_phone;
 use zhenwei_core::contacts::Contacts;
+use zhenwei_core::numbers;
 use zhenwei_core::sms_mt::{self, Recipient};
 use zhenwei_core::store::Store;
 use zhenwei_core::{Channel, Core};
 
-use crate::gateway::normalize_number;
 use crate::outbound::KannelSender;
 use crate::smpp::{Receipt, ReceiptSink};
 
@@ -63,7 +63,7 @@ async fn apply(
             to,
         } => {
             let recipient = Recipient {
-                source_key: normalize_number(&to).map(|n| contacts.key(Channel::Sms, &n)),
+                source_key: numbers::canonical(&to).map(|n| contacts.key(Channel::Sms, &n)),
                 masked: mask_phone(&to),
             };
             let mt = tag.and_then(|t| i64::try_from(t).ok());

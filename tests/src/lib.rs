@@ -714,6 +714,7 @@ pub fn shared_demo_server() -> Arc<Server> {
     s
 }
 
+pub mod accounts;
 pub mod mtls;
 pub mod nss;
 pub mod receiver;

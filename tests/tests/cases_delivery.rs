@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{json, Value};
 use tempfile::TempDir;
+use zhenwei_tests::accounts::set_office;
 use zhenwei_tests::receiver::Receiver;
 use zhenwei_tests::{case_ids, run_in, Server, LIMIT};
 
@@ -121,17 +122,7 @@ fn suspect_queries_are_routed_signed_delivered_escalated_and_closed() {
         ("31", "shanghai"),
         ("national", "national"),
     ] {
-        s.cli(&[
-            "regulator",
-            "set",
-            "--prefix",
-            prefix,
-            "--name",
-            path,
-            "--url",
-            &rx.url(path),
-        ])
-        .ok();
+        set_office(|a: &[&str]| s.cli(a), prefix, path, &rx.url(path));
     }
     let listed = s.cli(&["regulator", "list", "--json"]).ok().json();
     assert_eq!(listed.as_array().unwrap().len(), 4);
@@ -461,17 +452,7 @@ fn a_receiver_that_is_down_gets_the_report_when_it_is_back() {
     let mut s = Setup::new(50);
     let server = s.serve();
     let url = s.receiver.url("ningbo");
-    s.cli(&[
-        "regulator",
-        "set",
-        "--prefix",
-        "33",
-        "--name",
-        "浙江省市场监督管理局",
-        "--url",
-        &url,
-    ])
-    .ok();
+    set_office(|a: &[&str]| s.cli(a), "33", "浙江省市场监督管理局", &url);
     s.receiver.stop();
     let code = server.demo().code("not_activated", 0).to_owned();
     let (case, _) = suspect_case(&server, &code, "330203");
@@ -552,17 +533,12 @@ fn after_the_last_attempt_a_delivery_is_dead_lettered() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    s.cli(&[
-        "regulator",
-        "set",
-        "--prefix",
+    set_office(
+        |a: &[&str]| s.cli(a),
         "national",
-        "--name",
         "国家市场监督管理总局",
-        "--url",
         &format!("https://127.0.0.1:{closed}/cases"),
-    ])
-    .ok();
+    );
     let code = server.demo().code("not_activated", 0).to_owned();
     let (case, _) = suspect_case(&server, &code, "440305");
     let dead = eventually("a dead letter", || {

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{json, Value};
 use tempfile::TempDir;
+use zhenwei_tests::accounts::set_office;
 use zhenwei_tests::receiver::Receiver;
 use zhenwei_tests::{case_ids, run_in, Server, LIMIT};
 
@@ -109,17 +110,7 @@ fn two_servers_on_one_postgresql_deliver_every_report_once_across_a_kill_9() {
     let a = Server::start(&data, &extra);
     let b = Server::start(&data, &extra);
     for (prefix, name) in [("31", "shanghai"), ("national", "national")] {
-        cli(&[
-            "regulator",
-            "set",
-            "--prefix",
-            prefix,
-            "--name",
-            name,
-            "--url",
-            &rx.url(name),
-        ])
-        .ok();
+        set_office(cli, prefix, name, &rx.url(name));
     }
     // First queries (genuine) tell us the enterprises, whose endpoints are set before any case.
     let demo = zhenwei_tests::Demo::from_json(&cli(&["demo-codes"]).ok().json());

@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use tempfile::TempDir;
+use zhenwei_tests::accounts::{
+    add_kiosk, add_operator, confirm_operator, issue_regulator, mode, set_office,
+};
 use zhenwei_tests::http::Response;
 use zhenwei_tests::mtls::request as https_to;
 use zhenwei_tests::webdriver::{locate, Browser};
@@ -72,26 +75,8 @@ fn operators_see_only_their_enterprise_after_both_are_confirmed() {
         (&b, "b-sec", "secondary"),
     ] {
         let dir = tmp.path().join(name);
-        cli(&[
-            "enterprise",
-            "operator",
-            "add",
-            "--enterprise",
-            credit,
-            "--name",
-            name,
-            "--role",
-            role,
-            "--out",
-            dir.to_str().unwrap(),
-        ])
-        .ok();
-        let mode = std::os::unix::fs::PermissionsExt::mode(
-            &std::fs::metadata(dir.join("operator.key"))
-                .unwrap()
-                .permissions(),
-        ) & 0o777;
-        assert_eq!(mode, 0o600);
+        add_operator(cli, credit, name, role, &dir);
+        assert_eq!(mode(&dir.join("operator.key")), 0o600);
         dirs.insert(name, dir);
     }
     let ca = dirs["a-pri"].join("ca.crt");
@@ -152,15 +137,7 @@ fn operators_see_only_their_enterprise_after_both_are_confirmed() {
         (403, "operator_not_confirmed".into())
     );
     // The administrator records the other confirmation (CLI); B confirms both over the API.
-    let out = cli(&[
-        "enterprise",
-        "operator",
-        "confirm",
-        "--name",
-        "a-sec",
-        "--by",
-        "a-pri",
-    ]);
+    let out = confirm_operator(cli, "a-sec", "a-pri");
     assert!(out.ok().stdout.contains("have access"), "{}", out.stdout);
     assert_eq!(confirm("b-pri", "b-sec").status, 200);
     assert_eq!(confirm("b-sec", "b-pri").status, 200);
@@ -216,40 +193,10 @@ fn operators_see_only_their_enterprise_after_both_are_confirmed() {
 
     // The authorization matrix: every read, every identity.
     let kiosk_dir = tmp.path().join("kiosk");
-    cli(&[
-        "kiosk",
-        "add",
-        "--store",
-        "1",
-        "--name",
-        "kiosk-x",
-        "--out",
-        kiosk_dir.to_str().unwrap(),
-    ])
-    .ok();
-    cli(&[
-        "regulator",
-        "set",
-        "--prefix",
-        "33",
-        "--name",
-        "zj",
-        "--url",
-        "https://127.0.0.1:9/zj",
-    ])
-    .ok();
+    add_kiosk(cli, "1", "kiosk-x", &kiosk_dir);
+    set_office(cli, "33", "zj", "https://127.0.0.1:9/zj");
     let reg_dir = tmp.path().join("zj-1");
-    cli(&[
-        "regulator",
-        "issue",
-        "--prefix",
-        "33",
-        "--name",
-        "zj-1",
-        "--out",
-        reg_dir.to_str().unwrap(),
-    ])
-    .ok();
+    issue_regulator(cli, "33", "zj-1", &reg_dir);
     for p in READS {
         let p = p.replace("cases/1", &format!("cases/{case_a}"));
         for name in ["a-pri", "a-sec"] {
@@ -468,41 +415,10 @@ fn the_portal_draws_the_enterprise_picture_in_chromium() {
         .to_owned();
     for (name, role) in [("a-pri", "primary"), ("a-sec", "secondary")] {
         let dir = tmp.path().join(name);
-        cli(&[
-            "enterprise",
-            "operator",
-            "add",
-            "--enterprise",
-            &a,
-            "--name",
-            name,
-            "--role",
-            role,
-            "--out",
-            dir.to_str().unwrap(),
-        ])
-        .ok();
+        add_operator(cli, &a, name, role, &dir);
     }
-    cli(&[
-        "enterprise",
-        "operator",
-        "confirm",
-        "--name",
-        "a-pri",
-        "--by",
-        "a-sec",
-    ])
-    .ok();
-    cli(&[
-        "enterprise",
-        "operator",
-        "confirm",
-        "--name",
-        "a-sec",
-        "--by",
-        "a-pri",
-    ])
-    .ok();
+    confirm_operator(cli, "a-pri", "a-sec").ok();
+    confirm_operator(cli, "a-sec", "a-pri").ok();
     let q = |code: &str, args: &[&str]| {
         let mut all = vec!["verify", code];
         all.extend_from_slice(args);

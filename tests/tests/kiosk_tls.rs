@@ -12,26 +12,17 @@
 //!
 //! Each test has its own demo server, so their histories never mix.
 
-use std::net::{SocketAddr, TcpStream};
-use std::os::unix::fs::PermissionsExt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use rustls::ClientConfig;
 use serde_json::{json, Value};
 use tempfile::TempDir;
-use zhenwei_tests::http::{exchange, Response};
-use zhenwei_tests::{assert_verdict, run_in, Server, LIMIT};
-
-fn mode(p: &Path) -> u32 {
-    std::fs::metadata(p)
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-        .permissions()
-        .mode()
-        & 0o777
-}
+use zhenwei_tests::accounts::{add_kiosk, mode};
+use zhenwei_tests::http::Response;
+use zhenwei_tests::mtls::{self, client, connect, default_client};
+use zhenwei_tests::{assert_verdict, run_in, Server};
 
 /// A kiosk's files as `zhenwei kiosk add --out DIR` writes them.
 struct KioskFiles {
@@ -39,14 +30,15 @@ struct KioskFiles {
 }
 
 impl KioskFiles {
-    fn cert(&self) -> PathBuf {
-        self.dir.join("kiosk.crt")
-    }
     fn key(&self) -> PathBuf {
         self.dir.join("kiosk.key")
     }
     fn ca(&self) -> PathBuf {
         self.dir.join("ca.crt")
+    }
+    /// The identity as [`mtls`] takes it: `kiosk.crt` and `kiosk.key` in the directory.
+    fn identity(&self) -> Option<(&Path, &str)> {
+        Some((&self.dir, "kiosk"))
     }
 }
 
@@ -55,84 +47,20 @@ impl KioskFiles {
 #[track_caller]
 fn kiosk_add(data: &Path, tmp: &TempDir, store: &str, name: &str) -> (KioskFiles, toml::Value) {
     let dir = tmp.path().join(name);
-    let out = run_in(
-        data,
-        [
-            "kiosk",
-            "add",
-            "--store",
-            store,
-            "--name",
-            name,
-            "--out",
-            dir.to_str().expect("utf-8 path"),
-        ],
+    let out = add_kiosk(
+        |a: &[&str]| run_in(data, a.iter().copied()),
+        store,
+        name,
+        &dir,
     );
-    out.ok();
     let written = std::fs::read_to_string(dir.join("kiosk.toml")).expect("kiosk.toml");
     assert_eq!(out.stdout.trim_end(), written.trim_end());
     let config: toml::Value = toml::from_str(&written).expect("kiosk.toml is TOML");
     (KioskFiles { dir }, config)
 }
 
-fn certs(path: &Path) -> Vec<CertificateDer<'static>> {
-    CertificateDer::pem_file_iter(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .map(|c| c.expect("a PEM certificate"))
-        .collect()
-}
-
-/// A rustls client trusting `ca`, presenting `identity` if given, offering `alpn`.
-fn client(
-    ca: &Path,
-    identity: Option<&KioskFiles>,
-    versions: &[&'static rustls::SupportedProtocolVersion],
-    alpn: &[&[u8]],
-) -> Arc<ClientConfig> {
-    let mut roots = RootCertStore::empty();
-    for c in certs(ca) {
-        roots.add(c).expect("a CA certificate");
-    }
-    let builder =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_protocol_versions(versions)
-            .expect("protocol versions")
-            .with_root_certificates(roots);
-    let mut config = match identity {
-        Some(k) => builder
-            .with_client_auth_cert(
-                certs(&k.cert()),
-                PrivateKeyDer::from_pem_file(k.key()).expect("kiosk.key"),
-            )
-            .expect("a client certificate"),
-        None => builder.with_no_client_auth(),
-    };
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(config)
-}
-
-fn default_client(ca: &Path, identity: Option<&KioskFiles>) -> Arc<ClientConfig> {
-    client(
-        ca,
-        identity,
-        rustls::DEFAULT_VERSIONS,
-        &[b"http/1.1".as_slice()],
-    )
-}
-
-fn connect(
-    addr: SocketAddr,
-    config: Arc<ClientConfig>,
-) -> StreamOwned<ClientConnection, TcpStream> {
-    let tcp = TcpStream::connect_timeout(&addr, LIMIT)
-        .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
-    tcp.set_read_timeout(Some(LIMIT)).expect("read timeout");
-    tcp.set_write_timeout(Some(LIMIT)).expect("write timeout");
-    let conn = ClientConnection::new(config, ServerName::from(addr.ip())).expect("a TLS client");
-    StreamOwned::new(conn, tcp)
-}
-
-/// One HTTPS request; `Err` when TLS (or anything else) failed before a complete answer.
+/// One HTTPS request with a JSON body; `Err` when TLS (or anything else) failed before a
+/// complete answer.
 fn https(
     addr: SocketAddr,
     config: Arc<ClientConfig>,
@@ -140,9 +68,8 @@ fn https(
     path: &str,
     body: Option<&Value>,
 ) -> Result<Response, String> {
-    let mut tls = connect(addr, config);
     let body = body.map(|b| b.to_string().into_bytes());
-    exchange(&mut tls, &addr.to_string(), method, path, body.as_deref())
+    mtls::send(addr, config, method, path, body.as_deref())
 }
 
 #[track_caller]
@@ -224,7 +151,7 @@ fn a_kiosk_with_its_certificate_is_accepted_and_recorded_at_its_store() {
     let addr = server.https_addr();
     let r = https_ok(
         addr,
-        default_client(&kiosk.ca(), Some(&kiosk)),
+        default_client(&kiosk.ca(), kiosk.identity()),
         "POST",
         "/v1/verify",
         // The body cannot choose who the kiosk is.
@@ -246,7 +173,7 @@ fn a_kiosk_with_its_certificate_is_accepted_and_recorded_at_its_store() {
     // A kiosk connection that names no channel is a kiosk query too.
     let r = https_ok(
         addr,
-        default_client(&kiosk.ca(), Some(&kiosk)),
+        default_client(&kiosk.ca(), kiosk.identity()),
         "POST",
         "/v1/verify",
         Some(&json!({"code": code})),
@@ -257,7 +184,7 @@ fn a_kiosk_with_its_certificate_is_accepted_and_recorded_at_its_store() {
     // Its store's place is the place: another one in the body is refused, not used.
     let r = https_ok(
         addr,
-        default_client(&kiosk.ca(), Some(&kiosk)),
+        default_client(&kiosk.ca(), kiosk.identity()),
         "POST",
         "/v1/verify",
         Some(&json!({"code": code, "channel": "kiosk", "place": "310104"})),
@@ -271,7 +198,7 @@ fn a_kiosk_with_its_certificate_is_accepted_and_recorded_at_its_store() {
         addr,
         client(
             &kiosk.ca(),
-            Some(&kiosk),
+            kiosk.identity(),
             rustls::ALL_VERSIONS,
             &[b"h2".as_slice(), b"http/1.1".as_slice()],
         ),
@@ -288,7 +215,7 @@ fn a_kiosk_with_its_certificate_is_accepted_and_recorded_at_its_store() {
     );
     let tls12 = client(
         &kiosk.ca(),
-        Some(&kiosk),
+        kiosk.identity(),
         &[&rustls::version::TLS12],
         &[b"http/1.1".as_slice()],
     );
@@ -363,7 +290,7 @@ fn a_certificate_from_another_ca_is_refused_in_the_handshake() {
     let server_ca = server.data_dir().join("tls").join("ca.crt");
     let result = https(
         server.https_addr(),
-        default_client(&server_ca, Some(&foreign)),
+        default_client(&server_ca, foreign.identity()),
         "POST",
         "/v1/verify",
         Some(&json!({"code": code, "channel": "kiosk"})),
@@ -400,7 +327,7 @@ fn revoked_and_replaced_certificates_are_refused() {
     let ask = |k: &KioskFiles, code: &str| {
         https_ok(
             addr,
-            default_client(&k.ca(), Some(k)),
+            default_client(&k.ca(), k.identity()),
             "POST",
             "/v1/verify",
             Some(&json!({"code": code, "channel": "kiosk"})),

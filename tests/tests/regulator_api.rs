@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use serde_json::{json, Value};
 use tempfile::TempDir;
+use zhenwei_tests::accounts::{add_kiosk, issue_regulator, mode, set_office};
 use zhenwei_tests::http::Response;
 use zhenwei_tests::receiver::Receiver;
 use zhenwei_tests::{case_ids, run_in, Server};
@@ -73,17 +74,7 @@ fn regulators_see_and_change_only_cases_within_their_prefix() {
         ("33", "zhejiang"),
         ("31", "shanghai"),
     ] {
-        cli(&[
-            "regulator",
-            "set",
-            "--prefix",
-            prefix,
-            "--name",
-            name,
-            "--url",
-            &rx.url(name),
-        ])
-        .ok();
+        set_office(cli, prefix, name, &rx.url(name));
     }
     let mut accounts = std::collections::BTreeMap::new();
     for (prefix, name) in [
@@ -94,23 +85,8 @@ fn regulators_see_and_change_only_cases_within_their_prefix() {
         ("3302", "nb-2"),
     ] {
         let dir = tmp.path().join(name);
-        cli(&[
-            "regulator",
-            "issue",
-            "--prefix",
-            prefix,
-            "--name",
-            name,
-            "--out",
-            dir.to_str().unwrap(),
-        ])
-        .ok();
-        let mode = std::os::unix::fs::PermissionsExt::mode(
-            &std::fs::metadata(dir.join("regulator.key"))
-                .unwrap()
-                .permissions(),
-        ) & 0o777;
-        assert_eq!(mode, 0o600);
+        issue_regulator(cli, prefix, name, &dir);
+        assert_eq!(mode(&dir.join("regulator.key")), 0o600);
         accounts.insert(name, Account { dir });
     }
     let ca = accounts["nb-1"].dir.join("ca.crt");
@@ -221,17 +197,7 @@ fn regulators_see_and_change_only_cases_within_their_prefix() {
         (403, "regulator_certificate_required")
     );
     let kiosk_dir = tmp.path().join("kiosk");
-    cli(&[
-        "kiosk",
-        "add",
-        "--store",
-        "1",
-        "--name",
-        "kiosk-x",
-        "--out",
-        kiosk_dir.to_str().unwrap(),
-    ])
-    .ok();
+    add_kiosk(cli, "1", "kiosk-x", &kiosk_dir);
     let r = https(
         &server,
         &ca,
@@ -371,17 +337,7 @@ fn portal_endpoints_keep_to_the_jurisdiction() {
         ("33", "zhejiang"),
         ("31", "shanghai"),
     ] {
-        cli(&[
-            "regulator",
-            "set",
-            "--prefix",
-            prefix,
-            "--name",
-            name,
-            "--url",
-            "https://127.0.0.1:9/cases",
-        ])
-        .ok();
+        set_office(cli, prefix, name, "https://127.0.0.1:9/cases");
     }
     let mut dirs = std::collections::BTreeMap::new();
     for (prefix, name) in [
@@ -391,17 +347,7 @@ fn portal_endpoints_keep_to_the_jurisdiction() {
         ("31", "sh"),
     ] {
         let dir = tmp.path().join(name);
-        cli(&[
-            "regulator",
-            "issue",
-            "--prefix",
-            prefix,
-            "--name",
-            name,
-            "--out",
-            dir.to_str().unwrap(),
-        ])
-        .ok();
+        issue_regulator(cli, prefix, name, &dir);
         dirs.insert(name, dir);
     }
     let ca = dirs["hs"].join("ca.crt");

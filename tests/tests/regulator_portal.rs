@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use tempfile::TempDir;
+use zhenwei_tests::accounts::{issue_regulator, set_office};
 use zhenwei_tests::webdriver::{locate, Browser};
 use zhenwei_tests::{case_ids, run_in, Server};
 
@@ -79,32 +80,12 @@ fn the_portal_in_chromium_with_client_certificates() {
         ("330212", "鄞州区市场监管局"),
         ("33", "浙江省市场监管局"),
     ] {
-        cli(&[
-            "regulator",
-            "set",
-            "--prefix",
-            prefix,
-            "--name",
-            name,
-            "--url",
-            "https://127.0.0.1:9/cases",
-        ])
-        .ok();
+        set_office(cli, prefix, name, "https://127.0.0.1:9/cases");
     }
     let mut dirs = std::collections::BTreeMap::new();
     for (prefix, name) in [("330203", "hs-1"), ("330212", "yz-1"), ("33", "zj-1")] {
         let dir = tmp.path().join(name);
-        cli(&[
-            "regulator",
-            "issue",
-            "--prefix",
-            prefix,
-            "--name",
-            name,
-            "--out",
-            dir.to_str().unwrap(),
-        ])
-        .ok();
+        issue_regulator(cli, prefix, name, &dir);
         dirs.insert(name, dir);
     }
     let ca = dirs["hs-1"].join("ca.crt");
