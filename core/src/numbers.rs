@@ -133,23 +133,21 @@ pub fn canonical(number: &str) -> Option<String> {
 /// or anything that is not a number.
 pub fn national(number: &str) -> Option<String> {
     let (plus, digits) = written(number)?;
-    let domestic = if plus {
-        digits.strip_prefix("86")?.to_owned()
+    // `international`: written with `+` or `00` (read after width folding, like the digits).
+    let (domestic, international) = if plus {
+        (digits.strip_prefix("86")?.to_owned(), true)
     } else if let Some(intl) = digits.strip_prefix("00") {
-        intl.strip_prefix("86")?.to_owned()
+        (intl.strip_prefix("86")?.to_owned(), true)
     } else if digits.len() == 13 && digits.starts_with("861") {
-        digits.get(2..)?.to_owned()
+        (digits.get(2..)?.to_owned(), false)
     } else {
-        digits
+        (digits, false)
     };
     if domestic.len() < 3 || domestic.len() > 12 {
         return None;
     }
     // A fixed line written internationally drops its trunk 0: put it back.
-    if (plus || number.trim_start().starts_with("00"))
-        && !is_mobile(&domestic)
-        && !domestic.starts_with('0')
-    {
+    if international && !is_mobile(&domestic) && !domestic.starts_with('0') {
         return Some(format!("0{domestic}"));
     }
     Some(domestic)
@@ -353,6 +351,8 @@ mod tests {
             ("057487654321", Some("057487654321")),
             ("+8657487654321", Some("057487654321")),
             ("+861087654321", Some("01087654321")),
+            ("００８６５７４８７６５４３２１", Some("057487654321")),
+            ("0086 10 8765 4321", Some("01087654321")),
             ("+441234567890", None),
             ("0044123456789", None),
             ("anonymous", None),
