@@ -273,13 +273,9 @@ pub(crate) async fn seen_in<T: WriteTx>(
     at: i64,
 ) -> Result<(), ContactError> {
     // One row per key: PostgreSQL refuses to upsert the same row twice in one statement.
-    let mut unique: Vec<&(&str, Channel, &str)> = Vec::with_capacity(numbers.len());
-    for n in numbers {
-        if !unique.iter().any(|u| u.0 == n.0) {
-            unique.push(n);
-        }
-    }
+    let mut unique: Vec<&(&str, Channel, &str)> = numbers.iter().collect();
     unique.sort_by_key(|n| n.0);
+    unique.dedup_by_key(|n| n.0);
     for chunk in unique.chunks(100) {
         let sql = format!(
             "INSERT INTO contacts (source_key, channel, number_cipher, number_masked, opted_out, \
