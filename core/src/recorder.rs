@@ -709,7 +709,7 @@ pub async fn record_batch<T: WriteTx>(
              place, opened_at, updated_at, event_count) VALUES {} \
              ON CONFLICT (code_key, reason) DO UPDATE SET updated_at = excluded.updated_at, \
              event_count = cases.event_count + excluded.event_count \
-             RETURNING id, code_key, reason, event_count",
+             RETURNING id, code_key, reason, event_count, status",
             placeholders(chunk.len(), 10)
         );
         let mut params = Vec::with_capacity(chunk.len() * 10);
@@ -733,8 +733,13 @@ pub async fn record_batch<T: WriteTx>(
         let mut opened: Vec<i64> = Vec::new();
         let mut updated: Vec<i64> = Vec::new();
         for row in tx.fetch(&sql, params).await? {
-            let (id, case_key, reason_text, events) =
-                (row.int(0)?, row.text(1)?, row.text(2)?, row.int(3)?);
+            let (id, case_key, reason_text, events, status) = (
+                row.int(0)?,
+                row.text(1)?,
+                row.text(2)?,
+                row.int(3)?,
+                row.text(4)?,
+            );
             let Some((key, reason)) = chunk
                 .iter()
                 .find(|(k, r)| *k == case_key && r.as_str() == reason_text)
@@ -765,7 +770,7 @@ pub async fn record_batch<T: WriteTx>(
                 )
                 .await?;
                 opened.push(id);
-            } else {
+            } else if crate::cases::casework::status_takes_updates(&status) {
                 updated.push(id);
             }
         }
@@ -784,7 +789,8 @@ pub async fn record_batch<T: WriteTx>(
         for id in opened {
             crate::cases::casework::on_opened(tx, id, at).await?;
         }
-        // New evidence on cases already delivered: a coalesced update to office and enterprise.
+        // New evidence on cases already delivered (the status the upsert returned says which):
+        // a coalesced update to office and enterprise.
         for id in updated {
             crate::cases::casework::on_evidence(tx, id, at).await?;
         }
