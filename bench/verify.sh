@@ -3,12 +3,15 @@
 # one run, one load generator (wrk, installed if missing).
 #
 #   bash bench/verify.sh [SECONDS] [CONNECTIONS]     (defaults: 10 s per measurement, 32)
+#   BENCH_DB=postgres bash bench/verify.sh …         (the same on a PostgreSQL server)
 #
 # 1. ceiling: a bare hyper server answering a JSON body as large as a real verdict;
 # 2. hot:  POST /v1/verify cycling over 10^4 codes (catalog-cache hits; every query is still
 #          recorded durably before it is answered);
 # 3. cold: the same over 10^6 distinct codes, with 10^7 issued codes in the database.
-# zhenwei runs on the embedded SQLite (WAL, synchronous=FULL). wrk uses one thread; on a 2-core
+# zhenwei runs on the embedded SQLite (WAL, synchronous=FULL), or with BENCH_DB=postgres on a
+# PostgreSQL cluster the script starts on this machine (Debian's postgresql; fsync and
+# synchronous_commit on, as in production) and stops afterwards. wrk uses one thread; on a 2-core
 # machine that leaves about one core to the server under test, the same for all three.
 # Prints a Markdown table: requests/s, p50 and p99 latency, ratio to the ceiling.
 set -euo pipefail
@@ -23,9 +26,37 @@ cargo build --release -q -p zhenwei-server -p zhenwei-bench
 Z=$PWD/target/release/zhenwei
 work=$(mktemp -d /tmp/zw-verify-bench.XXXXXX)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+pg_stop=
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true
+  [ -n "$pg_stop" ] && $pg_stop >/dev/null 2>&1
+  rm -rf "$work"
+}
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# --- the database: the embedded SQLite file, or a PostgreSQL cluster of this run's own --------
+BACKEND=${BENCH_DB:-sqlite}
+case "$BACKEND" in
+  sqlite) count_events() { python3 -c "import sqlite3; print(sqlite3.connect('$1/zhenwei.db').execute('select count(*) from query_events').fetchone()[0])"; } ;;
+  postgres)
+    bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    if [ ! -x "$bindir/initdb" ]; then
+      if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; else sudo apt-get install -y -qq postgresql >/dev/null; fi
+      bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+    fi
+    as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+    pgdir="$work/pg"; mkdir -p "$pgdir"; [ "$(id -u)" = 0 ] && chown postgres: "$work" "$pgdir"
+    pgport=$(free_port)
+    as_pg "$bindir/initdb" -D "$pgdir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    as_pg "$bindir/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w -t 60 -o "-c listen_addresses=127.0.0.1 \
+      -p $pgport -k $pgdir -c fsync=on -c synchronous_commit=on -c shared_buffers=1GB -c max_connections=200" start >/dev/null
+    pg_stop="as_pg $bindir/pg_ctl -D $pgdir/data -m fast stop"
+    export ZHENWEI_DATABASE_URL="postgres://postgres@127.0.0.1:$pgport/postgres"
+    count_events() { psql -qtA "$ZHENWEI_DATABASE_URL" -c 'select count(*) from query_events'; }
+    ;;
+  *) echo "BENCH_DB must be sqlite or postgres" >&2; exit 2 ;;
+esac
 
 # --- data: one product, 10 ranges x 10^6 codes = 10^7 issued and activated codes -------------
 D="$work/data"
@@ -93,14 +124,14 @@ read -r c_rps c_p50 c_p99 c_err <<<"$(measure "http://127.0.0.1:$CP/" "$work/cei
 read -r h_rps h_p50 h_p99 h_err <<<"$(measure "http://127.0.0.1:$HP" "$work/verify.lua" "$work/hot.txt")"
 read -r k_rps k_p50 k_p99 k_err <<<"$(measure "http://127.0.0.1:$HP" "$work/verify.lua" "$work/cold.txt")"
 curl -s "http://127.0.0.1:$HP/metrics" > "$work/metrics.txt" || true
-events=$(python3 -c "import sqlite3; print(sqlite3.connect('$D/zhenwei.db').execute('select count(*) from query_events').fetchone()[0])")
+events=$(count_events "$D")
 
-python3 - "$c_rps" "$c_p50" "$c_p99" "$c_err" "$h_rps" "$h_p50" "$h_p99" "$h_err" "$k_rps" "$k_p50" "$k_p99" "$k_err" "$SIZE" "$SECS" "$CONNS" "$events" <<'PY'
+python3 - "$c_rps" "$c_p50" "$c_p99" "$c_err" "$h_rps" "$h_p50" "$h_p99" "$h_err" "$k_rps" "$k_p50" "$k_p99" "$k_err" "$SIZE" "$SECS" "$CONNS" "$events" "$BACKEND" <<'PY'
 import sys
 a = sys.argv[1:]
 c, h, k = [a[i:i + 4] for i in (0, 4, 8)]
-size, secs, conns, events = a[12:16]
-print(f"wrk -t1 -c{conns} -d{secs}s, response body {size} bytes, {events} query events recorded durably")
+size, secs, conns, events, backend = a[12:17]
+print(f"{backend}: wrk -t1 -c{conns} -d{secs}s, response body {size} bytes, {events} query events recorded durably")
 print()
 print("| measurement | requests/s | p50 ms | p99 ms | errors | ratio to ceiling |")
 print("|---|---|---|---|---|---|")

@@ -96,6 +96,7 @@ on_both_backends!(
     history_first_repeat_excessive,
     thresholds_are_configurable,
     concurrent_queries_count_exactly,
+    many_codes_queried_at_once_are_each_counted_exactly,
     a_range_of_a_hundred_million_codes_is_one_row,
     activation_and_cancellation_rules,
     uploads_are_bulk_and_idempotent,
@@ -257,6 +258,52 @@ async fn concurrent_queries_count_exactly(db: Db) {
     let mut ids: Vec<i64> = events.iter().map(|e| e.id).collect();
     ids.dedup();
     assert_eq!(ids.len(), 200);
+}
+
+/// Many codes queried at once, each by many clients: on PostgreSQL the recorder runs several
+/// writers side by side (`recorder::POOL_WRITERS`), dealt queries by code key; on SQLite one.
+/// Either way each code's queries are counted 1..=n exactly, and its history chain holds each of
+/// them once, in query order.
+async fn many_codes_queried_at_once_are_each_counted_exactly(db: Db) {
+    const PER_CODE: i64 = 12;
+    let (f, m) = demo_core(db).await;
+    let codes: Vec<String> = m["genuine"].iter().take(10).cloned().collect();
+    assert_eq!(codes.len(), 10);
+    let mut tasks = Vec::new();
+    for round in 0..PER_CODE {
+        for code in &codes {
+            let (core, code) = (f.core.clone(), code.clone());
+            tasks.push(tokio::spawn(async move {
+                let v = core.verifier.verify(&query(&code)).await.unwrap();
+                (code, round, v.query_count)
+            }));
+        }
+    }
+    let mut counts: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for t in tasks {
+        let (code, _, n) = t.await.unwrap();
+        counts.entry(code).or_default().push(n);
+    }
+    assert_eq!(counts.len(), codes.len());
+    for (code, mut n) in counts {
+        n.sort_unstable();
+        assert_eq!(n, (1..=PER_CODE).collect::<Vec<_>>(), "{code}");
+        let (_, events) = f.core.verifier.history(&code).await.unwrap().unwrap();
+        assert_eq!(
+            events.iter().map(|e| e.query_number).collect::<Vec<_>>(),
+            (1..=PER_CODE).collect::<Vec<_>>(),
+            "{code}"
+        );
+    }
+    let stats = f.core.verifier.recorder().stats();
+    let events = stats.events.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(events, (PER_CODE * codes.len() as i64) as u64);
+    assert_eq!(
+        stats
+            .failed_batches
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
 }
 
 async fn a_range_of_a_hundred_million_codes_is_one_row(db: Db) {
