@@ -167,12 +167,11 @@ impl Verifier {
         r: &Resolution,
         event_id: i64,
     ) -> Result<bool, VerifyError> {
-        let row: Option<(String, String, String)> = sqlx::query_as(
-            "SELECT code_key, channel, source_key FROM query_events WHERE id = $1",
-        )
-        .bind(event_id)
-        .fetch_optional(self.store().pool())
-        .await?;
+        let row: Option<(String, String, String)> =
+            sqlx::query_as("SELECT code_key, channel, source_key FROM query_events WHERE id = $1")
+                .bind(event_id)
+                .fetch_optional(self.store().pool())
+                .await?;
         let source = source_key(&self.keys().current().keyring, q.channel, &q.source);
         Ok(row.is_some_and(|(code_key, channel, source_key)| {
             code_key == r.code_key && channel == q.channel.as_str() && source_key == source
@@ -282,4 +281,3 @@ async fn report_note(
     .await?;
     Ok(())
 }
-

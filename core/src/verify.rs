@@ -21,9 +21,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::advice::Lang;
 use crate::catalog::Catalog;
-pub use crate::consumer_report::ReportFiling;
 use crate::codes::division::DivisionCode;
 use crate::codes::{self, Family};
+pub use crate::consumer_report::ReportFiling;
 use crate::facts::{BatchFacts, EnterpriseFacts, NoticeFacts, ProductFacts};
 use crate::live_keys::LiveKeys;
 use crate::recorder::RecordContext;

@@ -821,7 +821,11 @@ async fn a_report_of_the_verdict_shown_records_no_second_query(db: Db) {
     let r = recorded(&f.core, code, case_id).await;
     assert_eq!(r.count, 1, "the report did not count the code");
     assert_eq!(r.events, [shown.event_id], "one query event: the verify");
-    assert_eq!(r.evidence, [shown.event_id], "the case's evidence is that event");
+    assert_eq!(
+        r.evidence,
+        [shown.event_id],
+        "the case's evidence is that event"
+    );
     assert_eq!(r.case_events, 1);
     let (reason, place): (String, Option<String>) =
         sqlx::query_as("SELECT reason, place FROM cases WHERE id = $1")
@@ -895,7 +899,10 @@ async fn a_report_never_takes_someone_elses_event(db: Db) {
         .report_seen(&query(code), None, Some(their_verdict.event_id))
         .await
         .unwrap());
-    assert_eq!(v.query_count, 2, "counted: the report is a query of its own");
+    assert_eq!(
+        v.query_count, 2,
+        "counted: the report is a query of its own"
+    );
     let case = v.case_id.expect("case");
     let r = recorded(&f.core, code, case).await;
     assert_eq!(r.count, 2);

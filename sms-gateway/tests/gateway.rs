@@ -379,11 +379,12 @@ async fn the_number_derived_place_routes_cases(db: Db) {
             .fetch_all(f.core.store.pool())
             .await
             .unwrap();
-    let evidence: Vec<i64> = sqlx::query_scalar("SELECT event_id FROM case_events WHERE case_id = $1")
-        .bind(case_id)
-        .fetch_all(f.core.store.pool())
-        .await
-        .unwrap();
+    let evidence: Vec<i64> =
+        sqlx::query_scalar("SELECT event_id FROM case_events WHERE case_id = $1")
+            .bind(case_id)
+            .fetch_all(f.core.store.pool())
+            .await
+            .unwrap();
     assert_eq!(evidence, events[1..]);
     let (_, history) = f.core.verifier.history(code).await.unwrap().unwrap();
     assert_eq!(

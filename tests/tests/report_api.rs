@@ -136,7 +136,12 @@ fn documented_result_keys(except: &[&str]) -> Vec<String> {
 }
 
 fn keys_of(answer: &Value) -> Vec<String> {
-    let mut keys: Vec<String> = answer.as_object().expect("an object").keys().cloned().collect();
+    let mut keys: Vec<String> = answer
+        .as_object()
+        .expect("an object")
+        .keys()
+        .cloned()
+        .collect();
     keys.sort();
     keys
 }
@@ -163,7 +168,9 @@ fn a_report_of_the_verdict_shown_records_no_second_query() {
     assert_eq!(r.status, 200, "{}", r.text());
     let shown = r.json();
     assert_eq!(shown["query_count"], 1, "{shown}");
-    let event = shown["event_id"].as_i64().expect("the verify answer has event_id");
+    let event = shown["event_id"]
+        .as_i64()
+        .expect("the verify answer has event_id");
 
     let body = json!({
         "code": code, "place": "330203", "event_id": event,
@@ -184,9 +191,16 @@ fn a_report_of_the_verdict_shown_records_no_second_query() {
         case(&server, case_id),
         ("consumer_report".into(), "330203".into())
     );
-    let k = server.cli(["cases", "show", &case_id.to_string()]).ok().json();
+    let k = server
+        .cli(["cases", "show", &case_id.to_string()])
+        .ok()
+        .json();
     assert_eq!(k["event_count"], 1, "{k}");
-    assert_eq!(history_ids(&server, &code), [event], "one query: the verify");
+    assert_eq!(
+        history_ids(&server, &code),
+        [event],
+        "one query: the verify"
+    );
 
     // Sent again (the answer was lost): the same case, replayed, nothing recorded.
     let again = report(&server, &body).json();
@@ -196,7 +210,10 @@ fn a_report_of_the_verdict_shown_records_no_second_query() {
     let twice = report(&server, &json!({"code": code, "event_id": event})).json();
     assert_eq!(twice["case_id"].as_i64(), Some(case_id), "{twice}");
     assert_eq!(twice["attached_to_event"].as_i64(), Some(event), "{twice}");
-    let k = server.cli(["cases", "show", &case_id.to_string()]).ok().json();
+    let k = server
+        .cli(["cases", "show", &case_id.to_string()])
+        .ok()
+        .json();
     assert_eq!(k["event_count"], 1, "{k}");
     assert_eq!(history_ids(&server, &code), [event]);
 
@@ -216,7 +233,11 @@ fn a_report_of_the_verdict_shown_records_no_second_query() {
     assert_eq!(history_ids(&server, &other), [own_event]);
     assert_eq!(history_ids(&server, &code).len(), 2, "{code} untouched");
     // An event id that names no event: the same.
-    let r = report(&server, &json!({"code": other, "event_id": 999_999_999_999i64})).json();
+    let r = report(
+        &server,
+        &json!({"code": other, "event_id": 999_999_999_999i64}),
+    )
+    .json();
     assert!(r.get("attached_to_event").is_none(), "{r}");
     assert_eq!(r["verdict"]["query_count"], 2, "{r}");
 }
