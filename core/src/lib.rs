@@ -14,6 +14,8 @@
 //! * [`feeds`] — regulatory status feeds: import, supersede/withdraw, the recall notice outbox.
 //! * [`kiosk_certs`] — which client certificate each kiosk authenticates with; revocation.
 //! * [`verify`] — the facade every channel calls: resolve, record, answer.
+//! * [`consumer_report`] — reports of suspected fakes as cases: standalone (a query of their
+//!   own) or of a verdict just shown (linked to that query's event, nothing recorded again).
 //! * [`resolve`] — what a text names (reads, through [`catalog`], the LRU cache).
 //! * [`recorder`] — the group-commit writer: count, decide, store the event, open cases.
 //! * [`cases`] — routing, lifecycle, escalation and signed delivery of cases to regulators.
@@ -35,6 +37,7 @@ pub mod catalog;
 pub mod checkpoint;
 pub mod clock;
 pub mod codes;
+pub mod consumer_report;
 pub mod contacts;
 pub mod demo;
 pub mod enterprise;

@@ -12,16 +12,18 @@
 //!    query event, and open or update cases. The transaction commits before anything is
 //!    returned: no answer exists for an event that was not stored.
 //! 3. **Answer**: the [`Verdict`] and its advice text.
+//!
+//! Consumer reports (`report`, `report_seen`, `report_once`) are in [`crate::consumer_report`].
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use sqlx::{Any, Transaction};
 
-use crate::advice::{self, Lang};
+use crate::advice::Lang;
 use crate::catalog::Catalog;
 use crate::codes::division::DivisionCode;
 use crate::codes::{self, Family};
+pub use crate::consumer_report::ReportFiling;
 use crate::facts::{BatchFacts, EnterpriseFacts, NoticeFacts, ProductFacts};
 use crate::live_keys::LiveKeys;
 use crate::recorder::RecordContext;
@@ -193,94 +195,6 @@ impl Verifier {
     pub async fn resolve(&self, input: &str) -> Result<Resolution, VerifyError> {
         self.resolver.resolve(input).await
     }
-
-    /// A consumer's report of a suspected fake ("report this product", SMS `JB`, IVR 9): records
-    /// the query, then opens or updates the consumer-report case for the code.
-    pub async fn report(&self, q: &Query, note: Option<&str>) -> Result<Verdict, VerifyError> {
-        let mut v = self.verify(q).await?;
-        let r = self.resolver.resolve(&q.input).await?;
-        if r.code_key.is_empty() {
-            return Ok(v);
-        }
-        let mut tx = self.store.pool().begin().await?;
-        let place = q.place.as_ref().map(|p| p.as_str().to_owned());
-        let id = open_or_update_case(
-            &mut tx,
-            &r.code_key,
-            CaseReason::ConsumerReport,
-            &r,
-            case_place(CaseReason::ConsumerReport, place.as_deref(), &r),
-            v.event_id,
-            v.queried_at,
-        )
-        .await?;
-        if let Some(note) = note.filter(|n| !n.trim().is_empty()) {
-            crate::audit::append(
-                &mut tx,
-                &format!(
-                    "{}:{}",
-                    q.channel.as_str(),
-                    mask_source(q.channel, &q.source)
-                ),
-                "case.report_note",
-                &format!("case:{id}"),
-                &serde_json::json!({ "note": note.chars().take(500).collect::<String>() }),
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        v.case_ids.push(id);
-        v.case_id = Some(id);
-        v.message = advice::message(&v, q.lang);
-        Ok(v)
-    }
-}
-
-/// What [`Verifier::report_once`] did.
-#[derive(Clone, Debug)]
-pub enum ReportFiling {
-    /// The report was filed now: the verdict of its query, with the case.
-    Filed(Box<Verdict>),
-    /// A report with this id was filed before, into this case; nothing was recorded now.
-    AlreadyFiled { case_id: i64 },
-}
-
-impl Verifier {
-    /// [`Verifier::report`] at most once per `report_id` (an idempotency key chosen by the
-    /// client, e.g. the kiosk agent's queue): a report sent again — because its answer was lost
-    /// — answers with the case filed the first time and records nothing. Reports whose text
-    /// names no code (no case can be opened) are not remembered.
-    ///
-    /// Two requests with the same id at the same moment may both be filed (into the same case,
-    /// which the `(code, reason)` key keeps single); clients send one report at a time.
-    pub async fn report_once(
-        &self,
-        q: &Query,
-        note: Option<&str>,
-        report_id: &str,
-    ) -> Result<ReportFiling, VerifyError> {
-        let known: Option<i64> =
-            sqlx::query_scalar("SELECT case_id FROM report_ids WHERE report_id = $1")
-                .bind(report_id)
-                .fetch_optional(self.store.pool())
-                .await?;
-        if let Some(case_id) = known {
-            return Ok(ReportFiling::AlreadyFiled { case_id });
-        }
-        let v = self.report(q, note).await?;
-        if let Some(case_id) = v.case_id {
-            sqlx::query(
-                "INSERT INTO report_ids (report_id, case_id, filed_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (report_id) DO NOTHING",
-            )
-            .bind(report_id)
-            .bind(case_id)
-            .bind(v.queried_at)
-            .execute(self.store.pool())
-            .await?;
-        }
-        Ok(ReportFiling::Filed(Box::new(v)))
-    }
 }
 
 /// Where a case is handled (SPEC "Routing", [`crate::cases::routing::case_place`]): the place
@@ -299,51 +213,6 @@ pub(crate) fn case_place(
         .and_then(|b| b.made_in.as_deref())
         .or(enterprise_place);
     crate::cases::routing::case_place(reason, query_place, manufacturer, enterprise_place)
-}
-
-pub(crate) async fn open_or_update_case(
-    tx: &mut Transaction<'_, Any>,
-    case_key: &str,
-    reason: CaseReason,
-    r: &Resolution,
-    place: Option<String>,
-    event_id: i64,
-    at: i64,
-) -> Result<i64, VerifyError> {
-    let (id, events): (i64, i64) = sqlx::query_as(
-        "INSERT INTO cases (code_key, reason, status, product_id, batch_id, enterprise_id, place, \
-         opened_at, updated_at, event_count) VALUES ($1, $2, 'open', $3, $4, $5, $6, $7, $7, 1) \
-         ON CONFLICT (code_key, reason) DO UPDATE SET updated_at = excluded.updated_at, \
-         event_count = cases.event_count + 1 RETURNING id, event_count",
-    )
-    .bind(case_key)
-    .bind(reason.as_str())
-    .bind(r.product.as_ref().map(|p| p.id))
-    .bind(r.batch.as_ref().map(|b| b.id))
-    .bind(r.enterprise.as_ref().map(|e| e.id))
-    .bind(&place)
-    .bind(at)
-    .fetch_one(&mut **tx)
-    .await?;
-    sqlx::query("INSERT INTO case_events (case_id, event_id) VALUES ($1, $2)")
-        .bind(id)
-        .bind(event_id)
-        .execute(&mut **tx)
-        .await?;
-    if events == 1 {
-        crate::audit::append(
-            tx,
-            "zhenwei",
-            "case.open",
-            &format!("case:{id}"),
-            &serde_json::json!({ "reason": reason.as_str(), "place": place, "event": event_id }),
-        )
-        .await?;
-        crate::cases::casework::on_opened(tx, id, at).await?;
-    } else {
-        crate::cases::casework::on_evidence(tx, id, at).await?;
-    }
-    Ok(id)
 }
 
 /// The keyed hash a source is stored and found under (`query_events.source_key`,

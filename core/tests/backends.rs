@@ -109,6 +109,9 @@ on_both_backends!(
     clone_across_cities_and_stores,
     consumer_report_opens_a_case,
     a_report_with_an_id_is_filed_once,
+    a_report_of_the_verdict_shown_records_no_second_query,
+    a_report_never_takes_someone_elses_event,
+    a_report_of_an_event_with_an_id_is_filed_once,
     a_change_by_another_process_is_seen_by_the_next_query,
     a_cached_verify_reads_nothing_from_the_catalog,
     one_batch_is_recorded_as_if_one_by_one,
@@ -775,7 +778,7 @@ async fn a_report_with_an_id_is_filed_once(db: Db) {
     let first = f
         .core
         .verifier
-        .report_once(&q, None, "kiosk-report-0001")
+        .report_once(&q, None, "kiosk-report-0001", None)
         .await
         .unwrap();
     let ReportFiling::Filed(v) = first else {
@@ -785,7 +788,7 @@ async fn a_report_with_an_id_is_filed_once(db: Db) {
     let again = f
         .core
         .verifier
-        .report_once(&q, None, "kiosk-report-0001")
+        .report_once(&q, None, "kiosk-report-0001", None)
         .await
         .unwrap();
     assert!(matches!(again, ReportFiling::AlreadyFiled { case_id } if case_id == case));
@@ -795,10 +798,239 @@ async fn a_report_with_an_id_is_filed_once(db: Db) {
     let none = f
         .core
         .verifier
-        .report_once(&query("abc"), None, "kiosk-report-0002")
+        .report_once(&query("abc"), None, "kiosk-report-0002", None)
         .await
         .unwrap();
     assert!(matches!(none, ReportFiling::Filed(v) if v.case_id.is_none()));
+}
+
+/// What the database holds about a code and a case: the code's count (`code_history`), its
+/// stored events, and the case's evidence and event count.
+struct Recorded {
+    count: i64,
+    events: Vec<i64>,
+    evidence: Vec<i64>,
+    case_events: i64,
+}
+
+async fn recorded(core: &Core, code: &str, case: i64) -> Recorded {
+    let (key, history) = core.verifier.history(code).await.unwrap().unwrap();
+    let pool = core.store.pool();
+    let count: i64 = sqlx::query_scalar("SELECT query_count FROM code_history WHERE code_key = $1")
+        .bind(&key)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM query_events WHERE code_key = $1")
+        .bind(&key)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, history.len() as i64, "the chain holds every event");
+    let evidence: Vec<i64> =
+        sqlx::query_scalar("SELECT event_id FROM case_events WHERE case_id = $1 ORDER BY event_id")
+            .bind(case)
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    let case_events: i64 = sqlx::query_scalar("SELECT event_count FROM cases WHERE id = $1")
+        .bind(case)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    Recorded {
+        count,
+        events: history.iter().map(|e| e.id).collect(),
+        evidence,
+        case_events,
+    }
+}
+
+/// Kiosk / IVR: the person verified, then reports the verdict they were shown, naming its event.
+/// The case gets that event as evidence; nothing is recorded, the count stays exact.
+async fn a_report_of_the_verdict_shown_records_no_second_query(db: Db) {
+    use zhenwei_core::verify::ReportFiling;
+    let (f, m) = demo_core(db).await;
+    let verifier = &f.core.verifier;
+    let code = &m["genuine"][43];
+    let mut q = query(code);
+    q.place = Some(DivisionCode::parse("330203").unwrap());
+    let shown = verify(&f.core, &q).await;
+    assert_eq!(shown.query_count, 1);
+    let filed = verifier
+        .report_seen(&q, Some("封口有拆过的痕迹"), Some(shown.event_id))
+        .await
+        .unwrap();
+    let ReportFiling::Attached { case_id, event_id } = filed else {
+        panic!("not attached: {filed:?}")
+    };
+    assert_eq!(event_id, shown.event_id);
+    let r = recorded(&f.core, code, case_id).await;
+    assert_eq!(r.count, 1, "the report did not count the code");
+    assert_eq!(r.events, [shown.event_id], "one query event: the verify");
+    assert_eq!(
+        r.evidence,
+        [shown.event_id],
+        "the case's evidence is that event"
+    );
+    assert_eq!(r.case_events, 1);
+    let (reason, place): (String, Option<String>) =
+        sqlx::query_as("SELECT reason, place FROM cases WHERE id = $1")
+            .bind(case_id)
+            .fetch_one(f.core.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        (reason.as_str(), place.as_deref()),
+        ("consumer_report", Some("330203"))
+    );
+    let notes: Vec<String> = sqlx::query_scalar(
+        "SELECT detail FROM audit_log WHERE action = 'case.report_note' AND subject = $1",
+    )
+    .bind(format!("case:{case_id}"))
+    .fetch_all(f.core.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].contains("封口有拆过的痕迹"), "{notes:?}");
+
+    // The same verdict reported again: the same case, no second link, nothing recorded.
+    let again = verifier
+        .report_seen(&q, None, Some(shown.event_id))
+        .await
+        .unwrap();
+    assert!(
+        matches!(again, ReportFiling::Attached { case_id: c, .. } if c == case_id),
+        "{again:?}"
+    );
+    let r = recorded(&f.core, code, case_id).await;
+    assert_eq!((r.count, r.case_events), (1, 1));
+    assert_eq!(r.evidence, [shown.event_id]);
+
+    // The next query of the code is its second.
+    let next = verify(&f.core, &q).await;
+    assert_eq!(next.query_count, 2);
+    assert_eq!(next.warnings, vec![Warning::RepeatQuery]);
+
+    // Without an event, a report is a query of its own (SMS 举报): counted, and its evidence.
+    let ReportFiling::Filed(own) = verifier.report_seen(&q, None, None).await.unwrap() else {
+        panic!("a report without an event records its query")
+    };
+    assert_eq!(own.query_count, 3);
+    assert_eq!(own.case_id, Some(case_id));
+    let r = recorded(&f.core, code, case_id).await;
+    assert_eq!(r.count, 3);
+    assert_eq!(r.evidence, [shown.event_id, own.event_id]);
+    assert_eq!(r.case_events, 2);
+}
+
+/// A report naming an event that is not the reporter's query of this code — another person's,
+/// another code's, another channel's, or none at all — falls back to recording its own query,
+/// and the foreign event is never linked.
+async fn a_report_never_takes_someone_elses_event(db: Db) {
+    use zhenwei_core::verify::ReportFiling;
+    let (f, m) = demo_core(db).await;
+    let verifier = &f.core.verifier;
+    let own = |filed: ReportFiling| match filed {
+        ReportFiling::Filed(v) => v,
+        other => panic!("not filed with a query of its own: {other:?}"),
+    };
+
+    // Another source's event of the same code.
+    let code = &m["genuine"][44];
+    let mut theirs = query(code);
+    theirs.source = "someone-else".into();
+    let their_verdict = verify(&f.core, &theirs).await;
+    assert_eq!(their_verdict.query_count, 1);
+    let v = own(verifier
+        .report_seen(&query(code), None, Some(their_verdict.event_id))
+        .await
+        .unwrap());
+    assert_eq!(
+        v.query_count, 2,
+        "counted: the report is a query of its own"
+    );
+    let case = v.case_id.expect("case");
+    let r = recorded(&f.core, code, case).await;
+    assert_eq!(r.count, 2);
+    assert_eq!(r.evidence, [v.event_id], "their event is not linked");
+
+    // Another code's event of the same source.
+    let code = &m["genuine"][45];
+    let other_code = &m["genuine"][46];
+    let mine = verify(&f.core, &query(code)).await;
+    let elsewhere = verify(&f.core, &query(other_code)).await;
+    let v = own(verifier
+        .report_seen(&query(code), None, Some(elsewhere.event_id))
+        .await
+        .unwrap());
+    assert_eq!(v.query_count, 2);
+    let r = recorded(&f.core, code, v.case_id.expect("case")).await;
+    assert_eq!(r.events, [mine.event_id, v.event_id]);
+    assert_eq!(r.evidence, [v.event_id]);
+    let (_, other_history) = verifier.history(other_code).await.unwrap().unwrap();
+    assert_eq!(other_history.len(), 1, "the other code is untouched");
+
+    // The same source's name on another channel (a kiosk named like the CLI's source).
+    let code = &m["genuine"][47];
+    let mut at_kiosk = query(code);
+    at_kiosk.channel = Channel::Kiosk;
+    let kiosk_verdict = verify(&f.core, &at_kiosk).await;
+    let v = own(verifier
+        .report_seen(&query(code), None, Some(kiosk_verdict.event_id))
+        .await
+        .unwrap());
+    assert_eq!(v.query_count, 2);
+
+    // No such event.
+    let code = &m["genuine"][48];
+    let v = own(verifier
+        .report_seen(&query(code), None, Some(i64::MAX))
+        .await
+        .unwrap());
+    assert_eq!(v.query_count, 1);
+    let r = recorded(&f.core, code, v.case_id.expect("case")).await;
+    assert_eq!(r.evidence, [v.event_id]);
+
+    // Text that names no code: nothing to report, whatever the event.
+    let v = own(verifier
+        .report_seen(&query("abc"), None, Some(mine.event_id))
+        .await
+        .unwrap());
+    assert_eq!(v.case_id, None);
+}
+
+/// `report_once` with an event: attached the first time, answered from `report_ids` after.
+async fn a_report_of_an_event_with_an_id_is_filed_once(db: Db) {
+    use zhenwei_core::verify::ReportFiling;
+    let (f, m) = demo_core(db).await;
+    let code = &m["genuine"][49];
+    let q = query(code);
+    let shown = verify(&f.core, &q).await;
+    let first = f
+        .core
+        .verifier
+        .report_once(&q, None, "kiosk-report-0003", Some(shown.event_id))
+        .await
+        .unwrap();
+    let ReportFiling::Attached { case_id, event_id } = first else {
+        panic!("attached: {first:?}")
+    };
+    assert_eq!(event_id, shown.event_id);
+    let again = f
+        .core
+        .verifier
+        .report_once(&q, None, "kiosk-report-0003", Some(shown.event_id))
+        .await
+        .unwrap();
+    assert!(
+        matches!(again, ReportFiling::AlreadyFiled { case_id: c } if c == case_id),
+        "{again:?}"
+    );
+    let r = recorded(&f.core, code, case_id).await;
+    assert_eq!((r.count, r.case_events), (1, 1));
+    assert_eq!(r.events, [shown.event_id]);
+    assert_eq!(r.evidence, [shown.event_id]);
 }
 
 async fn a_change_by_another_process_is_seen_by_the_next_query(db: Db) {

@@ -127,8 +127,14 @@ pub enum Action {
     StartTimer { id: TimerId, after: Duration },
     /// Ask the core for a verdict (`Channel::Ivr`, the caller as source).
     Verify { code: String, lang: Lang },
-    /// Report a suspected fake: the core records the query and opens a consumer-report case.
-    Report { code: String, lang: Lang },
+    /// Report a suspected fake: the core opens or updates the code's consumer-report case with
+    /// the query whose verdict the caller heard (`event_id`, the verdict's) as evidence — the
+    /// report records no second query.
+    Report {
+        code: String,
+        lang: Lang,
+        event_id: i64,
+    },
     /// Transfer the caller (SIP REFER).
     Transfer { uri: String },
     /// End the call (SIP BYE).
@@ -160,6 +166,8 @@ enum State {
     Verdict {
         code: String,
         spoken: Vec<Utterance>,
+        /// The query event of the verdict (what 9 reports).
+        event_id: i64,
     },
     Reporting,
     Closing(Then),
@@ -430,12 +438,13 @@ impl Menu {
                 self.play(items, out);
             }
             (State::ReadBack { .. }, _) => self.retry(Some(PromptId::InvalidKey), out),
-            (State::Verdict { code, .. }, Digit::D9) => {
-                let code = code.clone();
+            (State::Verdict { code, event_id, .. }, Digit::D9) => {
+                let (code, event_id) = (code.clone(), *event_id);
                 self.enter(State::Reporting);
                 out.push(Action::Report {
                     code,
                     lang: self.lang,
+                    event_id,
                 });
                 let after = self.config.verify_timeout;
                 self.start_timer(after, out);
@@ -532,6 +541,7 @@ impl Menu {
         self.enter(State::Verdict {
             code,
             spoken: spoken.clone(),
+            event_id: v.event_id,
         });
         if !typed_ahead.is_empty() {
             // Keys typed ahead barge in on the verdict prompt before it starts: it is not played
@@ -744,6 +754,7 @@ mod tests {
             ccc_cert_no: None,
             licence_no: None,
         });
+        v.event_id = 4711;
         c.send(Event::VerdictReady(Box::new(v)));
         assert_eq!(
             c.prompts(),
@@ -769,11 +780,12 @@ mod tests {
                 )))
                 .collect::<Vec<_>>()
         );
-        // 9 reports.
+        // 9 reports, naming the query whose verdict was heard.
         let a = c.send(Event::Digit(Digit::D9));
         assert!(a.contains(&Action::Report {
             code: CODE.into(),
-            lang: Lang::Zh
+            lang: Lang::Zh,
+            event_id: 4711,
         }));
         c.send(Event::ReportDone(Some(42)));
         assert_eq!(
@@ -1093,7 +1105,8 @@ mod tests {
             a[1],
             Action::Report {
                 code: CODE.into(),
-                lang: Lang::En
+                lang: Lang::En,
+                event_id: 1,
             }
         );
         assert!(
@@ -1120,6 +1133,36 @@ mod tests {
         );
         assert_eq!(c.langs(), [Lang::En, Lang::En, Lang::En, Lang::En]);
         assert_eq!(c.finish(), [Action::Hangup]);
+    }
+
+    /// 9 reports the query of the verdict the caller heard — not a code sent back for re-entry
+    /// before it.
+    #[test]
+    fn nine_reports_the_event_of_the_verdict_heard() {
+        let mut c = to_verifying("1");
+        let mut rejected = verdict(Authenticity::NotACode);
+        rejected.event_id = 500;
+        c.send(Event::VerdictReady(Box::new(rejected)));
+        assert_eq!(c.prompts().last(), Some(&PromptId::EnterCode));
+        c.keys("9"); // a digit of the next code, not a report
+        assert!(!c.log.iter().any(|a| matches!(a, Action::Report { .. })));
+        c.keys("8#");
+        c.finish();
+        c.keys("1");
+        assert_eq!(c.verify_request(), Some(("98".to_owned(), Lang::Zh)));
+        let mut heard = verdict(Authenticity::Suspect);
+        heard.event_id = 501;
+        c.send(Event::VerdictReady(Box::new(heard)));
+        c.finish();
+        let a = c.send(Event::Digit(Digit::D9));
+        assert!(
+            a.contains(&Action::Report {
+                code: "98".into(),
+                lang: Lang::Zh,
+                event_id: 501,
+            }),
+            "{a:?}"
+        );
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! then tries to deliver it at once; the screen says "filed, case N" or "saved, will be sent".
 //! A delivery loop retries what is left every `queue.retry_seconds`, and at once whenever a
 //! verify succeeds (the server is back). One delivery runs at a time (a mutex), and the server
-//! deduplicates by `report_id`, so a report is never filed twice.
+//! deduplicates by `report_id`, so a report is never filed twice. A report under a verdict
+//! carries that verdict's `event_id`, so the server files it against the shopper's query instead
+//! of counting the code a second time.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -61,12 +63,15 @@ impl Services {
     }
 
     async fn deliver(&self, r: &PendingReport) -> Delivery {
-        let body = json!({
+        let mut body = json!({
             "code": r.code,
             "lang": r.lang,
             "report_id": r.report_id,
             "channel": "kiosk",
         });
+        if let Some(event_id) = r.event_id {
+            body["event_id"] = json!(event_id);
+        }
         match self.client.post_json("/v1/report", &body).await {
             Ok(v) => match v.get("case_id").and_then(Value::as_i64) {
                 Some(case_id) => Delivery::Filed {
@@ -177,9 +182,9 @@ impl Services {
         v
     }
 
-    async fn report(&self, text: &str) -> ReportOutcome {
+    async fn report(&self, text: &str, event_id: Option<i64>) -> ReportOutcome {
         let (code, lang) = (text.to_owned(), self.language.clone());
-        let r = match self.blocking(move |q| q.add(&code, &lang)).await {
+        let r = match self.blocking(move |q| q.add(&code, &lang, event_id)).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "cannot save a report");
@@ -255,9 +260,13 @@ pub async fn run(
                         let _ = tx.send(e).await;
                     });
                 }
-                Action::Report { scan, text } => {
+                Action::Report {
+                    scan,
+                    text,
+                    event_id,
+                } => {
                     tokio::spawn(async move {
-                        let outcome = services.report(&text).await;
+                        let outcome = services.report(&text, event_id).await;
                         let _ = tx.send(Event::Reported { scan, outcome }).await;
                     });
                 }

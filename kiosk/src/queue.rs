@@ -10,6 +10,8 @@
 //! (`POST /v1/report`), so a report whose answer was lost on the way back is sent again without
 //! being filed twice; only after the server's answer is the file removed ([`Queue::remove`]).
 //! Files are named `<created-ms>-<id>.json`, so [`Queue::pending`] lists them oldest first.
+//! A report also keeps the `event_id` of the verdict it is about, when there was one (files
+//! written without it load as reports without it).
 //! A file that cannot be read as a report (disk damage) is renamed `*.bad` and logged, never
 //! retried forever and never deleted.
 //!
@@ -42,6 +44,10 @@ pub struct PendingReport {
     pub lang: String,
     /// Unix milliseconds when the shopper pressed "report".
     pub created_at: i64,
+    /// The query event of the verdict the shopper reported (`None` for a report made on the
+    /// offline screen, and in files written before reports carried it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<i64>,
 }
 
 /// The queue directory.
@@ -101,13 +107,20 @@ impl Queue {
             .map_err(io(&self.dir))
     }
 
-    /// Stores a new report durably and returns it.
-    pub fn add(&self, code: &str, lang: &str) -> Result<PendingReport, QueueError> {
+    /// Stores a new report durably and returns it. `event_id`: the query event of the verdict
+    /// reported, when there was one.
+    pub fn add(
+        &self,
+        code: &str,
+        lang: &str,
+        event_id: Option<i64>,
+    ) -> Result<PendingReport, QueueError> {
         let r = PendingReport {
             report_id: new_report_id(),
             code: code.to_owned(),
             lang: lang.to_owned(),
             created_at: now_ms(),
+            event_id,
         };
         let path = self.file_of(&r);
         let tmp = self.dir.join(format!(".{}.tmp", r.report_id));
@@ -176,8 +189,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("q");
         let q = Queue::open(&dir).unwrap();
-        let a = q.add("CODE-A", "zh").unwrap();
-        let b = q.add("]d2010\u{1d}21X", "en").unwrap();
+        let a = q.add("CODE-A", "zh", Some(17)).unwrap();
+        let b = q.add("]d2010\u{1d}21X", "en", None).unwrap();
         assert_eq!(a.report_id.len(), 32);
         assert_ne!(a.report_id, b.report_id);
 
@@ -199,9 +212,31 @@ mod tests {
         let q = Queue::open(tmp.path()).unwrap();
         std::fs::write(tmp.path().join("0000000000001-x.json"), b"{half").unwrap();
         std::fs::write(tmp.path().join(".abc.tmp"), b"partial").unwrap();
-        let ok = q.add("C", "zh").unwrap();
+        let ok = q.add("C", "zh", None).unwrap();
         assert_eq!(q.pending().unwrap(), vec![ok]);
         assert!(tmp.path().join("0000000000001-x.bad").exists());
+    }
+
+    #[test]
+    fn reports_queued_before_event_ids_still_load() {
+        let tmp = tempfile::tempdir().unwrap();
+        let q = Queue::open(tmp.path()).unwrap();
+        // A file as an agent without event ids wrote it.
+        std::fs::write(
+            tmp.path().join("0000000000005-0123456789abcdef0123456789abcdef.json"),
+            br#"{"report_id":"0123456789abcdef0123456789abcdef","code":"C","lang":"zh","created_at":5}"#,
+        )
+        .unwrap();
+        let with = q.add("D", "en", Some(42)).unwrap();
+        let pending = q.pending().unwrap();
+        assert_eq!(pending.len(), 2);
+        assert_eq!(pending[0].report_id, "0123456789abcdef0123456789abcdef");
+        assert_eq!((pending[0].code.as_str(), pending[0].event_id), ("C", None));
+        assert_eq!(pending[1], with);
+        assert_eq!(pending[1].event_id, Some(42));
+        // Removing the old file works by its name as before.
+        q.remove(&pending[0]).unwrap();
+        assert_eq!(q.pending().unwrap(), vec![with]);
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! * **A new scan replaces what is shown at once**, whatever it was; an answer to an older scan
 //!   that arrives later is ignored (each scan has its own [`ScanId`]).
 //! * "Report this product" is offered on **warning** (amber) and **suspect** (red) verdicts and on
-//!   the **offline** screen, once per scan; pressing it twice files one report.
+//!   the **offline** screen, once per scan; pressing it twice files one report. A report under a
+//!   verdict names that verdict's query event, so the server does not count the code again.
 //! * Every screen but idle **returns to idle** after the idle timeout, counted from the last
 //!   thing that happened on it (an answer, a press of the button, a report's outcome).
 
@@ -60,8 +61,14 @@ pub enum ReportOutcome {
 pub enum Action {
     /// Ask the server about `text`; answer with [`Event::Answered`] or [`Event::Unreachable`].
     Verify { scan: ScanId, text: String },
-    /// File (durably) a report of `text`; answer with [`Event::Reported`].
-    Report { scan: ScanId, text: String },
+    /// File (durably) a report of `text`; answer with [`Event::Reported`]. `event_id` is the
+    /// query event of the verdict on screen (its `event_id`), so the server files the report
+    /// against that query instead of recording another; `None` on the offline screen.
+    Report {
+        scan: ScanId,
+        text: String,
+        event_id: Option<i64>,
+    },
 }
 
 /// How a verdict looks: its colour.
@@ -278,11 +285,18 @@ impl Kiosk {
                 if let Some(r) = self.report_mut() {
                     *r = ReportView::Sending;
                 }
+                let event_id = match &self.screen {
+                    Screen::Verdict { verdict, .. } => {
+                        verdict.get("event_id").and_then(Value::as_i64)
+                    }
+                    _ => None,
+                };
                 let screen = self.screen.clone();
                 self.show(screen, now);
                 vec![Action::Report {
                     scan,
                     text: self.text.clone(),
+                    event_id,
                 }]
             }
             Event::Reported { scan, outcome } => {
@@ -359,7 +373,8 @@ mod tests {
         assert_eq!(k.view().screen, Screen::Checking { scan: s });
         assert_eq!(k.deadline(), None, "no idle timeout while checking");
 
-        let verdict = json!({"authenticity": "suspect", "warnings": ["not_activated"]});
+        let verdict =
+            json!({"authenticity": "suspect", "warnings": ["not_activated"], "event_id": 7});
         k.handle(
             Event::Answered {
                 scan: s,
@@ -384,7 +399,8 @@ mod tests {
             k.handle(Event::ReportPressed { scan: s }, t1),
             vec![Action::Report {
                 scan: s,
-                text: "CODE".into()
+                text: "CODE".into(),
+                event_id: Some(7),
             }]
         );
         assert!(k.handle(Event::ReportPressed { scan: s }, t1).is_empty());
@@ -438,6 +454,51 @@ mod tests {
             }
         ));
         assert!(k.handle(Event::ReportPressed { scan: s }, t0).is_empty());
+    }
+
+    #[test]
+    fn a_report_names_the_query_event_of_the_verdict_on_screen() {
+        let t0 = Instant::now();
+        let mut k = Kiosk::new(IDLE);
+        let answer = |k: &mut Kiosk, scan: ScanId, verdict: Value| {
+            k.handle(Event::Answered { scan, verdict }, t0);
+        };
+        let a = scan(&mut k, "A", t0);
+        answer(
+            &mut k,
+            a,
+            json!({"authenticity": "suspect", "warnings": [], "event_id": 101}),
+        );
+        let b = scan(&mut k, "B", t0);
+        answer(
+            &mut k,
+            b,
+            json!({"authenticity": "genuine", "warnings": ["recalled"], "event_id": 102}),
+        );
+        assert_eq!(
+            k.handle(Event::ReportPressed { scan: b }, t0),
+            vec![Action::Report {
+                scan: b,
+                text: "B".into(),
+                event_id: Some(102),
+            }]
+        );
+        // A verdict without an event id (or with one that is not an integer) reports without.
+        for verdict in [
+            json!({"authenticity": "suspect"}),
+            json!({"authenticity": "suspect", "event_id": "103"}),
+        ] {
+            let c = scan(&mut k, "C", t0);
+            answer(&mut k, c, verdict);
+            assert_eq!(
+                k.handle(Event::ReportPressed { scan: c }, t0),
+                vec![Action::Report {
+                    scan: c,
+                    text: "C".into(),
+                    event_id: None,
+                }]
+            );
+        }
     }
 
     #[test]
@@ -511,7 +572,8 @@ mod tests {
             k.handle(Event::ReportPressed { scan: s }, t0),
             vec![Action::Report {
                 scan: s,
-                text: "X".into()
+                text: "X".into(),
+                event_id: None,
             }]
         );
         k.handle(

@@ -4,7 +4,8 @@
 //! Bodies over [`MAX_BODY`] are refused with 413 before they are read whole.
 //!
 //! `POST /v1/report` files a consumer's report of a suspected fake (the kiosk's "report this
-//! product" button) and answers with the case number; a `report_id` makes it idempotent.
+//! product" button) and answers with the case number; a `report_id` makes it idempotent, and an
+//! `event_id` (the verify answer's) files it against the query already made instead of a new one.
 //!
 //! Two listeners share one router: plain HTTP (loopback, for local use and tests) and HTTPS
 //! ([`crate::tls`]). Each connection carries a [`Peer`] — its address and, over HTTPS, the client
@@ -159,6 +160,9 @@ struct ReportRequest {
     note: Option<String>,
     #[serde(default)]
     report_id: Option<String>,
+    /// The `event_id` of the verdict the consumer is reporting (from `/v1/verify`).
+    #[serde(default)]
+    event_id: Option<i64>,
 }
 
 /// A client's idempotency key: 8–64 characters of `A–Z a–z 0–9 _ -`.
@@ -170,9 +174,12 @@ fn valid_report_id(id: &str) -> bool {
 }
 
 /// `POST /v1/report`: a consumer's report of a suspected fake ("report this product" at a
-/// kiosk). Records the query and opens or updates the consumer-report case at the query's
-/// place (a kiosk's store); answers with the case number. With a `report_id`, a report sent
-/// again answers with the same case and files nothing ([`Verifier::report_once`]).
+/// kiosk). With the `event_id` of the verdict the consumer was shown, the consumer-report case
+/// gets that query as evidence and nothing is recorded (`attached_to_event`, no `verdict`) — if
+/// the event is this source's query of this code; otherwise, and without `event_id`, the report
+/// records its own query, as `/v1/verify` does. Opens or updates the case at the query's place
+/// (a kiosk's store); answers with the case number. With a `report_id`, a report sent again
+/// answers with the same case and files nothing ([`Verifier::report_once`]).
 ///
 /// [`Verifier::report_once`]: zhenwei_core::Verifier::report_once
 async fn report(core: &Core, peer: &Peer, req: Request<Incoming>) -> Response<Body> {
@@ -203,17 +210,14 @@ async fn report(core: &Core, peer: &Peer, req: Request<Incoming>) -> Response<Bo
     };
     let note = r.note.as_deref();
     let filed = match r.report_id.as_deref() {
-        Some(id) => core.verifier.report_once(&q, note, id).await,
-        None => core
-            .verifier
-            .report(&q, note)
-            .await
-            .map(|v| ReportFiling::Filed(Box::new(v))),
+        Some(id) => core.verifier.report_once(&q, note, id, r.event_id).await,
+        None => core.verifier.report_seen(&q, note, r.event_id).await,
     };
-    let (case_id, verdict) = match filed {
-        Ok(ReportFiling::AlreadyFiled { case_id }) => (case_id, None),
+    let (case_id, verdict, attached) = match filed {
+        Ok(ReportFiling::AlreadyFiled { case_id }) => (case_id, None, None),
+        Ok(ReportFiling::Attached { case_id, event_id }) => (case_id, None, Some(event_id)),
         Ok(ReportFiling::Filed(v)) => match v.case_id {
-            Some(id) => (id, Some(v)),
+            Some(id) => (id, Some(v), None),
             None => {
                 return error(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -231,13 +235,17 @@ async fn report(core: &Core, peer: &Peer, req: Request<Incoming>) -> Response<Bo
             );
         }
     };
-    tracing::info!(case_id, source = %zhenwei_core::verify::mask_source(q.channel, &q.source), replayed = verdict.is_none(), "consumer report");
+    let replayed = verdict.is_none() && attached.is_none();
+    tracing::info!(case_id, source = %zhenwei_core::verify::mask_source(q.channel, &q.source), replayed, attached_to_event = attached, "consumer report");
     let mut answer = serde_json::json!({
         "case_id": case_id,
-        "replayed": verdict.is_none(),
+        "replayed": replayed,
     });
     if let Some(id) = r.report_id {
         answer["report_id"] = serde_json::json!(id);
+    }
+    if let Some(event_id) = attached {
+        answer["attached_to_event"] = serde_json::json!(event_id);
     }
     if let Some(v) = verdict {
         answer["verdict"] = serde_json::to_value(&v).unwrap_or_default();

@@ -366,12 +366,31 @@ async fn the_number_derived_place_routes_cases(db: Db) {
             .await
             .unwrap();
     assert_eq!(places, [Some("330200".into()), Some("330200".into())]);
-    let case_place: Option<String> =
-        sqlx::query_scalar("SELECT place FROM cases WHERE reason = 'consumer_report'")
+    let (case_id, case_place): (i64, Option<String>) =
+        sqlx::query_as("SELECT id, place FROM cases WHERE reason = 'consumer_report'")
             .fetch_one(f.core.store.pool())
             .await
             .unwrap();
     assert_eq!(case_place.as_deref(), Some("330200"));
+    // An SMS report is a standalone report: the text is a query of its own (the code's second,
+    // after the verify by text), and that query is the case's evidence.
+    let events: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM query_events WHERE channel = 'sms' ORDER BY id")
+            .fetch_all(f.core.store.pool())
+            .await
+            .unwrap();
+    let evidence: Vec<i64> =
+        sqlx::query_scalar("SELECT event_id FROM case_events WHERE case_id = $1")
+            .bind(case_id)
+            .fetch_all(f.core.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(evidence, events[1..]);
+    let (_, history) = f.core.verifier.history(code).await.unwrap().unwrap();
+    assert_eq!(
+        history.iter().map(|e| e.query_number).collect::<Vec<_>>(),
+        [1, 2]
+    );
 
     // Unknown segment: no place; the report goes to the brand's location.
     let other = m["genuine"][6].as_str().unwrap();

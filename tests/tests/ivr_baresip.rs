@@ -311,7 +311,7 @@ fn baresip_keys_a_code_hears_the_verdict_and_reports_a_fake() {
     let q = ivr_queries(&server, &code);
     assert_eq!(q.len(), 1, "{q:?}");
     assert_eq!(q[0]["authenticity"], "genuine");
-    // 9: the report is recorded as a second query, then goodbye and our BYE.
+    // 9: the report is filed against that query (no second one), then goodbye and our BYE.
     phone.wait_for("terminated", Duration::from_secs(60));
     let log = wait_log(&server, "ivr call ended");
     assert!(
@@ -319,7 +319,11 @@ fn baresip_keys_a_code_hears_the_verdict_and_reports_a_fake() {
         "{log}"
     );
     assert!(log.contains("hung_up_by_us=true"), "{log}");
-    assert_eq!(ivr_queries(&server, &code).len(), 2, "the report's query");
+    assert_eq!(
+        ivr_queries(&server, &code).len(),
+        1,
+        "the report records no query"
+    );
     // The place is number-derived: baresip calls as 13800000001, segment 1380000 = 杭州.
     assert_eq!(q[0]["place"], "330100", "{q:?}");
 
@@ -333,7 +337,13 @@ fn baresip_keys_a_code_hears_the_verdict_and_reports_a_fake() {
     assert_eq!(c["lang"], "en", "{c}");
     assert_eq!(c["queries"][0]["code"], code.as_str(), "{c}");
     assert_eq!(c["queries"][0]["authenticity"], "genuine", "{c}");
-    assert!(c["case_id"].as_i64().is_some(), "the report's case: {c}");
+    let case = c["case_id"].as_i64().expect("the report's case");
+    let k = server.cli(["cases", "show", &case.to_string()]).ok().json();
+    assert_eq!(
+        (&k["reason"], &k["event_count"]),
+        (&serde_json::json!("consumer_report"), &serde_json::json!(1)),
+        "{k}"
+    );
     assert_eq!(c["hangup"], "goodbye", "{c}");
     let mine = server
         .cli(["calls", "--caller", "13800000001", "--json"])

@@ -6,7 +6,8 @@
 //! terminator at all; a GS1 DataMatrix with its `]d2` identifier and GS separators) and asserts
 //! what the screen shows: genuine, a repeat with its first time and place, a recall (amber), a
 //! never-activated code (red) and an unknown code. It presses "report this product" and finds
-//! the case on the server at the kiosk's store. Then it stops the server, scans (the offline
+//! the case on the server at the kiosk's store, filed against the scan's query (the code is not
+//! counted again). Then it stops the server, scans (the offline
 //! screen with hotline and SMS number), reports while offline (queued on disk), restarts the
 //! server on the same data directory and port, and waits for the queued report to arrive —
 //! filed once. Last, a second agent with a short idle timeout goes back to the idle screen by
@@ -467,6 +468,13 @@ fn a_kiosk_scans_shows_reports_and_queues_reports_while_offline() {
     assert_eq!(
         opened_case(&data, case),
         ("consumer_report".to_owned(), "330203".to_owned())
+    );
+    // The report named the verdict on screen: filed against the scan's query, not a second one.
+    let history = run_in(&data, ["history", code, "--json"]).ok().json();
+    assert_eq!(
+        history["events"].as_array().map(Vec::len),
+        Some(1),
+        "{history:#}"
     );
 
     // An unknown code.

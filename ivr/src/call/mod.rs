@@ -3,8 +3,8 @@
 //! [`CallCore`] is the per-call glue as a sans-I/O state machine. Its inputs are the 20 ms media
 //! clock ([`CallCore::tick`]), RTP datagrams from the caller ([`CallCore::on_rtp`]), key presses
 //! from SIP INFO ([`CallCore::on_info_digit`]), re-offers, and the core's answers; its outputs
-//! ([`CallOutput`]) are RTP datagrams to send and requests for the shell: verify, report, hang
-//! up, transfer. Inside, it wires the pieces together:
+//! ([`CallOutput`]) are RTP datagrams to send and requests for the shell: verify, report (of
+//! the query whose verdict was played, by its event id), hang up, transfer. Inside, it wires the pieces together:
 //!
 //! * the [`Menu`] decides; its `Play` becomes audio rendered from the prompt
 //!   [`Library`](crate::prompts::Library), encoded in the negotiated G.711 law and queued on the
@@ -48,8 +48,10 @@ pub enum CallOutput {
     Send { packet: Vec<u8>, to: SocketAddr },
     /// Ask the core for a verdict; answer with [`CallCore::on_verdict`].
     Verify(Query),
-    /// Report a suspected fake; answer with [`CallCore::on_report`].
-    Report(Query),
+    /// Report a suspected fake — the query event `event_id` is the verdict the caller heard,
+    /// so the report is filed against it and records no query of its own; answer with
+    /// [`CallCore::on_report`].
+    Report { query: Query, event_id: i64 },
     /// End the call (SIP BYE).
     Hangup,
     /// Transfer the caller (SIP REFER).
@@ -297,9 +299,14 @@ impl CallCore {
                     Action::Verify { code, lang } => {
                         out.push(CallOutput::Verify(self.query(code, lang)))
                     }
-                    Action::Report { code, lang } => {
-                        out.push(CallOutput::Report(self.query(code, lang)))
-                    }
+                    Action::Report {
+                        code,
+                        lang,
+                        event_id,
+                    } => out.push(CallOutput::Report {
+                        query: self.query(code, lang),
+                        event_id,
+                    }),
                     Action::Transfer { uri } => out.push(CallOutput::Transfer(uri)),
                     Action::Hangup => out.push(CallOutput::Hangup),
                 }
@@ -556,9 +563,10 @@ mod tests {
             }
         }
         assert_eq!(silent, 250, "5 s of silence at 20 ms");
-        // 9: report; then goodbye and hang up.
+        // 9: report the query whose verdict was played; then goodbye and hang up.
         let out = phone.keys(&mut c, "9");
-        assert!(matches!(&out[..], [CallOutput::Report(q)] if q.input == "12345678901234567890"));
+        assert!(matches!(&out[..],
+            [CallOutput::Report { query, event_id: 1 }] if query.input == "12345678901234567890"));
         c.on_report(Ok(Some(5)));
         play_out(&mut c);
         assert!(c.is_done());
@@ -657,10 +665,13 @@ mod tests {
         assert!(c.sender.playing().is_some());
         assert!(c.on_info_digit(Digit::D9).is_empty());
         assert!(c.sender.playing().is_some(), "please wait plays on");
-        let out = c.on_verdict(Ok(genuine()));
-        let [CallOutput::Report(q)] = out.as_slice() else {
+        let mut heard = genuine();
+        heard.event_id = 314;
+        let out = c.on_verdict(Ok(heard));
+        let [CallOutput::Report { query: q, event_id }] = out.as_slice() else {
             panic!("{out:?}")
         };
+        assert_eq!(*event_id, 314, "the report names the verdict's query event");
         assert_eq!(q.input, "12345678901234567890");
         assert_eq!((q.channel, q.lang), (Channel::Ivr, Lang::En));
         // Nothing plays while the report is filed: the verdict was never started.

@@ -183,7 +183,10 @@ async fn run(t: CallTask, mut input: mpsc::UnboundedReceiver<CallInput>) -> Call
                         let _ = tx.send(Answer::Verdict(Box::new(r)));
                     });
                 }
-                CallOutput::Report(mut q) => {
+                CallOutput::Report {
+                    query: mut q,
+                    event_id,
+                } => {
                     let Some(verifier) = deps.verifier.clone() else {
                         pending.extend(playing.core().on_report(Err(())));
                         continue;
@@ -192,10 +195,11 @@ async fn run(t: CallTask, mut input: mpsc::UnboundedReceiver<CallInput>) -> Call
                     tokio::spawn(async move {
                         q.place =
                             zhenwei_core::numbers::place_or_unknown(&verifier, &q.source).await;
+                        // Filed against the query whose verdict was played: no second query.
                         let r = verifier
-                            .report(&q, None)
+                            .report_seen(&q, None, Some(event_id))
                             .await
-                            .map(|v| v.case_id)
+                            .map(|filed| filed.case_id())
                             .map_err(|e| {
                                 tracing::warn!(error = %e, "ivr report failed");
                             });
