@@ -11,13 +11,6 @@
 //! their row locks in the same order. If a batch fails (a serialisation error, say), each of its
 //! queries is retried in a transaction of its own, so one bad query cannot fail its neighbours.
 //!
-//! How many writers: SQLite has one writer per database, so there the recorder is one thread with
-//! a connection of its own. PostgreSQL takes writes from many connections at once, and a batch
-//! there spends most of its time waiting for round trips, so the pool path runs
-//! [`POOL_WRITERS`] writer tasks side by side. Queries are dealt to them **by code key**: every
-//! query of one code goes to the same writer, so a code's queries are still counted in the order
-//! they arrived and two of our own writers never wait on each other's counter rows.
-//!
 //! The recorder also closes the [catalog](crate::catalog) loop: it reads `catalog_version` in
 //! each transaction, and when the catalog changed — or a query was resolved before the cache was
 //! last invalidated — re-resolves before deciding.
@@ -41,9 +34,6 @@ use crate::write_tx::{open_sqlite, placeholders, Param, SqliteTx, WriteTx};
 
 /// Most queries in one transaction.
 pub const MAX_BATCH: usize = 256;
-/// Writer tasks on PostgreSQL; SQLite has one (see the module docs). The pool holds more
-/// connections than this, so reads and the delivery workers keep theirs.
-pub const POOL_WRITERS: usize = 4;
 /// Queries waiting for the writer before callers wait to enqueue.
 pub const QUEUE: usize = 8192;
 /// Upper bounds of the batch-size histogram buckets.
@@ -77,11 +67,10 @@ pub struct RecordContext {
     pub thresholds: Arc<Thresholds>,
 }
 
-/// The handle callers use; the writers run until every handle is dropped.
+/// The handle callers use; the writer task runs until every handle is dropped.
 #[derive(Clone)]
 pub struct Recorder {
-    /// One queue per writer; a query goes to the writer of its code key ([`Recorder::writer_of`]).
-    senders: Arc<[mpsc::Sender<Job>]>,
+    sender: mpsc::Sender<Job>,
     stats: Arc<RecorderStats>,
 }
 
@@ -155,6 +144,7 @@ impl Recorder {
         catalog: Arc<Catalog>,
         ctx: RecordContext,
     ) -> Recorder {
+        let (sender, receiver) = mpsc::channel(QUEUE);
         let stats = Arc::new(RecorderStats::default());
         let own = match store.sqlite_path().map(own_connection) {
             Some(Ok(own)) => Some(own),
@@ -167,25 +157,10 @@ impl Recorder {
         let parts = (store, resolver, catalog, ctx, stats.clone());
         match own {
             None => {
-                // SQLite through the pool (its own connection failed) still has one writer.
-                let writers = match parts.0.backend() {
-                    Backend::Postgres => POOL_WRITERS,
-                    Backend::Sqlite => 1,
-                };
-                let mut senders = Vec::with_capacity(writers);
-                for _ in 0..writers {
-                    let (sender, receiver) = mpsc::channel(QUEUE);
-                    let mut w = Writer::new(PoolDb(parts.0.clone()), parts.clone());
-                    tokio::spawn(async move { w.run(receiver).await });
-                    senders.push(sender);
-                }
-                Recorder {
-                    senders: senders.into(),
-                    stats,
-                }
+                let mut w = Writer::new(PoolDb(parts.0.clone()), parts);
+                tokio::spawn(async move { w.run(receiver).await });
             }
             Some((conn, checkpointer)) => {
-                let (sender, receiver) = mpsc::channel(QUEUE);
                 let mut w = Writer::new(
                     SqliteDb {
                         conn,
@@ -202,22 +177,9 @@ impl Recorder {
                     // Every verify then answers "unavailable" instead of an unrecorded verdict.
                     tracing::error!(error = %e, "cannot start the recorder thread");
                 }
-                Recorder {
-                    senders: Arc::new([sender]),
-                    stats,
-                }
             }
         }
-    }
-
-    /// The queue of the writer that records queries of `code_key`: the same one for every query
-    /// of a code, so its queries are counted in arrival order.
-    fn writer_of(&self, code_key: &str) -> Option<&mpsc::Sender<Job>> {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        code_key.hash(&mut h);
-        let n = self.senders.len().max(1) as u64;
-        self.senders.get((h.finish() % n) as usize)
+        Recorder { sender, stats }
     }
 
     /// Records a resolved query and returns its verdict once it is durable.
@@ -229,11 +191,9 @@ impl Recorder {
         generation: u64,
     ) -> Result<Verdict, VerifyError> {
         let (reply, answer) = oneshot::channel();
-        let Some(sender) = self.writer_of(&resolution.code_key) else {
-            return Err(VerifyError::Unavailable);
-        };
         self.stats.queued.fetch_add(1, Ordering::Relaxed);
-        let sent = sender
+        let sent = self
+            .sender
             .send(Job {
                 query,
                 resolution,

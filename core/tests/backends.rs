@@ -263,10 +263,9 @@ async fn concurrent_queries_count_exactly(db: Db) {
     assert_eq!(ids.len(), 200);
 }
 
-/// Many codes queried at once, each by many clients: on PostgreSQL the recorder runs several
-/// writers side by side (`recorder::POOL_WRITERS`), dealt queries by code key; on SQLite one.
-/// Either way each code's queries are counted 1..=n exactly, and its history chain holds each of
-/// them once, in query order.
+/// Many codes queried at once, each by many clients, so batches mix codes and hold several
+/// queries of each: each code's queries are counted 1..=n exactly, and its history chain holds
+/// each of them once, in query order.
 async fn many_codes_queried_at_once_are_each_counted_exactly(db: Db) {
     const PER_CODE: i64 = 12;
     let (f, m) = demo_core(db).await;
