@@ -13,7 +13,8 @@
 # PostgreSQL cluster the script starts on this machine (Debian's postgresql; fsync and
 # synchronous_commit on, as in production) and stops afterwards. wrk uses one thread; on a 2-core
 # machine that leaves about one core to the server under test, the same for all three.
-# Prints a Markdown table: requests/s, p50 and p99 latency, ratio to the ceiling.
+# Prints a Markdown table: requests/s, p50 and p99 latency, ratio to the ceiling (measured again
+# after each zhenwei measurement; each ratio is against the ceilings on both sides of it).
 set -euo pipefail
 [ -n "${BENCH_TRACE:-}" ] && set -x
 cd "$(dirname "$0")/.."
@@ -121,25 +122,34 @@ for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$CP/" -d x && bre
 read -r c_rps c_p50 c_p99 c_err <<<"$(measure "http://127.0.0.1:$CP/" "$work/ceiling.lua")"
 
 # --- 2. hot and 3. cold ----------------------------------------------------------------------
+# The ceiling is measured again after each zhenwei measurement, and each ratio is taken against
+# the mean of the ceilings just before and after it: this VM's speed drifts by tens of percent
+# within an hour, and a ratio against a ceiling minutes away would carry that drift.
 read -r h_rps h_p50 h_p99 h_err <<<"$(measure "http://127.0.0.1:$HP" "$work/verify.lua" "$work/hot.txt")"
+read -r c2_rps _ <<<"$(measure "http://127.0.0.1:$CP/" "$work/ceiling.lua")"
 read -r k_rps k_p50 k_p99 k_err <<<"$(measure "http://127.0.0.1:$HP" "$work/verify.lua" "$work/cold.txt")"
+read -r c3_rps _ <<<"$(measure "http://127.0.0.1:$CP/" "$work/ceiling.lua")"
 curl -s "http://127.0.0.1:$HP/metrics" > "$work/metrics.txt" || true
 events=$(count_events "$D")
 
-python3 - "$c_rps" "$c_p50" "$c_p99" "$c_err" "$h_rps" "$h_p50" "$h_p99" "$h_err" "$k_rps" "$k_p50" "$k_p99" "$k_err" "$SIZE" "$SECS" "$CONNS" "$events" "$BACKEND" <<'PY'
+python3 - "$c_rps" "$c_p50" "$c_p99" "$c_err" "$h_rps" "$h_p50" "$h_p99" "$h_err" "$k_rps" "$k_p50" "$k_p99" "$k_err" "$SIZE" "$SECS" "$CONNS" "$events" "$BACKEND" "$c2_rps" "$c3_rps" <<'PY'
 import sys
 a = sys.argv[1:]
 c, h, k = [a[i:i + 4] for i in (0, 4, 8)]
 size, secs, conns, events, backend = a[12:17]
+c1, c2, c3 = float(c[0]), float(a[17]), float(a[18])
 print(f"{backend}: wrk -t1 -c{conns} -d{secs}s, response body {size} bytes, {events} query events recorded durably")
+print(f"ceiling before hot, between, after cold: {c1:,.0f} / {c2:,.0f} / {c3:,.0f} requests/s")
 print()
 print("| measurement | requests/s | p50 ms | p99 ms | errors | ratio to ceiling |")
 print("|---|---|---|---|---|---|")
-for name, r in [("1. ceiling: bare hyper, same body size", c),
-                ("2. hot: 10^4 codes, cache hits", h),
-                ("3. cold: 10^6 distinct codes, 10^7 issued", k)]:
-    ratio = float(r[0]) / float(c[0]) if float(c[0]) else 0
+for name, r, base in [("1. ceiling: bare hyper, same body size", c, c1),
+                      ("2. hot: 10^4 codes, cache hits", h, (c1 + c2) / 2),
+                      ("3. cold: 10^6 distinct codes, 10^7 issued", k, (c2 + c3) / 2)]:
+    ratio = float(r[0]) / base if base else 0
     print(f"| {name} | {int(float(r[0])):,} | {r[1]} | {r[2]} | {r[3]} | {ratio:.2f} |")
+print()
+print("Ratios: hot against the mean of the ceilings before and after it, cold likewise.")
 PY
 if [ -s "$work/metrics.txt" ]; then
   echo; echo "recorder batches (from /metrics):"; grep -E "^zhenwei_(recorder|catalog)" "$work/metrics.txt" | head -20 || true
