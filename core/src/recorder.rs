@@ -419,6 +419,34 @@ async fn allocate_event_ids<T: WriteTx>(
     }
 }
 
+/// The counter upsert for `rows` codes, 7 parameters each (`code_key, query_count, first_at,
+/// first_place, last_at, last_event_id, tail_before`): each code's count grows by its queries in
+/// the batch, its chain moves to the batch's last event, and the row as it now stands comes
+/// back with the chain link it had before (`tail_before`). Also what `bench/write-floor.sh`
+/// measures, so the floor is this statement.
+pub fn counter_upsert_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO code_history (code_key, query_count, first_at, first_place, last_at, \
+         last_event_id, tail_before) VALUES {} ON CONFLICT (code_key) DO UPDATE SET \
+         query_count = code_history.query_count + excluded.query_count, \
+         last_at = excluded.last_at, tail_before = code_history.last_event_id, \
+         last_event_id = excluded.last_event_id \
+         RETURNING code_key, query_count, first_at, first_place, tail_before",
+        placeholders(rows, 7)
+    )
+}
+
+/// The event insert for `rows` events, 16 parameters each, in the column order below (also what
+/// `bench/write-floor.sh` measures).
+pub fn event_insert_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO query_events (id, prev_event_id, code_key, family, channel, source_key, \
+         source_masked, store_id, place, city, at, authenticity, warnings, query_number, \
+         product_id, batch_id) VALUES {}",
+        placeholders(rows, 16)
+    )
+}
+
 /// Rows per multi-row statement (keeps every statement under both backends' parameter limits).
 const ROWS_PER_STATEMENT: usize = 100;
 
@@ -471,15 +499,7 @@ pub async fn record_batch<T: WriteTx>(
     }
     let mut prior: HashMap<String, i64> = HashMap::new();
     for chunk in order.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO code_history (code_key, query_count, first_at, first_place, last_at, \
-             last_event_id, tail_before) VALUES {} ON CONFLICT (code_key) DO UPDATE SET \
-             query_count = code_history.query_count + excluded.query_count, \
-             last_at = excluded.last_at, tail_before = code_history.last_event_id, \
-             last_event_id = excluded.last_event_id \
-             RETURNING code_key, query_count, first_at, first_place, tail_before",
-            placeholders(chunk.len(), 7)
-        );
+        let sql = counter_upsert_sql(chunk.len());
         let mut params = Vec::with_capacity(chunk.len() * 7);
         for key in chunk {
             let idx = &members[key];
@@ -613,9 +633,6 @@ pub async fn record_batch<T: WriteTx>(
     }
 
     // 4. Events, with the ids allocated above and each code's chain link.
-    const EVENT_COLUMNS: &str = "INSERT INTO query_events (id, prev_event_id, code_key, family, \
-         channel, source_key, source_masked, store_id, place, city, at, authenticity, warnings, \
-         query_number, product_id, batch_id) VALUES ";
     let warnings_text = |d: &crate::verdict::Decision| {
         d.warnings
             .iter()
@@ -624,7 +641,7 @@ pub async fn record_batch<T: WriteTx>(
             .join(",")
     };
     for (n, chunk) in p.chunks(ROWS_PER_STATEMENT).enumerate() {
-        let sql = format!("{EVENT_COLUMNS}{}", placeholders(chunk.len(), 16));
+        let sql = event_insert_sql(chunk.len());
         let mut params = Vec::with_capacity(chunk.len() * 16);
         for (j, x) in chunk.iter().enumerate() {
             let d = &decisions[n * ROWS_PER_STATEMENT + j];

@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 
 use rand::seq::SliceRandom;
 use rusqlite::{params_from_iter, Connection};
+use zhenwei_core::recorder::{counter_upsert_sql, event_insert_sql};
 use zhenwei_core::store::Store;
-use zhenwei_core::write_tx::{open_sqlite, placeholders};
+use zhenwei_core::write_tx::open_sqlite;
 
 const HOT_CODES: usize = 10_000;
 
@@ -49,21 +50,9 @@ fn run(
     secs: f64,
     next_id: &mut i64,
 ) -> rusqlite::Result<Run> {
-    let upsert = format!(
-        "INSERT INTO code_history (code_key, query_count, first_at, first_place, last_at, \
-         last_event_id, tail_before) VALUES {} ON CONFLICT (code_key) DO UPDATE SET \
-         query_count = code_history.query_count + excluded.query_count, \
-         last_at = excluded.last_at, tail_before = code_history.last_event_id, \
-         last_event_id = excluded.last_event_id \
-         RETURNING code_key, query_count, first_at, first_place, tail_before",
-        placeholders(batch, 7)
-    );
-    let insert = format!(
-        "INSERT INTO query_events (id, prev_event_id, code_key, family, channel, source_key, \
-         source_masked, store_id, place, city, at, authenticity, warnings, query_number, \
-         product_id, batch_id) VALUES {}",
-        placeholders(batch, 16)
-    );
+    // zhenwei's own statements, so the floor is what the recorder runs.
+    let upsert = counter_upsert_sql(batch);
+    let insert = event_insert_sql(batch);
     let mut rng = rand::thread_rng();
     let (cpu0, wall0) = (thread_cpu(), Instant::now());
     let mut out = Run {
