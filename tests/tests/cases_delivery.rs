@@ -517,9 +517,14 @@ fn a_receiver_that_is_down_gets_the_report_when_it_is_back() {
         .map(|d| d.idempotency_key)
         .collect();
     // Coalesced: not one per query. (One, unless a query landed in the instant an attempt held
-    // the update: then a second, never more than the queries.)
+    // the update: then a second, never more than the queries. The second is fresh while the
+    // first waits out its backoff, so either may arrive first.)
     assert!(!updates.is_empty() && updates.len() < 6, "{updates:?}");
-    assert!(updates[0].starts_with(&format!("zw-c{case}-u1-regulator-")));
+    let first_update = format!("zw-c{case}-u1-regulator-");
+    assert!(
+        updates.iter().any(|k| k.starts_with(&first_update)),
+        "{updates:?}"
+    );
     assert!(s.receiver.duplicates().is_empty());
     server.stop();
 }
