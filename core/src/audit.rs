@@ -61,37 +61,87 @@ pub async fn append<T: WriteTx>(
     subject: &str,
     detail: &serde_json::Value,
 ) -> Result<i64, StoreError> {
+    let seqs = append_all(
+        tx,
+        &[NewEntry {
+            actor,
+            action,
+            subject: subject.to_owned(),
+            detail: detail.to_string(),
+        }],
+    )
+    .await?;
+    seqs.first()
+        .copied()
+        .ok_or_else(|| StoreError::Decode("an audit append without its entry".into()))
+}
+
+/// An entry to append: `detail` is JSON text.
+pub struct NewEntry<'a> {
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub subject: String,
+    pub detail: String,
+}
+
+/// Entries per multi-row insert (8 parameters each, under both backends' limits).
+const ENTRIES_PER_STATEMENT: usize = 100;
+
+/// Appends `entries` inside `tx`, in order, with three statements however many there are (the
+/// head moved by all of them at once, one multi-row insert, the new tip): a batch that opens
+/// many cases pays for one append, not one per case — on PostgreSQL each statement is a round
+/// trip. Returns their sequence numbers.
+pub async fn append_all<T: WriteTx>(
+    tx: &mut T,
+    entries: &[NewEntry<'_>],
+) -> Result<Vec<i64>, StoreError> {
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = entries.len() as i64;
     let head = tx
         .fetch_one(
-            "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash",
-            vec![],
+            "UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash",
+            vec![n.into()],
         )
         .await?;
-    let (seq, prev) = (head.int(0)?, head.text(1)?);
+    let (last, mut prev) = (head.int(0)?, head.text(1)?);
     let at = now_ms();
-    let detail = detail.to_string();
-    let hash = entry_hash(&prev, seq, at, actor, action, subject, &detail);
-    tx.execute(
-        "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        vec![
-            seq.into(),
-            at.into(),
-            actor.into(),
-            action.into(),
-            subject.into(),
-            detail.into(),
-            prev.into(),
-            hash.clone().into(),
-        ],
-    )
-    .await?;
+    let mut seqs = Vec::with_capacity(entries.len());
+    let mut rows = Vec::with_capacity(entries.len());
+    for (k, e) in (1..).zip(entries) {
+        let seq = last - n + k;
+        let hash = entry_hash(&prev, seq, at, e.actor, e.action, &e.subject, &e.detail);
+        rows.push((seq, e, std::mem::replace(&mut prev, hash.clone()), hash));
+        seqs.push(seq);
+    }
+    for chunk in rows.chunks(ENTRIES_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) \
+             VALUES {}",
+            crate::write_tx::placeholders(chunk.len(), 8)
+        );
+        let mut params = Vec::with_capacity(chunk.len() * 8);
+        for (seq, e, prev_hash, hash) in chunk {
+            params.extend([
+                (*seq).into(),
+                at.into(),
+                e.actor.into(),
+                e.action.into(),
+                e.subject.as_str().into(),
+                e.detail.as_str().into(),
+                prev_hash.as_str().into(),
+                hash.as_str().into(),
+            ]);
+        }
+        tx.execute(&sql, params).await?;
+    }
     tx.execute(
         "UPDATE audit_head SET hash = $1 WHERE id = 1",
-        vec![hash.into()],
+        vec![prev.into()],
     )
     .await?;
-    Ok(seq)
+    Ok(seqs)
 }
 
 /// The entries with `seq > after`, oldest first, at most `limit`.

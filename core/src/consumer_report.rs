@@ -250,7 +250,7 @@ async fn open_or_update_case(
             &serde_json::json!({ "reason": reason.as_str(), "place": place, "event": event_id }),
         )
         .await?;
-        crate::cases::casework::on_opened(tx, id, at).await?;
+        crate::cases::casework::on_opened(tx, &[id], at).await?;
     } else {
         crate::cases::casework::on_evidence(tx, id, at).await?;
     }

@@ -30,7 +30,7 @@ use crate::resolve::{Resolution, Resolver};
 use crate::store::{now_ms, Backend, Store, StoreError};
 use crate::verdict::{decide, CaseReason, Channel, History, Identity, Thresholds};
 use crate::verify::{case_place, mask_source, Query, Verdict, VerifyError};
-use crate::write_tx::{open_sqlite, placeholders, Param, SqliteTx, WriteTx};
+use crate::write_tx::{open_sqlite, param_list, placeholders, Param, SqliteTx, WriteTx};
 
 /// Most queries in one transaction.
 pub const MAX_BATCH: usize = 256;
@@ -546,10 +546,9 @@ pub async fn record_batch<T: WriteTx>(
     let mut prior_cities: HashMap<String, BTreeSet<String>> = HashMap::new();
     let mut prior_stores: HashMap<String, BTreeSet<String>> = HashMap::new();
     for chunk in seen.chunks(ROWS_PER_STATEMENT) {
-        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 1)).collect();
         let sql = format!(
             "SELECT code_key, kind, value, last_at FROM code_sightings WHERE code_key IN ({})",
-            list.join(",")
+            param_list(chunk.len())
         );
         let params = chunk.iter().map(|key| Param::from(*key)).collect();
         for row in tx.fetch(&sql, params).await? {
@@ -748,6 +747,7 @@ pub async fn record_batch<T: WriteTx>(
         }
         let mut links: Vec<(i64, i64)> = Vec::new();
         let mut opened: Vec<i64> = Vec::new();
+        let mut opened_audit: Vec<crate::audit::NewEntry> = Vec::new();
         let mut updated: Vec<i64> = Vec::new();
         for row in tx.fetch(&sql, params).await? {
             let (id, case_key, reason_text, events, status) = (
@@ -774,18 +774,17 @@ pub async fn record_batch<T: WriteTx>(
             }
             if events == idx.len() as i64 {
                 let first = &p[idx[0]];
-                crate::audit::append(
-                    tx,
-                    "zhenwei",
-                    "case.open",
-                    &format!("case:{id}"),
-                    &serde_json::json!({
+                opened_audit.push(crate::audit::NewEntry {
+                    actor: "zhenwei",
+                    action: "case.open",
+                    subject: format!("case:{id}"),
+                    detail: serde_json::json!({
                         "reason": reason.as_str(),
                         "place": case_place(*reason, first.place.as_deref(), first.r),
                         "event": first.event_id,
-                    }),
-                )
-                .await?;
+                    })
+                    .to_string(),
+                });
                 opened.push(id);
             } else if crate::cases::casework::status_takes_updates(&status) {
                 updated.push(id);
@@ -802,10 +801,10 @@ pub async fn record_batch<T: WriteTx>(
                 .collect();
             tx.execute(&sql, params).await?;
         }
-        // New cases: route them and queue their reports (the outbox), in this transaction.
-        for id in opened {
-            crate::cases::casework::on_opened(tx, id, at).await?;
-        }
+        // New cases: their audit entries, then route them and queue their reports (the
+        // outbox), in this transaction — a few statements for all of them.
+        crate::audit::append_all(tx, &opened_audit).await?;
+        crate::cases::casework::on_opened(tx, &opened, at).await?;
         // New evidence on cases already delivered (the status the upsert returned says which):
         // a coalesced update to office and enterprise.
         for id in updated {

@@ -90,6 +90,19 @@ pub fn placeholders(rows: usize, cols: usize) -> String {
     s
 }
 
+/// `$1, $2, …, $n`: the parameters of an `IN (…)` list of `n` values.
+pub fn param_list(n: usize) -> String {
+    param_list_from(1, n)
+}
+
+/// `$first, …`: `n` parameters numbered from `first`.
+pub fn param_list_from(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// One result row.
 #[derive(Clone, Debug, Default)]
 pub struct Row(pub Vec<Param>);

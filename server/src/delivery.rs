@@ -352,6 +352,7 @@ impl Worker {
 
     async fn deliver_forever(self) {
         let poll = Duration::from_millis(self.cfg.poll_ms.max(10));
+        let mut gauges_read: Option<tokio::time::Instant> = None;
         loop {
             let busy = match self.round().await {
                 Ok(n) => n > 0,
@@ -360,11 +361,15 @@ impl Worker {
                     false
                 }
             };
-            if let Ok(c) = outbox::counts(&self.core.store).await {
-                STATS
-                    .pending
-                    .store(c.pending + c.sending, Ordering::Relaxed);
-                STATS.dead.store(c.dead, Ordering::Relaxed);
+            // The gauges at most once per poll interval: a busy outbox runs rounds back to back.
+            if gauges_read.is_none_or(|at| at.elapsed() >= poll) {
+                gauges_read = Some(tokio::time::Instant::now());
+                if let Ok(c) = outbox::outstanding(&self.core.store).await {
+                    STATS
+                        .pending
+                        .store(c.pending + c.sending, Ordering::Relaxed);
+                    STATS.dead.store(c.dead, Ordering::Relaxed);
+                }
             }
             if !busy {
                 tokio::time::sleep(poll).await;

@@ -19,17 +19,18 @@ use super::routing::{candidate_prefixes, office_for, within, Regulator};
 use super::status::{self, CaseStatus, Change};
 use super::CaseError;
 use crate::store::{Store, StoreError};
-use crate::write_tx::{Param, WriteTx};
+use crate::write_tx::{param_list, param_list_from, Param, WriteTx};
 
 async fn offices_for<T: WriteTx>(
     conn: &mut T,
-    place: Option<&str>,
+    places: &[Option<&str>],
 ) -> Result<Vec<Regulator>, StoreError> {
-    let prefixes = candidate_prefixes(place);
-    let list: Vec<String> = (1..=prefixes.len()).map(|i| format!("${i}")).collect();
+    let mut prefixes: Vec<String> = places.iter().flat_map(|p| candidate_prefixes(*p)).collect();
+    prefixes.sort_unstable();
+    prefixes.dedup();
     let sql = format!(
         "SELECT id, prefix, name, url FROM regulators WHERE prefix IN ({})",
-        list.join(",")
+        param_list(prefixes.len())
     );
     let params = prefixes.iter().map(Param::from).collect();
     conn.fetch(&sql, params)
@@ -66,55 +67,100 @@ async fn enterprise_url<T: WriteTx>(
     })
 }
 
-/// Routes a just-opened case (place already set by the recorder) to the office with the
-/// longest matching prefix and queues the report to that office and to the enterprise — in the
+/// Cases per statement of [`on_opened`] (its `IN` lists).
+const CASES_PER_STATEMENT: usize = 100;
+
+/// Routes just-opened cases (places already set by the recorder) each to the office with the
+/// longest matching prefix and queues the reports to that office and to the enterprise — in the
 /// caller's transaction, so no case is ever without its deliveries. Only the rows are written;
 /// the reports are built when they are sent (so they carry the evidence gathered meanwhile).
-pub async fn on_opened<T: WriteTx>(tx: &mut T, case_id: i64, now: i64) -> Result<(), CaseError> {
-    let row = tx
-        .fetch_one(
-            "SELECT place, version FROM cases WHERE id = $1",
-            vec![case_id.into()],
-        )
-        .await?;
-    let (place, version) = (row.opt_text(0)?, row.int(1)?);
-    let offices = offices_for(tx, place.as_deref()).await?;
-    let office = office_for(place.as_deref(), &offices).cloned();
-    if let Some(o) = &office {
-        tx.execute(
-            "UPDATE cases SET regulator_id = $1 WHERE id = $2",
-            vec![o.id.into(), case_id.into()],
-        )
-        .await?;
-    } else {
-        tracing::warn!(case = case_id, place = ?place, "no regulator office is configured for this case (not even a national one)");
+/// A handful of statements however many cases a batch opened (their rows, the offices of all
+/// their places, one routing update per office, the deliveries): on PostgreSQL every statement
+/// is a round trip on the recorder's path.
+pub async fn on_opened<T: WriteTx>(
+    tx: &mut T,
+    case_ids: &[i64],
+    now: i64,
+) -> Result<(), CaseError> {
+    struct Opened {
+        id: i64,
+        place: Option<String>,
+        version: i64,
+        enterprise: Option<(i64, String)>,
     }
-    if let Some(o) = &office {
-        outbox::enqueue(
-            tx,
-            case_id,
-            version,
-            CaseStatus::Open.as_str(),
-            Target::Regulator(o.id),
-            &o.url,
-            "case.opened",
-            now,
-        )
-        .await?;
+    let mut opened = Vec::with_capacity(case_ids.len());
+    for chunk in case_ids.chunks(CASES_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT c.id, c.place, c.version, e.id, e.report_url FROM cases c \
+             LEFT JOIN enterprises e ON e.id = c.enterprise_id WHERE c.id IN ({})",
+            param_list(chunk.len())
+        );
+        let params = chunk.iter().map(|&id| Param::from(id)).collect();
+        for r in tx.fetch(&sql, params).await? {
+            let enterprise = match (r.opt_int(3)?, r.opt_text(4)?) {
+                (Some(eid), Some(url)) => Some((eid, url)),
+                _ => None,
+            };
+            opened.push(Opened {
+                id: r.int(0)?,
+                place: r.opt_text(1)?,
+                version: r.int(2)?,
+                enterprise,
+            });
+        }
     }
-    if let Some((eid, url)) = enterprise_url(tx, case_id).await? {
-        outbox::enqueue(
-            tx,
-            case_id,
-            version,
-            CaseStatus::Open.as_str(),
-            Target::Enterprise(eid),
-            &url,
-            "case.opened",
-            now,
-        )
-        .await?;
+    if opened.is_empty() {
+        return Ok(());
     }
+    // The callers' order, so deliveries are written case by case as they were opened.
+    opened.sort_by_key(|c| case_ids.iter().position(|&id| id == c.id));
+    let places: Vec<Option<&str>> = opened.iter().map(|c| c.place.as_deref()).collect();
+    let offices = offices_for(tx, &places).await?;
+    let mut routed: Vec<(i64, Vec<i64>)> = Vec::new();
+    let mut deliveries = Vec::with_capacity(opened.len() * 2);
+    for c in &opened {
+        match office_for(c.place.as_deref(), &offices) {
+            Some(o) => {
+                match routed.iter_mut().find(|(office, _)| *office == o.id) {
+                    Some((_, ids)) => ids.push(c.id),
+                    None => routed.push((o.id, vec![c.id])),
+                }
+                deliveries.push(outbox::NewDelivery {
+                    case_id: c.id,
+                    version: c.version,
+                    status: CaseStatus::Open.as_str(),
+                    target: Target::Regulator(o.id),
+                    url: &o.url,
+                    event: "case.opened",
+                });
+            }
+            None => {
+                tracing::warn!(case = c.id, place = ?c.place, "no regulator office is configured for this case (not even a national one)");
+            }
+        }
+        if let Some((eid, url)) = &c.enterprise {
+            deliveries.push(outbox::NewDelivery {
+                case_id: c.id,
+                version: c.version,
+                status: CaseStatus::Open.as_str(),
+                target: Target::Enterprise(*eid),
+                url,
+                event: "case.opened",
+            });
+        }
+    }
+    for (office, ids) in &routed {
+        for chunk in ids.chunks(CASES_PER_STATEMENT) {
+            let sql = format!(
+                "UPDATE cases SET regulator_id = $1 WHERE id IN ({})",
+                param_list_from(2, chunk.len())
+            );
+            let mut params = vec![Param::from(*office)];
+            params.extend(chunk.iter().map(|&id| Param::from(id)));
+            tx.execute(&sql, params).await?;
+        }
+    }
+    outbox::enqueue_all(tx, &deliveries, now).await?;
     Ok(())
 }
 
@@ -491,7 +537,7 @@ pub async fn route_unrouted<T: WriteTx>(tx: &mut T, now: i64) -> Result<Vec<i64>
     }
     let mut routed = Vec::new();
     for (case_id, place, version, status) in waiting {
-        let offices = offices_for(tx, place.as_deref()).await?;
+        let offices = offices_for(tx, &[place.as_deref()]).await?;
         let Some(o) = office_for(place.as_deref(), &offices).cloned() else {
             continue;
         };

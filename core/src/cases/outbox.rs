@@ -124,25 +124,88 @@ pub async fn enqueue<T: WriteTx>(
     event: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    tx.execute(
-        "INSERT INTO deliveries (case_id, target_kind, target_id, url, event, \
-         idempotency_key, attempts, next_attempt_at, state, created_at, case_version, \
-         case_status) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, 'pending', $7, $8, $9) \
-         ON CONFLICT (idempotency_key) DO NOTHING",
-        vec![
-            case_id.into(),
-            target.kind().into(),
-            target.id().into(),
-            url.into(),
-            event.into(),
-            idempotency_key(case_id, version, target).into(),
-            now.into(),
-            version.into(),
-            status.into(),
-        ],
+    enqueue_all(
+        tx,
+        &[NewDelivery {
+            case_id,
+            version,
+            status,
+            target,
+            url,
+            event,
+        }],
+        now,
     )
-    .await?;
+    .await
+}
+
+/// A delivery to write: see [`enqueue`].
+pub struct NewDelivery<'a> {
+    pub case_id: i64,
+    pub version: i64,
+    pub status: &'a str,
+    pub target: Target,
+    pub url: &'a str,
+    pub event: &'a str,
+}
+
+/// Deliveries per multi-row insert (9 parameters each).
+const DELIVERIES_PER_STATEMENT: usize = 100;
+
+/// Writes several deliveries as [`enqueue`] does, with one statement per hundred: the recorder
+/// queues the reports of every case a batch opened at once.
+pub async fn enqueue_all<T: WriteTx>(
+    tx: &mut T,
+    deliveries: &[NewDelivery<'_>],
+    now: i64,
+) -> Result<(), StoreError> {
+    for chunk in deliveries.chunks(DELIVERIES_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO deliveries (case_id, target_kind, target_id, url, event, \
+             idempotency_key, attempts, next_attempt_at, state, created_at, case_version, \
+             case_status) VALUES {} ON CONFLICT (idempotency_key) DO NOTHING",
+            delivery_rows(chunk.len())
+        );
+        let mut params = Vec::with_capacity(chunk.len() * 9);
+        for d in chunk {
+            params.extend([
+                d.case_id.into(),
+                d.target.kind().into(),
+                d.target.id().into(),
+                d.url.into(),
+                d.event.into(),
+                idempotency_key(d.case_id, d.version, d.target).into(),
+                now.into(),
+                d.version.into(),
+                d.status.into(),
+            ]);
+        }
+        tx.execute(&sql, params).await?;
+    }
     Ok(())
+}
+
+/// `($1, …, $6, 0, $7, 'pending', $7, $8, $9), …`: the rows of [`enqueue_all`]'s insert.
+fn delivery_rows(rows: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let p = |k: usize| format!("${}", r * 9 + k);
+            format!(
+                "({}, {}, {}, {}, {}, {}, 0, {}, 'pending', {}, {}, {})",
+                p(1),
+                p(2),
+                p(3),
+                p(4),
+                p(5),
+                p(6),
+                p(7),
+                p(7),
+                p(8),
+                p(9)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The event of an update delivery: new evidence on a case already delivered.
@@ -250,6 +313,27 @@ fn token() -> String {
     hex::encode(b)
 }
 
+/// The claim statement: `$1` token, `$2` lease end, `$3` now, `$4` limit. Its subquery's
+/// `state IN ('pending', 'sending')` is, word for word, the predicate of the partial index
+/// `deliveries_owed` (migration 0024), which keeps a claim's cost to the rows it takes however
+/// large the backlog; change one and the other must follow (a test checks SQLite's plan).
+pub fn claim_sql(backend: Backend) -> String {
+    // SQLite's planner prefers deliveries_due and a sort when every row is due (it does not
+    // weigh the LIMIT), so it is told; `INDEXED BY` fails the statement rather than fall back.
+    let (index, lock) = match backend {
+        Backend::Postgres => ("", " FOR UPDATE SKIP LOCKED"),
+        Backend::Sqlite => (" INDEXED BY deliveries_owed", ""),
+    };
+    format!(
+        "UPDATE deliveries SET state = 'sending', claim_token = $1, claimed_until = $2, \
+         next_attempt_at = $2, attempts = attempts + 1 \
+         WHERE id IN (SELECT id FROM deliveries{index} WHERE state IN ('pending', 'sending') \
+         AND next_attempt_at <= $3 ORDER BY next_attempt_at, id LIMIT $4{lock}) \
+         RETURNING id, case_id, target_kind, target_id, url, event, payload, idempotency_key, \
+         attempts, claim_token, case_version, case_status"
+    )
+}
+
 /// Claims up to `limit` due deliveries (pending and due, or sending with an expired lease).
 pub async fn claim(
     store: &Store,
@@ -257,19 +341,7 @@ pub async fn claim(
     now: i64,
     policy: &RetryPolicy,
 ) -> Result<Vec<Claimed>, StoreError> {
-    let lock = match store.backend() {
-        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-        Backend::Sqlite => "",
-    };
-    let sql = format!(
-        "UPDATE deliveries SET state = 'sending', claim_token = $1, claimed_until = $2, \
-         next_attempt_at = $2, attempts = attempts + 1 \
-         WHERE id IN (SELECT id FROM deliveries WHERE state IN ('pending', 'sending') \
-         AND next_attempt_at <= $3 ORDER BY next_attempt_at, id LIMIT $4{lock}) \
-         RETURNING id, case_id, target_kind, target_id, url, event, payload, idempotency_key, \
-         attempts, claim_token, case_version, case_status"
-    );
-    Ok(sqlx::query_as::<_, Claimed>(&sql)
+    Ok(sqlx::query_as::<_, Claimed>(&claim_sql(store.backend()))
         .bind(token())
         .bind(now + policy.lease_ms)
         .bind(now)
@@ -352,22 +424,50 @@ pub struct Counts {
     pub dead: i64,
 }
 
-pub async fn counts(store: &Store) -> Result<Counts, StoreError> {
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
-            .fetch_all(store.pool())
-            .await?;
-    let mut c = Counts::default();
+/// Deliveries still owed and dead-lettered: what the worker's gauges show.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Outstanding {
+    pub pending: i64,
+    pub sending: i64,
+    pub dead: i64,
+}
+
+/// Counts only the outstanding states, through the `deliveries_due` index (state first): the
+/// cost follows what is owed, not the ever-growing history of delivered rows, so the worker can
+/// refresh its gauges from it on a busy outbox. [`counts`] reads every row.
+pub async fn outstanding(store: &Store) -> Result<Outstanding, StoreError> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT state, COUNT(*) FROM deliveries \
+         WHERE state IN ('pending', 'sending', 'dead') GROUP BY state",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    let mut o = Outstanding::default();
     for (state, n) in rows {
         match state.as_str() {
-            "pending" => c.pending = n,
-            "sending" => c.sending = n,
-            "delivered" => c.delivered = n,
-            "dead" => c.dead = n,
+            "pending" => o.pending = n,
+            "sending" => o.sending = n,
+            "dead" => o.dead = n,
             _ => {}
         }
     }
-    Ok(c)
+    Ok(o)
+}
+
+/// Deliveries in every state (counting the delivered ones reads all of them: for operators and
+/// tests, not for a polling loop — that is [`outstanding`]).
+pub async fn counts(store: &Store) -> Result<Counts, StoreError> {
+    let o = outstanding(store).await?;
+    let delivered: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE state = 'delivered'")
+            .fetch_one(store.pool())
+            .await?;
+    Ok(Counts {
+        pending: o.pending,
+        sending: o.sending,
+        delivered,
+        dead: o.dead,
+    })
 }
 
 /// One delivery as `zhenwei delivery list` shows it.
