@@ -34,82 +34,13 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# --- the database: the embedded SQLite file, or a PostgreSQL cluster of this run's own --------
-BACKEND=${BENCH_DB:-sqlite}
-case "$BACKEND" in
-  sqlite) count_events() { python3 -c "import sqlite3; print(sqlite3.connect('$1/zhenwei.db').execute('select count(*) from query_events').fetchone()[0])"; } ;;
-  postgres)
-    bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-    if [ ! -x "$bindir/initdb" ]; then
-      if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; else sudo apt-get install -y -qq postgresql >/dev/null; fi
-      bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
-    fi
-    as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-    pgdir="$work/pg"; mkdir -p "$pgdir"; [ "$(id -u)" = 0 ] && chown postgres: "$work" "$pgdir"
-    pgport=$(free_port)
-    as_pg "$bindir/initdb" -D "$pgdir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
-    as_pg "$bindir/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w -t 60 -o "-c listen_addresses=127.0.0.1 \
-      -p $pgport -k $pgdir -c fsync=on -c synchronous_commit=on -c shared_buffers=1GB -c max_connections=200" start >/dev/null
-    pg_stop="as_pg $bindir/pg_ctl -D $pgdir/data -m fast stop"
-    export ZHENWEI_DATABASE_URL="postgres://postgres@127.0.0.1:$pgport/postgres"
-    count_events() { psql -qtA "$ZHENWEI_DATABASE_URL" -c 'select count(*) from query_events'; }
-    ;;
-  *) echo "BENCH_DB must be sqlite or postgres" >&2; exit 2 ;;
-esac
-
-# --- data: one product, 10 ranges x 10^6 codes = 10^7 issued and activated codes -------------
-D="$work/data"
-ENT=91350100M000100Y43 GTIN=6977777000011
-$Z --data-dir "$D" enterprise add --credit-code $ENT --name 基准企业 --division 350102 >/dev/null
-$Z --data-dir "$D" prefix add --credit-code $ENT --prefix 6977777 >/dev/null
-$Z --data-dir "$D" product add --credit-code $ENT --gtin $GTIN --name 基准产品 >/dev/null
-: > "$work/cold.txt"
-for r in $(seq 1 10); do
-  $Z --data-dir "$D" range request --gtin $GTIN --size 1000000 >/dev/null
-  $Z --data-dir "$D" range activate "$r" --lot "B$r" --expiry 2030-01-01 >/dev/null
-  $Z --data-dir "$D" range export "$r" --from 0 --to 100000 | tail -n +2 | cut -d, -f2 >> "$work/cold.txt"
-done
-head -n 10000 "$work/cold.txt" > "$work/hot.txt"
-shuf --random-source=<(yes) "$work/cold.txt" -o "$work/cold.txt"
+# The database (SQLite, or BENCH_DB=postgres) and the 10^7 codes: shared with bench/ab.sh.
+. bench/verify-data.sh
+start_database
+make_codes
 echo "issued: $((10 * 1000000)) codes in 10 ranges; hot set $(wc -l < "$work/hot.txt"), cold set $(wc -l < "$work/cold.txt")" >&2
 
-# Both scripts end with the same summary line, which measure() parses.
-cat > "$work/done.lua" <<'LUA'
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT %d %d %.3f %.3f %d %d\n", summary.requests, summary.duration,
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    e.connect + e.read + e.write + e.timeout, e.status))
-end
-LUA
-cat > "$work/verify.lua" <<'LUA'
-local codes, i = {}, 0
-init = function(args)
-  for line in io.lines(args[1]) do codes[#codes + 1] = line end
-  i = 0
-end
-request = function()
-  i = i % #codes + 1
-  return wrk.format("POST", "/v1/verify", {["Content-Type"] = "application/json"},
-    '{"code":"' .. codes[i] .. '"}')
-end
-LUA
-cat "$work/done.lua" >> "$work/verify.lua"
-cat > "$work/ceiling.lua" <<'LUA'
-request = function()
-  return wrk.format("POST", "/", {["Content-Type"] = "application/json"}, '{"code":"12345678901234567890"}')
-end
-LUA
-cat "$work/done.lua" >> "$work/ceiling.lua"
-
-measure() { # url script [script-arg] -> "rps p50 p99 errors"
-  local url=$1 script=$2 arg=${3:-}
-  wrk -t1 -c"$CONNS" -d2s -s "$script" "$url" -- $arg >/dev/null 2>&1 || true   # warm-up
-  wrk -t1 -c"$CONNS" -d"${SECS}s" --latency -s "$script" "$url" -- $arg \
-    | awk '/^RESULT/ {printf "%.0f %s %s %d\n", $2 / ($3 / 1e6), $4, $5, $6 + $7}'
-}
+write_lua
 
 # --- 1. ceiling ------------------------------------------------------------------------------
 HP=$(free_port)
